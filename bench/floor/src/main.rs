@@ -1,0 +1,2 @@
+//! The init-time floor every function is compared against (being written).
+fn main() {}

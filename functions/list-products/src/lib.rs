@@ -1,0 +1,59 @@
+//! GET /products: active products, filtered, newest first, paginated.
+
+use lambda_http::{Body, Request, Response};
+use shared::domain::{Category, UserId, search_words};
+use shared::store::ProductFilter;
+use shared::{App, Error, FieldError, Result, http};
+
+const MAX_QUERY_CHARS: usize = 200;
+const MAX_QUERY_WORDS: usize = 10;
+const MAX_PRICE: u64 = shared::domain::MAX_PRICE_CENTS;
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
+    let filter = filter(&req)?;
+    let limit = http::page_limit(&req)?;
+    let scope = filter.scope();
+    let start = http::query(&req, "cursor").map(|c| http::cursor::decode(&app.config.cursor_secret, &scope, c)).transpose()?;
+    let page = app.store.list_products(&filter, limit, start).await?;
+    http::cursor::page(&app.config.cursor_secret, &scope, page)
+}
+
+/// The filters of the query string, every invalid one named.
+fn filter(req: &Request) -> Result<ProductFilter> {
+    let mut errors = Vec::new();
+    let mut filter = ProductFilter::default();
+    if let Some(category) = http::query(req, "category") {
+        match Category::parse(category) {
+            Ok(c) => filter.category = Some(c),
+            Err(message) => errors.push(FieldError::new("category", message)),
+        }
+    }
+    if let Some(maker) = http::query(req, "maker_id") {
+        match UserId::parse(maker) {
+            Some(m) => filter.maker_id = Some(m),
+            None => errors.push(FieldError::new("maker_id", "is not a maker id")),
+        }
+    }
+    if let Some(q) = http::query(req, "q") {
+        filter.words = search_words(q);
+        if q.chars().count() > MAX_QUERY_CHARS || filter.words.len() > MAX_QUERY_WORDS {
+            errors.push(FieldError::new(
+                "q",
+                format!("must be at most {MAX_QUERY_CHARS} characters and {MAX_QUERY_WORDS} words"),
+            ));
+        }
+    }
+    for (name, slot) in [("min_price_cents", &mut filter.min_price_cents), ("max_price_cents", &mut filter.max_price_cents)] {
+        match http::query_int(req, name, 0..=MAX_PRICE) {
+            Ok(value) => *slot = value,
+            Err(Error::Validation(mut e)) => errors.append(&mut e),
+            Err(other) => return Err(other),
+        }
+    }
+    if let (Some(min), Some(max)) = (filter.min_price_cents, filter.max_price_cents)
+        && min > max
+    {
+        errors.push(FieldError::new("min_price_cents", "must not be greater than max_price_cents"));
+    }
+    if errors.is_empty() { Ok(filter) } else { Err(Error::Validation(errors)) }
+}

@@ -1,0 +1,7 @@
+//! PATCH /products/{id}: its maker or an admin changes a product.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    let app = shared::App::from_env().await?;
+    shared::http::run(app, update_product::handle).await
+}

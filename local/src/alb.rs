@@ -1,0 +1,572 @@
+//! A local Application Load Balancer: an HTTP server on loopback that routes each request
+//! with the listener rules in [`crate::routes`], turns it into the event a real ALB sends a
+//! Lambda target (see [`event`]), runs the function's real binary against a fake Lambda
+//! Runtime API ([`crate::runtime_api`]), and turns its result back into HTTP.
+//!
+//! What it does like ALB:
+//! * no matching rule → the listener's default action, a fixed 404
+//!   `{"type":"about:blank","title":"Not Found","status":404}`;
+//! * request body over 1 MiB → 413; function crash, error, or malformed or oversized
+//!   response → 502; no response within the timeout → 504 (ALB's own HTML error pages);
+//! * adds `x-amzn-trace-id`, `x-forwarded-for`, `x-forwarded-proto`, `x-forwarded-port`.
+//!
+//! Each function runs as up to `max_instances` processes ("sandboxes"), each with its own
+//! Runtime API, started on the first request that finds none idle (or up front with
+//! `prewarm`). A process that crashes, reports an error or times out is killed and replaced
+//! by the next request. Processes get a clean environment: the options' `env` plus what the
+//! Lambda sandbox sets (`AWS_LAMBDA_FUNCTION_NAME`, `…_MEMORY_SIZE`, `…_VERSION`,
+//! `…_LOG_STREAM_NAME`, `…_LOG_GROUP_NAME`, `AWS_LAMBDA_RUNTIME_API`, `TZ`). Their stdout
+//! and stderr go to `<log_dir>/<function>.log`, and to the console with `echo_logs`.
+
+pub mod event;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fs::File;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::routes;
+use crate::runtime_api::{FunctionError, RuntimeApi};
+
+/// How to run the local ALB.
+#[derive(Debug, Clone)]
+pub struct AlbOptions {
+    /// Port on 127.0.0.1; `None` picks a free one.
+    pub port: Option<u16>,
+    /// The command-line flag that chooses the port, named in the error for a busy port.
+    pub port_flag: Option<String>,
+    /// The region in target group ARNs (the functions' `AWS_REGION` comes from `env`).
+    pub region: String,
+    /// Where the function binaries are (`<target>/debug`): `<bin_dir>/<function>`.
+    pub bin_dir: PathBuf,
+    /// Environment of every function process, on top of the Lambda sandbox variables.
+    pub env: Vec<(String, String)>,
+    /// Directory for `<function>.log`.
+    pub log_dir: PathBuf,
+    /// Concurrent processes per function; requests beyond wait for one to be free.
+    pub max_instances: usize,
+    /// Per request, from arrival to the function's response (including waiting for a free
+    /// process and starting one).
+    pub timeout: Duration,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` (informational here: nothing is limited).
+    pub memory_mb: u32,
+    /// Start one process per built function before serving, and report init failures now.
+    pub prewarm: bool,
+    /// Copy function output to stderr, prefixed with `[function#n]`.
+    pub echo_logs: bool,
+    /// Print one line per request to stderr.
+    pub access_log: bool,
+}
+
+impl AlbOptions {
+    pub fn new(bin_dir: impl Into<PathBuf>, log_dir: impl Into<PathBuf>, region: impl Into<String>) -> Self {
+        Self {
+            port: None,
+            port_flag: None,
+            region: region.into(),
+            bin_dir: bin_dir.into(),
+            env: Vec::new(),
+            log_dir: log_dir.into(),
+            max_instances: 4,
+            timeout: Duration::from_secs(30),
+            memory_mb: 256,
+            prewarm: false,
+            echo_logs: false,
+            access_log: false,
+        }
+    }
+}
+
+/// The running ALB. Dropping it stops the server and kills every function process.
+pub struct Alb {
+    addr: SocketAddr,
+    inner: Arc<Inner>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Alb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Alb").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    pools: HashMap<&'static str, Arc<Pool>>,
+    origin_port: u16,
+    region: String,
+    timeout: Duration,
+    access_log: bool,
+}
+
+impl Alb {
+    /// Binds the port, prepares a pool per routed function and starts serving.
+    pub async fn start(opts: AlbOptions) -> anyhow::Result<Alb> {
+        let listener = bind(opts.port, opts.port_flag.as_deref()).await?;
+        let addr = listener.local_addr().context("cannot read the ALB's address")?;
+        std::fs::create_dir_all(&opts.log_dir)
+            .with_context(|| format!("cannot create the log directory {}", opts.log_dir.display()))?;
+
+        let mut pools = HashMap::new();
+        for function in routes::functions() {
+            if pools.contains_key(function) {
+                continue;
+            }
+            let log_path = opts.log_dir.join(format!("{function}.log"));
+            let file = File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
+            let pool = Pool {
+                function,
+                binary: opts.bin_dir.join(function),
+                env: sandbox_env(function, &opts),
+                idle: Mutex::new(Vec::new()),
+                permits: Semaphore::new(opts.max_instances.max(1)),
+                next_instance: AtomicU64::new(0),
+                log: Arc::new(LogSink { file: Mutex::new(file), echo: opts.echo_logs }),
+            };
+            pools.insert(function, Arc::new(pool));
+        }
+
+        if opts.prewarm {
+            let mut warming = JoinSet::new();
+            for pool in pools.values().filter(|p| p.binary.exists()) {
+                let pool = pool.clone();
+                warming.spawn(async move { (pool.function, pool.prewarm().await) });
+            }
+            while let Some(joined) = warming.join_next().await {
+                if let Ok((function, Err(e))) = joined {
+                    eprintln!("alb: warning: function `{function}` failed to start: {e:#}");
+                }
+            }
+        }
+        let missing: Vec<&str> = pools.values().filter(|p| !p.binary.exists()).map(|p| p.function).collect();
+        if !missing.is_empty() {
+            eprintln!(
+                "alb: warning: not built, their routes will answer 502: {} (looked in {})",
+                missing.join(", "),
+                opts.bin_dir.display()
+            );
+        }
+
+        let inner = Arc::new(Inner {
+            pools,
+            origin_port: addr.port(),
+            region: opts.region.clone(),
+            timeout: opts.timeout,
+            access_log: opts.access_log,
+        });
+        let server = tokio::spawn(serve(listener, inner.clone()));
+        Ok(Alb { addr, inner, server })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>` (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving and kills every function process, waiting for them to exit.
+    pub async fn shutdown(self) {
+        self.server.abort();
+        for pool in self.inner.pools.values() {
+            let idle = std::mem::take(&mut *pool.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            for mut instance in idle {
+                let _ = instance.child.start_kill();
+                let _ = tokio::time::timeout(Duration::from_secs(2), instance.child.wait()).await;
+            }
+        }
+    }
+}
+
+impl Drop for Alb {
+    fn drop(&mut self) {
+        self.server.abort();
+        for pool in self.inner.pools.values() {
+            // Dropping an instance kills its process (`kill_on_drop`).
+            pool.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        }
+    }
+}
+
+async fn bind(port: Option<u16>, flag: Option<&str>) -> anyhow::Result<TcpListener> {
+    let port_wanted = port.unwrap_or(0);
+    match TcpListener::bind(("127.0.0.1", port_wanted)).await {
+        Ok(listener) => Ok(listener),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let hint = flag.map(|f| format!(" or choose another port with `{f} <port>`")).unwrap_or_default();
+            bail!(
+                "port {port_wanted} on 127.0.0.1, wanted for the API (local ALB), is already in use: stop whatever holds it (another `cargo xtask dev`?){hint} (`ss -ltnp 'sport = :{port_wanted}'` shows who has it)"
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot bind 127.0.0.1:{port_wanted} for the local ALB")),
+    }
+}
+
+fn sandbox_env(function: &str, opts: &AlbOptions) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+        ("LANG".into(), "en_US.UTF-8".into()),
+        ("TZ".into(), ":UTC".into()),
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), function.into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), opts.memory_mb.to_string()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), format!("/aws/lambda/{function}")),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
+    ];
+    env.extend(opts.env.iter().cloned());
+    env
+}
+
+async fn serve(listener: TcpListener, inner: Arc<Inner>) {
+    // Connections live in this set, so aborting the server closes them (and drops any
+    // function process in use by a request) too.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, remote)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                let inner = inner.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let inner = inner.clone();
+                        async move { Ok::<_, Infallible>(handle(&inner, remote, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn handle(inner: &Inner, remote: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let target = req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
+    let path = req.uri().path().to_owned();
+    let (label, response) = match routes::route_for(method.as_str(), &path) {
+        None => ("-", not_found()),
+        Some(route) => (route.function, forward(inner, route.function, remote, req, &target).await),
+    };
+    if inner.access_log {
+        eprintln!(
+            "alb: {method} {target} → {label} {} in {} ms",
+            response.status().as_u16(),
+            started.elapsed().as_millis()
+        );
+    }
+    response
+}
+
+async fn forward(
+    inner: &Inner,
+    function: &'static str,
+    remote: SocketAddr,
+    req: Request<Incoming>,
+    target: &str,
+) -> Response<Full<Bytes>> {
+    let declared_len = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_len.is_some_and(|len| len > event::MAX_REQUEST_BODY as u64) {
+        return alb_error(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, event::MAX_REQUEST_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            return alb_error(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        Err(_) => return alb_error(StatusCode::BAD_REQUEST),
+    };
+    let origin = event::Origin { client: remote, listener_port: inner.origin_port, region: inner.region.clone() };
+    let event = event::request_event(function, &parts.method, target, &parts.headers, &body, &origin);
+
+    let Some(pool) = inner.pools.get(function) else {
+        eprintln!("alb: 502 for {} {target}: no pool for function `{function}`", parts.method);
+        return alb_error(StatusCode::BAD_GATEWAY);
+    };
+    let result = match pool.invoke(event, inner.timeout).await {
+        Ok(result) => result,
+        Err(Failure::TimedOut) => {
+            eprintln!("alb: 504 for {} {target}: `{function}` did not answer within {:?}", parts.method, inner.timeout);
+            return alb_error(StatusCode::GATEWAY_TIMEOUT);
+        }
+        Err(Failure::Failed(why)) => {
+            eprintln!("alb: 502 for {} {target}: {why} (log: {})", parts.method, pool.log_hint());
+            return alb_error(StatusCode::BAD_GATEWAY);
+        }
+    };
+    match event::target_response(&result) {
+        Ok(decoded) => {
+            let mut response = Response::new(Full::new(Bytes::from(decoded.body)));
+            *response.status_mut() = decoded.status;
+            *response.headers_mut() = decoded.headers;
+            if let Some(reason) = decoded.reason.filter(|r| Some(r.as_str()) != decoded.status.canonical_reason())
+                && let Ok(reason) = hyper::ext::ReasonPhrase::try_from(reason)
+            {
+                response.extensions_mut().insert(reason);
+            }
+            response
+        }
+        Err(e) => {
+            eprintln!("alb: 502 for {} {target}: `{function}` returned a malformed response: {e:#}", parts.method);
+            alb_error(StatusCode::BAD_GATEWAY)
+        }
+    }
+}
+
+/// The listener's default action.
+fn not_found() -> Response<Full<Bytes>> {
+    let body = r#"{"type":"about:blank","title":"Not Found","status":404}"#;
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// ALB's own error page (`<html>…<h1>502 Bad Gateway</h1>…`).
+fn alb_error(status: StatusCode) -> Response<Full<Bytes>> {
+    let title = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+    let body = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n</body>\r\n</html>\r\n"
+    );
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    response.headers_mut().insert("server", HeaderValue::from_static("awselb/2.0"));
+    response
+}
+
+enum Failure {
+    /// ALB: 502.
+    Failed(String),
+    /// ALB: 504.
+    TimedOut,
+}
+
+/// The processes ("sandboxes") of one function.
+struct Pool {
+    function: &'static str,
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    idle: Mutex<Vec<Instance>>,
+    permits: Semaphore,
+    next_instance: AtomicU64,
+    log: Arc<LogSink>,
+}
+
+struct Instance {
+    n: u64,
+    api: RuntimeApi,
+    child: Child,
+}
+
+impl Pool {
+    fn log_hint(&self) -> String {
+        format!("{}.log", self.function)
+    }
+
+    async fn invoke(&self, event: serde_json::Value, timeout: Duration) -> Result<serde_json::Value, Failure> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let _permit = match tokio::time::timeout_at(deadline, self.permits.acquire()).await {
+            Err(_) => return Err(Failure::TimedOut),
+            Ok(Err(_)) => return Err(Failure::Failed("the function pool is closed".into())),
+            Ok(Ok(permit)) => permit,
+        };
+        let mut instance = match self.take_idle() {
+            Some(instance) => instance,
+            None => self
+                .spawn()
+                .await
+                .map_err(|e| Failure::Failed(format!("cannot start `{}`: {e:#}", self.function)))?,
+        };
+        let name = format!("{}#{}", self.function, instance.n);
+        enum Ended {
+            Answered(anyhow::Result<serde_json::Value>),
+            Exited(std::io::Result<std::process::ExitStatus>),
+            TimedOut,
+        }
+        let ended = tokio::select! {
+            answer = instance.api.invoke(event) => Ended::Answered(answer),
+            status = instance.child.wait() => Ended::Exited(status),
+            () = tokio::time::sleep_until(deadline) => Ended::TimedOut,
+        };
+        match ended {
+            Ended::Answered(Ok(response)) => {
+                self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(instance);
+                Ok(response)
+            }
+            Ended::Answered(Err(e)) => {
+                let what = match e.downcast_ref::<FunctionError>() {
+                    Some(err) => err.to_string(),
+                    None => format!("{e:#}"),
+                };
+                self.log.line(&name, &format!("--- {name} failed: {what}; stopping it ---"));
+                Err(Failure::Failed(format!("`{name}` failed: {what}")))
+            }
+            Ended::Exited(status) => {
+                let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                self.log.line(&name, &format!("--- {name} exited during an invocation ({status}) ---"));
+                Err(Failure::Failed(format!("`{name}` crashed ({status})")))
+            }
+            Ended::TimedOut => {
+                self.log.line(&name, &format!("--- {name} timed out after {timeout:?}; stopping it ---"));
+                Err(Failure::TimedOut)
+            }
+        }
+    }
+
+    /// An idle process that is still alive, if any.
+    fn take_idle(&self) -> Option<Instance> {
+        let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some(mut instance) = idle.pop() {
+            match instance.child.try_wait() {
+                Ok(None) => return Some(instance),
+                Ok(Some(status)) => {
+                    let name = format!("{}#{}", self.function, instance.n);
+                    self.log.line(&name, &format!("--- {name} exited while idle ({status}) ---"));
+                }
+                Err(_) => {}
+            }
+        }
+        None
+    }
+
+    async fn spawn(&self) -> anyhow::Result<Instance> {
+        if !self.binary.exists() {
+            bail!(
+                "it is not built: {} is missing (run `cargo build -p {}`)",
+                self.binary.display(),
+                self.function
+            );
+        }
+        let api = RuntimeApi::start().await?;
+        let n = self.next_instance.fetch_add(1, Ordering::Relaxed) + 1;
+        let name = format!("{}#{n}", self.function);
+        let mut child = Command::new(&self.binary)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("AWS_LAMBDA_RUNTIME_API", api.addr().to_string())
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", log_stream_name())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot run {}", self.binary.display()))?;
+        self.log.line(&name, &format!("--- {name} started (pid {}) ---", child.id().unwrap_or(0)));
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(pipe_lines(out, name.clone(), self.log.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(pipe_lines(err, name, self.log.clone()));
+        }
+        Ok(Instance { n, api, child })
+    }
+
+    /// Starts one process and waits until it polls for work.
+    async fn prewarm(&self) -> anyhow::Result<()> {
+        let mut instance = self.spawn().await?;
+        tokio::select! {
+            _ = instance.api.first_poll() => {}
+            status = instance.child.wait() => {
+                let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                bail!("it exited during init ({status}); see {}", self.log_hint());
+            }
+            () = tokio::time::sleep(Duration::from_secs(20)) => bail!("it did not poll for work within 20 s"),
+        }
+        if let Some(err) = instance.api.init_error() {
+            bail!("{err}");
+        }
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(instance);
+        Ok(())
+    }
+}
+
+/// `2026/11/26/[$LATEST]<32 hex>`, like Lambda's.
+fn log_stream_name() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (y, m, d) = civil_from_days(i64::try_from(now / 86_400).unwrap_or(0));
+    format!("{y:04}/{m:02}/{d:02}/[$LATEST]{:032x}", ulid::Ulid::new().0)
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// One function's log file (and optionally the console).
+struct LogSink {
+    file: Mutex<File>,
+    echo: bool,
+}
+
+impl LogSink {
+    fn line(&self, who: &str, text: &str) {
+        {
+            let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = writeln!(file, "{text}");
+        }
+        if self.echo {
+            eprintln!("[{who}] {text}");
+        }
+    }
+}
+
+async fn pipe_lines(stream: impl AsyncRead + Unpin, who: String, log: Arc<LogSink>) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        log.line(&who, &line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_streams_are_dated_like_lambdas() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_418), (2025, 11, 26));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let name = log_stream_name();
+        assert!(name.contains("/[$LATEST]") && name.len() == "2025/11/26/[$LATEST]".len() + 32, "{name}");
+    }
+}

@@ -1,0 +1,236 @@
+//! The emulators, each a child process on loopback: moto server (AWS) and localstripe
+//! (Stripe), both started through the launchers in `local/py/`.
+//!
+//! An [`Emulator`] owns its process: dropping the handle kills it (its whole process group),
+//! and the launchers exit by themselves if the process that started them dies. Children run
+//! in their own process group, so a Ctrl-C in the terminal reaches only `cargo xtask`, which
+//! then stops them in order. Output goes to `<log_dir>/<name>.log`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use crate::venv::Venv;
+
+/// Default ports of `cargo xtask dev` (moto's and localstripe's own defaults).
+pub const DEFAULT_MOTO_PORT: u16 = 5000;
+pub const DEFAULT_STRIPE_PORT: u16 = 8420;
+
+/// How to start one emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorOptions {
+    /// Port on 127.0.0.1; `None` picks a free one.
+    pub port: Option<u16>,
+    /// The command-line flag that chooses this port, named in the error for a busy port.
+    pub port_flag: Option<String>,
+    /// Directory for `<name>.log`.
+    pub log_dir: PathBuf,
+    /// How long to wait for the emulator to answer.
+    pub ready_timeout: Duration,
+}
+
+impl EmulatorOptions {
+    pub fn new(port: Option<u16>, log_dir: impl Into<PathBuf>) -> Self {
+        Self { port, port_flag: None, log_dir: log_dir.into(), ready_timeout: Duration::from_secs(60) }
+    }
+
+    pub fn port_flag(mut self, flag: impl Into<String>) -> Self {
+        self.port_flag = Some(flag.into());
+        self
+    }
+}
+
+/// A running emulator. Dropping it kills the process.
+#[derive(Debug)]
+pub struct Emulator {
+    name: &'static str,
+    port: u16,
+    log: PathBuf,
+    child: Child,
+}
+
+impl Emulator {
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:<port>` (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// An error if the process has exited.
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => bail!(
+                "{} exited ({status}); its log {} ends with:\n{}",
+                self.name,
+                self.log.display(),
+                log_tail(&self.log)
+            ),
+            Err(e) => Err(e).with_context(|| format!("cannot check on {}", self.name)),
+        }
+    }
+
+    /// Kills the emulator and waits for it to go.
+    pub async fn stop(mut self) {
+        self.kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+
+    fn kill(&mut self) {
+        if let Some(pid) = self.child.id() {
+            // The child leads its own process group; take anything it started with it.
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+            }
+        }
+        let _ = self.child.start_kill();
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The launchers (`local/py/*.py`).
+pub fn launchers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("py")
+}
+
+/// Starts moto server (DynamoDB, Cognito, SES v2, EventBridge, SQS, …), in-memory, ready when
+/// `GET /moto-api/` answers.
+pub async fn start_moto(venv: &Venv, opts: &EmulatorOptions) -> anyhow::Result<Emulator> {
+    start(venv, "moto", "moto_launcher.py", "/moto-api/", opts).await
+}
+
+/// Starts localstripe, in-memory and on loopback only (see `local/py/localstripe_launcher.py`).
+/// Its API base for Stripe clients is `<url>/`.
+pub async fn start_localstripe(venv: &Venv, opts: &EmulatorOptions) -> anyhow::Result<Emulator> {
+    start(venv, "localstripe", "localstripe_launcher.py", "/v1/customers", opts).await
+}
+
+async fn start(
+    venv: &Venv,
+    name: &'static str,
+    launcher: &str,
+    ready_path: &str,
+    opts: &EmulatorOptions,
+) -> anyhow::Result<Emulator> {
+    let port = match opts.port {
+        Some(port) => {
+            ensure_port_free(port, name, opts.port_flag.as_deref())?;
+            port
+        }
+        None => free_port()?,
+    };
+    std::fs::create_dir_all(&opts.log_dir)
+        .with_context(|| format!("cannot create the log directory {}", opts.log_dir.display()))?;
+    let log = opts.log_dir.join(format!("{name}.log"));
+    let out = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+    let err = out.try_clone().with_context(|| format!("cannot open {}", log.display()))?;
+
+    let script = launchers_dir().join(launcher);
+    let child = Command::new(venv.python())
+        .arg(&script)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PATH", venv.path_env())
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {name} ({} {})", venv.python().display(), script.display()))?;
+    let mut emulator = Emulator { name, port, log, child };
+
+    let deadline = Instant::now() + opts.ready_timeout;
+    loop {
+        emulator.check_running()?;
+        if http_status(port, ready_path).await.is_ok() {
+            return Ok(emulator);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{name} did not answer on 127.0.0.1:{port} within {:?}; its log {} ends with:\n{}",
+                opts.ready_timeout,
+                emulator.log.display(),
+                log_tail(&emulator.log)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("cannot find a free port on 127.0.0.1")?;
+    Ok(listener.local_addr().context("cannot read a bound port")?.port())
+}
+
+/// A clear error if `port` is taken on 127.0.0.1, naming `what` needed it and how to choose
+/// another (`flag`).
+pub fn ensure_port_free(port: u16, what: &str, flag: Option<&str>) -> anyhow::Result<()> {
+    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let hint = match flag {
+                Some(flag) => format!("stop whatever holds it (another `cargo xtask dev`?) or choose another port with `{flag} <port>`"),
+                None => "stop whatever holds it (another `cargo xtask dev`?) or choose another port".to_owned(),
+            };
+            bail!("port {port} on 127.0.0.1, wanted for {what}, is already in use: {hint} (`ss -ltnp 'sport = :{port}'` shows who has it)")
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot bind 127.0.0.1:{port} for {what}")),
+    }
+}
+
+/// The status code of `GET <path>` on 127.0.0.1:`port`: a minimal probe for readiness
+/// checks, with no HTTP client dependency.
+pub async fn http_status(port: u16, path: &str) -> anyhow::Result<u16> {
+    let probe = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut head = [0u8; 64];
+        let mut len = 0;
+        while len < 12 {
+            let n = stream.read(&mut head[len..]).await?;
+            if n == 0 {
+                break;
+            }
+            len += n;
+        }
+        anyhow::Ok(String::from_utf8_lossy(&head[..len]).into_owned())
+    };
+    let head = tokio::time::timeout(Duration::from_secs(2), probe).await.context("timed out")??;
+    head.strip_prefix("HTTP/1.")
+        .and_then(|rest| rest.get(2..5))
+        .and_then(|code| code.parse().ok())
+        .with_context(|| format!("not an HTTP response: {head:?}"))
+}
+
+/// The last lines of a log file, for error messages.
+pub fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+    if tail.is_empty() { "(empty)".to_owned() } else { tail }
+}

@@ -1,0 +1,10 @@
+//! The local stack: everything `cargo xtask dev`, `cargo xtask test` and the end-to-end
+//! tests need to run Makers Market on one machine with no cloud account.
+
+pub mod alb;
+pub mod cognito;
+pub mod emulators;
+pub mod provision;
+pub mod routes;
+pub mod runtime_api;
+pub mod venv;

@@ -1,0 +1,168 @@
+//! Creating a stack's resources on the emulator: the table, the user pool and, for
+//! `cargo xtask dev`, demo users, shops and products — written through the same store
+//! code the functions use.
+
+use crate::cognito::{self, CognitoPool};
+use anyhow::{Context, Result};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use serde::{Deserialize, Serialize};
+use shared::auth::Principal;
+use shared::domain::{
+    Address, NewProduct, ProductId, ProductInput, ProfileInput, ProfileUpdate, Role, SystemClock, Timestamp, UserId,
+};
+use shared::store::Store;
+
+/// The password of every demo user.
+pub const DEMO_PASSWORD: &str = "Makers-Market-2026";
+
+/// SDK configuration for the emulator at `endpoint_url`, with dummy credentials (the SDK
+/// would otherwise look for real ones, slowly).
+pub async fn sdk_config(endpoint_url: &str, region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint_url)
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "local"))
+        .load()
+        .await
+}
+
+#[derive(Debug, Clone)]
+pub struct ProvisionOptions {
+    pub table_name: String,
+    pub user_pool_name: String,
+    /// Demo users, shops and products.
+    pub seed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoUser {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoUsers {
+    pub customer: DemoUser,
+    pub maker: DemoUser,
+    pub admin: DemoUser,
+    /// A second maker, to see what one maker may not do to another's products.
+    pub other_maker: DemoUser,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Provisioned {
+    pub table_name: String,
+    pub cognito: CognitoPool,
+    pub users: DemoUsers,
+}
+
+fn demo(username: &str) -> DemoUser {
+    DemoUser { username: username.to_owned(), password: DEMO_PASSWORD.to_owned() }
+}
+
+pub async fn provision(aws: &SdkConfig, opts: &ProvisionOptions) -> Result<Provisioned> {
+    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    shared::store::schema::create_table(&dynamo, &opts.table_name).await.context("creating the table")?;
+    let pool = cognito::create_pool(aws, &opts.user_pool_name).await?;
+    let users = DemoUsers { customer: demo("ada"), maker: demo("maria"), admin: demo("admin"), other_maker: demo("joao") };
+    if opts.seed {
+        let store = Store::new(dynamo, &opts.table_name);
+        seed(aws, &store, &pool, &users).await.context("seeding demo data")?;
+    }
+    Ok(Provisioned { table_name: opts.table_name.clone(), cognito: pool, users })
+}
+
+struct Shop {
+    user: DemoUser,
+    display_name: &'static str,
+    bio: &'static str,
+    location: &'static str,
+    products: &'static [(&'static str, &'static str, u64, u64, &'static str)],
+}
+
+const MARIA_PRODUCTS: &[(&str, &str, u64, u64, &str)] = &[
+    ("Speckled stoneware mug", "Wheel-thrown, 350 ml, dishwasher safe.", 2400, 12, "ceramics"),
+    ("Blue glaze serving bowl", "A wide bowl for salads and fruit.", 5800, 4, "ceramics"),
+    ("Set of four espresso cups", "Matte white outside, cobalt inside.", 3600, 8, "ceramics"),
+    ("Terracotta herb planter", "Unglazed, with a drainage hole and saucer.", 2900, 15, "ceramics"),
+    ("Porcelain bud vase", "Slip-cast and hand-finished.", 1900, 20, "ceramics"),
+    ("Linen table runner", "Hand-woven natural linen, 180 cm.", 4500, 6, "textiles"),
+    ("Wool throw blanket", "Merino and alpaca, 130 × 170 cm.", 12900, 3, "textiles"),
+];
+
+const JOAO_PRODUCTS: &[(&str, &str, u64, u64, &str)] = &[
+    ("Olive wood cutting board", "Oiled olive wood, each grain unique.", 3900, 10, "woodwork"),
+    ("Walnut serving spoon", "Carved from one piece of walnut.", 2200, 25, "woodwork"),
+    ("Oak wall shelf", "Solid oak, 60 cm, with hidden brackets.", 7500, 5, "woodwork"),
+    ("Cherry wood jewellery box", "Dovetailed, lined with felt.", 8900, 2, "woodwork"),
+    ("Hand-dyed cotton tote bag", "Indigo-dyed, reinforced handles.", 1800, 30, "textiles"),
+    ("Cork and oak coasters", "Set of six.", 1500, 40, "woodwork"),
+];
+
+async fn seed(aws: &SdkConfig, store: &Store, pool: &CognitoPool, users: &DemoUsers) -> Result<()> {
+    cognito::create_user(aws, pool, &users.customer.username, &users.customer.password, &[]).await?;
+    cognito::create_user(aws, pool, &users.admin.username, &users.admin.password, &["admins"]).await?;
+    let shops = [
+        Shop {
+            user: users.maker.clone(),
+            display_name: "Maria's Ceramics",
+            bio: "Stoneware and porcelain, thrown and glazed by hand in Porto.",
+            location: "Porto, Portugal",
+            products: MARIA_PRODUCTS,
+        },
+        Shop {
+            user: users.other_maker.clone(),
+            display_name: "João Woodworks",
+            bio: "Kitchen and home pieces from Portuguese hardwoods.",
+            location: "Braga, Portugal",
+            products: JOAO_PRODUCTS,
+        },
+    ];
+    for shop in shops {
+        let sub = cognito::create_user(aws, pool, &shop.user.username, &shop.user.password, &["makers"]).await?;
+        let maker = Principal {
+            user_id: UserId::new(sub),
+            username: shop.user.username.clone(),
+            roles: vec![Role::Customer, Role::Maker],
+        };
+        let profile = ProfileUpdate::parse(
+            ProfileInput {
+                display_name: shop.display_name.to_owned(),
+                shipping_address: Some(Address {
+                    name: shop.display_name.to_owned(),
+                    line1: "Rua das Flores 12".to_owned(),
+                    line2: None,
+                    city: shop.location.split(',').next().unwrap_or("Porto").to_owned(),
+                    postal_code: "4050-262".to_owned(),
+                    country: "PT".to_owned(),
+                }),
+                bio: Some(shop.bio.to_owned()),
+                location: Some(shop.location.to_owned()),
+            },
+            true,
+        )?;
+        store.put_profile(&maker, &profile, &Timestamp::now(&SystemClock)).await?;
+        for (title, description, price_cents, stock, category) in shop.products {
+            let input = ProductInput {
+                title: (*title).to_owned(),
+                description: (*description).to_owned(),
+                price_cents: *price_cents as i64,
+                currency: None,
+                stock: *stock as i64,
+                category: (*category).to_owned(),
+                images: vec![format!("https://images.makers-market.pt/demo/{}.jpg", slug(title))],
+            };
+            let product = NewProduct::parse(input)?.into_product(
+                ProductId::generate(),
+                maker.user_id.clone(),
+                Timestamp::now(&SystemClock),
+            );
+            store.create_product(&product, &maker.username).await?;
+        }
+    }
+    Ok(())
+}
+
+fn slug(title: &str) -> String {
+    shared::domain::search_words(title).join("-")
+}

@@ -1,0 +1,132 @@
+//! Configuration: one typed struct, read once per cold start from the environment.
+
+use std::fmt;
+
+/// A value that must never appear in logs or debug output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CognitoConfig {
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool id>`: the only accepted `iss`.
+    pub issuer: String,
+    /// Where the pool's signing keys are. Configured, not derived from the issuer,
+    /// because emulators serve it elsewhere.
+    pub jwks_url: String,
+    /// App clients whose access tokens are accepted.
+    pub client_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub cognito: CognitoConfig,
+    /// Key that signs pagination cursors, so clients cannot forge or reuse them.
+    pub cursor_secret: Secret,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: &'static str },
+}
+
+/// The minimum cursor key length: an HMAC-SHA256 key shorter than this is guessable.
+const MIN_SECRET_LEN: usize = 32;
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| {
+            lookup(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name))
+        };
+        let issuer = get("COGNITO_ISSUER")?.trim_end_matches('/').to_owned();
+        let jwks_url = lookup("COGNITO_JWKS_URL")
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
+        let client_ids: Vec<String> = get("COGNITO_CLIENT_IDS")?
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if client_ids.is_empty() {
+            return Err(ConfigError::Invalid { name: "COGNITO_CLIENT_IDS", reason: "no client id" });
+        }
+        let cursor_secret = get("CURSOR_SECRET")?;
+        if cursor_secret.len() < MIN_SECRET_LEN {
+            return Err(ConfigError::Invalid { name: "CURSOR_SECRET", reason: "shorter than 32 bytes" });
+        }
+        Ok(Self {
+            table_name: get("TABLE_NAME")?,
+            cognito: CognitoConfig { issuer, jwks_url, client_ids },
+            cursor_secret: Secret::new(cursor_secret),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn reads_every_setting_and_derives_the_jwks_url() {
+        let cfg = Config::from_lookup(env(&[
+            ("TABLE_NAME", "t"),
+            ("COGNITO_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x/"),
+            ("COGNITO_CLIENT_IDS", "a, b,"),
+            ("CURSOR_SECRET", SECRET),
+        ]));
+        let cfg = cfg.map_err(|e| e.to_string());
+        let cfg = cfg.as_ref();
+        assert_eq!(cfg.map(|c| c.cognito.client_ids.clone()), Ok(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(
+            cfg.map(|c| c.cognito.jwks_url.as_str()),
+            Ok("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x/.well-known/jwks.json")
+        );
+        assert!(!format!("{cfg:?}").contains(SECRET));
+    }
+
+    #[test]
+    fn refuses_missing_or_weak_settings() {
+        let missing = Config::from_lookup(env(&[("TABLE_NAME", "t")]));
+        assert!(matches!(missing, Err(ConfigError::Missing("COGNITO_ISSUER"))));
+        let weak = Config::from_lookup(env(&[
+            ("TABLE_NAME", "t"),
+            ("COGNITO_ISSUER", "i"),
+            ("COGNITO_CLIENT_IDS", "c"),
+            ("CURSOR_SECRET", "short"),
+        ]));
+        assert!(matches!(weak, Err(ConfigError::Invalid { name: "CURSOR_SECRET", .. })));
+    }
+}

@@ -1,0 +1,182 @@
+//! The one error type: every failure a request can meet, its HTTP status, and its
+//! problem+json rendering. Internal detail is logged with the request id, never sent.
+
+use serde::Serialize;
+use std::borrow::Cow;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One invalid input field, as the client sent it (`price_cents`, `images[2]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400 with one entry per invalid field.
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<FieldError>),
+    /// 400 for input that is not even shaped right (bad JSON, bad cursor, bad query).
+    #[error("bad request: {0}")]
+    BadRequest(Cow<'static, str>),
+    /// 401. The reason is logged only: clients learn nothing about why a token failed.
+    #[error("unauthorized: {0}")]
+    Unauthorized(Cow<'static, str>),
+    /// 403 with a client-safe explanation.
+    #[error("forbidden: {0}")]
+    Forbidden(Cow<'static, str>),
+    /// 404 with a client-safe explanation.
+    #[error("not found: {0}")]
+    NotFound(Cow<'static, str>),
+    /// 409 with a client-safe explanation and optional per-field details.
+    #[error("conflict: {detail}")]
+    Conflict { detail: Cow<'static, str>, errors: Vec<FieldError> },
+    /// 413: the body is over the limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 500. `context` says what we were doing; the source carries the detail for the log.
+    #[error("internal error while {context}: {source}")]
+    Internal { context: &'static str, source: Source },
+}
+
+impl Error {
+    pub fn internal(context: &'static str, source: impl Into<Source>) -> Self {
+        Self::Internal { context, source: source.into() }
+    }
+
+    pub fn bad_request(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::BadRequest(detail.into())
+    }
+
+    pub fn unauthorized(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::Unauthorized(reason.into())
+    }
+
+    pub fn forbidden(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::Forbidden(detail.into())
+    }
+
+    pub fn not_found(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::NotFound(detail.into())
+    }
+
+    pub fn conflict(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::Conflict { detail: detail.into(), errors: Vec::new() }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Validation(_) | Self::BadRequest(_) => 400,
+            Self::Unauthorized(_) => 401,
+            Self::Forbidden(_) => 403,
+            Self::NotFound(_) => 404,
+            Self::Conflict { .. } => 409,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::Internal { .. } => 500,
+        }
+    }
+
+    /// The problem document a client sees. Nothing from `Internal` or `Unauthorized`
+    /// reasons leaks into it.
+    pub fn problem(&self) -> Problem {
+        let (slug, title, detail): (&str, &str, Option<String>) = match self {
+            Self::Validation(_) => ("validation-error", "Invalid input", Some("One or more fields are invalid.".into())),
+            Self::BadRequest(d) => ("bad-request", "Bad request", Some(d.to_string())),
+            Self::Unauthorized(_) => (
+                "unauthorized",
+                "Unauthorized",
+                Some("A valid access token is required: Authorization: Bearer <token>.".into()),
+            ),
+            Self::Forbidden(d) => ("forbidden", "Forbidden", Some(d.to_string())),
+            Self::NotFound(d) => ("not-found", "Not found", Some(d.to_string())),
+            Self::Conflict { detail, .. } => ("conflict", "Conflict", Some(detail.to_string())),
+            Self::PayloadTooLarge => (
+                "payload-too-large",
+                "Payload too large",
+                Some(format!("The request body is over {} bytes.", crate::http::MAX_BODY_BYTES)),
+            ),
+            Self::UnsupportedMediaType => (
+                "unsupported-media-type",
+                "Unsupported media type",
+                Some("The request body must be JSON: Content-Type: application/json.".into()),
+            ),
+            Self::Internal { .. } => (
+                "internal-error",
+                "Internal server error",
+                Some("Something went wrong on our side. Quote the x-request-id if you contact us.".into()),
+            ),
+        };
+        let errors = match self {
+            Self::Validation(errors) => Some(errors.clone()),
+            Self::Conflict { errors, .. } if !errors.is_empty() => Some(errors.clone()),
+            _ => None,
+        };
+        Problem {
+            r#type: format!("{PROBLEM_BASE}{slug}"),
+            title: title.to_owned(),
+            status: self.status(),
+            detail,
+            errors,
+        }
+    }
+}
+
+/// Where the problem `type` URIs live.
+pub const PROBLEM_BASE: &str = "https://makers-market.pt/problems/";
+
+/// RFC 9457 problem details.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub r#type: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_say_nothing_about_their_cause() {
+        let err = Error::internal("reading a product", "ResourceNotFoundException: table mm-secret-table");
+        let body = serde_json::to_string(&err.problem()).unwrap_or_default();
+        assert_eq!(err.status(), 500);
+        assert!(!body.contains("mm-secret-table"), "{body}");
+        assert!(!body.contains("reading a product"), "{body}");
+    }
+
+    #[test]
+    fn token_failures_do_not_explain_themselves() {
+        let body = serde_json::to_string(&Error::unauthorized("kid abc not in JWKS").problem()).unwrap_or_default();
+        assert!(!body.contains("kid"), "{body}");
+    }
+
+    #[test]
+    fn validation_problems_list_their_fields() {
+        let p = Error::invalid("price_cents", "must be at least 1").problem();
+        assert_eq!(p.status, 400);
+        assert_eq!(p.errors.as_deref().map(|e| e[0].field.as_str()), Some("price_cents"));
+    }
+}

@@ -1,0 +1,18 @@
+//! What every Makers Market function shares.
+//!
+//! A function's `main.rs` builds an [`App`] once per cold start and hands each request to
+//! [`http::run`]; its `lib.rs` handler parses input into [`domain`] types, authorizes with
+//! [`auth`], calls the [`store`] and maps the result back. Every failure is one
+//! [`Error`], which renders itself as RFC 9457 problem+json.
+
+pub mod app;
+pub mod auth;
+pub mod catalogue;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod store;
+
+pub use app::App;
+pub use error::{Error, FieldError, Result};

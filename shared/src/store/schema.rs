@@ -1,0 +1,51 @@
+//! The table's definition, for the local stack and tests (the cloud's is in
+//! `template.yaml`; a test keeps the two in step).
+
+use super::sdk;
+use crate::Result;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
+};
+
+/// Global secondary indexes: name, partition key, sort key.
+pub const INDEXES: [(&str, &str, &str); 3] =
+    [("gsi1", "gsi1pk", "gsi1sk"), ("gsi2", "gsi2pk", "gsi2sk"), ("gsi3", "gsi3pk", "gsi3sk")];
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement> {
+    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(sdk("describing the table"))
+}
+
+fn attr(name: &str) -> Result<AttributeDefinition> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(sdk("describing the table"))
+}
+
+/// Creates the table with its indexes, on-demand billing.
+pub async fn create_table(client: &Client, table: &str) -> Result<()> {
+    let mut request = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?);
+    for (index, pk, sk) in INDEXES {
+        request = request.attribute_definitions(attr(pk)?).attribute_definitions(attr(sk)?).global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .key_schema(key(pk, KeyType::Hash)?)
+                .key_schema(key(sk, KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .map_err(sdk("describing the table"))?,
+        );
+    }
+    request.send().await.map_err(sdk("creating the table"))?;
+    Ok(())
+}
