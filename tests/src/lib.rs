@@ -1,1 +1,347 @@
-//! Test support (being written)
+//! Test support: a fresh, uniquely named stack per test (table, user pool, users and
+//! their tokens) on the emulator, and requests sent the way the ALB sends them — as ALB
+//! events routed by the real route table to the real handlers.
+
+use anyhow::Context as _;
+use aws_config::SdkConfig;
+use lambda_http::{Body, Request, Response};
+use local::cognito::{self, CognitoPool, Tokens};
+use local::provision::{DEMO_PASSWORD, ProvisionOptions};
+use serde_json::{Value, json};
+use shared::App;
+use shared::config::{CognitoConfig, Config, Secret};
+use shared::domain::Clock;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+pub const REGION: &str = "eu-west-1";
+pub const ENDPOINT_VAR: &str = "MM_TEST_AWS_ENDPOINT";
+
+/// A clock tests can move forward.
+#[derive(Debug, Default)]
+pub struct TestClock {
+    offset: Mutex<Duration>,
+}
+
+impl TestClock {
+    pub fn advance(&self, by: Duration) {
+        if let Ok(mut offset) = self.offset.lock() {
+            *offset += by;
+        }
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + self.offset.lock().map(|o| *o).unwrap_or_default()
+    }
+}
+
+/// A signed-in test user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub username: String,
+    pub sub: String,
+    pub tokens: Tokens,
+}
+
+impl User {
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.tokens.access)
+    }
+}
+
+pub struct TestContext {
+    pub app: App,
+    pub aws: SdkConfig,
+    pub pool: CognitoPool,
+    pub clock: Arc<TestClock>,
+    pub customer: User,
+    pub maker: User,
+    pub other_maker: User,
+    pub admin: User,
+}
+
+pub fn endpoint() -> String {
+    std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
+        panic!("{ENDPOINT_VAR} is not set: run the tests with `cargo xtask test`, which starts the emulator")
+    })
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+impl TestContext {
+    pub async fn new() -> Self {
+        Self::try_new().await.expect("setting up a test stack on the emulator")
+    }
+
+    async fn try_new() -> anyhow::Result<Self> {
+        let aws = local::provision::sdk_config(&endpoint(), REGION).await;
+        let provisioned = local::provision::provision(
+            &aws,
+            &ProvisionOptions { table_name: unique("mm-test"), user_pool_name: unique("mm-test"), seed: false },
+        )
+        .await?;
+        let pool = provisioned.cognito;
+        let user = |name: &'static str, groups: &'static [&'static str]| {
+            let (aws, pool) = (aws.clone(), pool.clone());
+            async move {
+                let sub = cognito::create_user(&aws, &pool, name, DEMO_PASSWORD, groups).await?;
+                let tokens = cognito::sign_in(&aws, &pool.client_id, name, DEMO_PASSWORD).await?;
+                anyhow::Ok(User { username: name.to_owned(), sub, tokens })
+            }
+        };
+        let (customer, maker, other_maker, admin) = tokio::try_join!(
+            user("ada", &[]),
+            user("maria", &["makers"]),
+            user("joao", &["makers"]),
+            user("admin", &["admins"]),
+        )?;
+        let clock = Arc::new(TestClock::default());
+        let app = App::new(config(&provisioned.table_name, &pool), &aws, clock.clone());
+        Ok(Self { app, aws, pool, clock, customer, maker, other_maker, admin })
+    }
+
+    /// A request to `path`, as a client would send it to the ALB.
+    pub fn request(&self, method: &str, path: &str) -> TestRequest<'_> {
+        TestRequest {
+            ctx: self,
+            event: json!({
+                "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:eu-west-1:000000000000:targetgroup/test/0123456789abcdef"}},
+                "httpMethod": method,
+                "path": path,
+                "queryStringParameters": {},
+                "headers": {
+                    "host": "127.0.0.1:3000",
+                    "accept": "application/json",
+                    "x-amzn-trace-id": format!("Root=1-{:08x}-{}", 0x6745_f2a1u32, &ulid::Ulid::new().to_string().to_lowercase()[..24]),
+                    "x-forwarded-proto": "http",
+                },
+                "body": "",
+                "isBase64Encoded": false,
+            }),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> TestRequest<'_> {
+        self.request("GET", path)
+    }
+
+    /// Sends an ALB event (as JSON) to the function the route table picks for it.
+    pub async fn send_event(&self, event: &Value) -> TestResponse {
+        let text = event.to_string();
+        let req = lambda_http::request::from_str(&text).expect("an ALB event lambda_http can read");
+        let method = event["httpMethod"].as_str().unwrap_or_default();
+        let path = event["path"].as_str().unwrap_or_default();
+        let route = local::routes::route_for(method, path).unwrap_or_else(|| panic!("no route for {method} {path}"));
+        TestResponse::from(dispatch(&self.app, route.function, req).await)
+    }
+
+    /// The same stack with another app configuration (a broken table name, say).
+    pub fn app_with(&self, edit: impl FnOnce(&mut Config)) -> App {
+        let mut cfg = self.app.config.clone();
+        edit(&mut cfg);
+        App::new(cfg, &self.aws, self.clock.clone())
+    }
+}
+
+pub fn config(table: &str, pool: &CognitoPool) -> Config {
+    Config {
+        table_name: table.to_owned(),
+        cognito: CognitoConfig {
+            issuer: pool.issuer.clone(),
+            jwks_url: pool.jwks_url.clone(),
+            client_ids: vec![pool.client_id.clone()],
+        },
+        cursor_secret: Secret::new("test-cursor-secret-0123456789abcdef"),
+    }
+}
+
+/// Calls the handler of `function` through the same wrapper its `main.rs` uses.
+pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body> {
+    use shared::http::serve;
+    match function {
+        "health" => serve(app, req, health::handle).await,
+        "list-products" => serve(app, req, list_products::handle).await,
+        "get-product" => serve(app, req, get_product::handle).await,
+        "create-product" => serve(app, req, create_product::handle).await,
+        "update-product" => serve(app, req, update_product::handle).await,
+        "archive-product" => serve(app, req, archive_product::handle).await,
+        "get-maker" => serve(app, req, get_maker::handle).await,
+        "get-me" => serve(app, req, get_me::handle).await,
+        "put-me" => serve(app, req, put_me::handle).await,
+        other => panic!("no handler for function {other}"),
+    }
+}
+
+pub struct TestRequest<'c> {
+    ctx: &'c TestContext,
+    event: Value,
+}
+
+/// Percent-encodes a query value the way a client would before it reaches the ALB.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl TestRequest<'_> {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.event["headers"][name.to_ascii_lowercase()] = json!(value);
+        self
+    }
+
+    pub fn auth(self, user: &User) -> Self {
+        self.header("authorization", &user.bearer())
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn query(mut self, name: &str, value: &str) -> Self {
+        self.event["queryStringParameters"][encode(name)] = json!(encode(value));
+        self
+    }
+
+    pub fn json(self, body: &Value) -> Self {
+        self.raw_body("application/json", &body.to_string())
+    }
+
+    pub fn raw_body(mut self, content_type: &str, body: &str) -> Self {
+        self.event["body"] = json!(body);
+        self.header("content-type", content_type)
+    }
+
+    pub fn event(&self) -> &Value {
+        &self.event
+    }
+
+    pub async fn send(self) -> TestResponse {
+        self.ctx.send_event(&self.event).await
+    }
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: lambda_http::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl From<Response<Body>> for TestResponse {
+    fn from(response: Response<Body>) -> Self {
+        let (parts, body) = response.into_parts();
+        Self { status: parts.status.as_u16(), headers: parts.headers, body: body.as_ref().to_vec() }
+    }
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text());
+        self
+    }
+
+    /// Asserts a problem+json response with this status, and returns its body.
+    #[track_caller]
+    pub fn problem(&self, status: u16) -> Value {
+        self.expect(status);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text());
+        let body = self.json();
+        assert_eq!(body["status"], json!(status), "{body}");
+        assert!(body["type"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+        assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+        body
+    }
+
+    /// The fields a 400 validation problem names.
+    #[track_caller]
+    pub fn invalid_fields(&self) -> Vec<String> {
+        let body = self.problem(400);
+        body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Reads a sample event from `events/`.
+pub fn sample_event(function: &str) -> Value {
+    let path = format!("{}/../events/{function}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).with_context(|| path.clone()).expect("a sample event");
+    serde_json::from_str(&text).expect("sample events are JSON")
+}
+
+/// A valid product body, with `overrides` merged in.
+pub fn product_body(overrides: Value) -> Value {
+    let mut body = json!({
+        "title": "Speckled stoneware mug",
+        "description": "Wheel-thrown, 350 ml.",
+        "price_cents": 2400,
+        "stock": 12,
+        "category": "ceramics",
+        "images": ["https://images.example/mug.jpg"],
+    });
+    if let (Some(body), Some(overrides)) = (body.as_object_mut(), overrides.as_object()) {
+        for (k, v) in overrides {
+            body.insert(k.clone(), v.clone());
+        }
+    }
+    body
+}
+
+impl TestContext {
+    /// Creates a product as `maker`, returning its JSON.
+    pub async fn create_product(&self, maker: &User, overrides: Value) -> Value {
+        let response = self.request("POST", "/products").auth(maker).json(&product_body(overrides)).send().await;
+        response.expect(201);
+        response.json()
+    }
+
+    /// Every item of `GET /products` with these query parameters, following cursors.
+    pub async fn list_all(&self, query: &[(&str, &str)], limit: usize) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..1000 {
+            let mut req = self.get("/products").query("limit", &limit.to_string());
+            for (k, v) in query {
+                req = req.query(k, v);
+            }
+            if let Some(c) = &cursor {
+                req = req.query("cursor", c);
+            }
+            let page = req.send().await;
+            page.expect(200);
+            let body = page.json();
+            let page_items = body["items"].as_array().cloned().unwrap_or_default();
+            assert!(page_items.len() <= limit, "a page is larger than its limit");
+            items.extend(page_items);
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return items,
+            }
+        }
+        panic!("pagination did not end")
+    }
+}

@@ -148,6 +148,10 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::bad_request("The request body is empty; a JSON object is expected."));
     }
+    // serde would also read a struct from a JSON array; the API takes objects only.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::invalid("body", "must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -170,6 +174,8 @@ fn field_error(path: &str, err: &serde_json::Error) -> FieldError {
         .find_map(|prefix| message.strip_prefix(prefix))
         .and_then(|rest| rest.split('`').next());
     let field = match (named, path) {
+        // An unknown field's path already ends with its name.
+        (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => path.to_owned(),
         (Some(name), "." | "") => name.to_owned(),
         (Some(name), parent) => format!("{parent}.{name}"),
         (None, "." | "") => "body".to_owned(),

@@ -1,0 +1,116 @@
+//! What every route shares: request ids, body limits, problem documents, faults.
+
+use e2e::{TestContext, product_body, sample_event};
+use serde_json::json;
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_reuses_the_alb_trace_id() {
+    let ctx = TestContext::new().await;
+    let responses = [
+        ctx.get("/health").send().await,
+        ctx.get("/products").query("limit", "0").send().await,
+        ctx.get("/me").send().await,
+        ctx.request("POST", "/products").auth(&ctx.customer).json(&product_body(json!({}))).send().await,
+        ctx.get("/products/prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F").send().await,
+    ];
+    for r in &responses {
+        let id = r.header("x-request-id").unwrap_or_default();
+        assert!(id.starts_with("1-6745f2a1-"), "status {} has request id {id:?}", r.status);
+    }
+    let mut event = ctx.get("/health").event().clone();
+    event["headers"].as_object_mut().unwrap().remove("x-amzn-trace-id");
+    let fresh = ctx.send_event(&event).await;
+    assert_eq!(fresh.header("x-request-id").map(str::len), Some(26), "a fresh ULID without a trace id");
+}
+
+#[tokio::test]
+async fn oversized_non_json_and_malformed_bodies_are_refused_and_change_nothing() {
+    let ctx = TestContext::new().await;
+    let big = product_body(json!({"description": "x".repeat(300 * 1024)}));
+    let post = |content_type: &str, body: String| {
+        ctx.request("POST", "/products").auth(&ctx.maker).raw_body(content_type, &body).send()
+    };
+    post("application/json", big.to_string()).await.problem(413);
+    post("text/plain", product_body(json!({})).to_string()).await.problem(415);
+    post("application/x-www-form-urlencoded", "title=Mug".into()).await.problem(415);
+    post("application/json", "{\"title\": \"Mug\",".into()).await.problem(400);
+    post("application/json", "not json".into()).await.problem(400);
+    post("application/json", "".into()).await.problem(400);
+    let put = ctx.request("PUT", "/me").auth(&ctx.maker).raw_body("application/json", &format!("{{\"display_name\":\"{}\"}}", "x".repeat(270_000))).send().await;
+    put.problem(413);
+    let patch_path = format!("/products/{}", ctx.create_product(&ctx.maker, json!({})).await["id"].as_str().unwrap());
+    ctx.request("PATCH", &patch_path).auth(&ctx.maker).raw_body("text/csv", "stock,1").send().await.problem(415);
+    assert_eq!(ctx.list_all(&[], 100).await.len(), 1, "only the valid product exists");
+}
+
+#[tokio::test]
+async fn a_failing_dependency_is_a_clean_500_without_internals() {
+    let ctx = TestContext::new().await;
+    let broken = ctx.app_with(|cfg| cfg.table_name = "mm-missing-table-4242".into());
+    for (function, mut event) in [
+        ("get-product", ctx.get("/products/prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F").event().clone()),
+        ("list-products", ctx.get("/products").event().clone()),
+        ("create-product", ctx.request("POST", "/products").auth(&ctx.maker).json(&product_body(json!({}))).event().clone()),
+        ("get-me", ctx.get("/me").auth(&ctx.maker).event().clone()),
+    ] {
+        event["headers"]["x-amzn-trace-id"] = json!("Root=1-6745f2a1-000000000000000000000001");
+        let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let response = e2e::TestResponse::from(e2e::dispatch(&broken, function, req).await);
+        let body = response.problem(500);
+        let text = response.text();
+        for secret in ["mm-missing-table", "ResourceNotFound", "dynamodb", "DynamoDB", "127.0.0.1"] {
+            assert!(!text.contains(secret), "{function} leaked {secret}: {text}");
+        }
+        assert_eq!(body["type"], json!("https://makers-market.pt/problems/internal-error"));
+        assert_eq!(response.header("x-request-id"), Some("1-6745f2a1-000000000000000000000001"));
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_key_set_is_a_500_not_a_401() {
+    let ctx = TestContext::new().await;
+    let broken = ctx.app_with(|cfg| cfg.cognito.jwks_url = "http://127.0.0.1:9/nothing-here".into());
+    let event = ctx.get("/me").auth(&ctx.maker).event().clone();
+    let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = e2e::TestResponse::from(e2e::dispatch(&broken, "get-me", req).await);
+    response.problem(500);
+    assert!(!response.text().contains("127.0.0.1"));
+}
+
+#[tokio::test]
+async fn problem_bodies_say_what_is_wrong_without_internals() {
+    let ctx = TestContext::new().await;
+    let unauthorized = ctx.get("/me").bearer("eyJhbGciOiJSUzI1NiIsImtpZCI6Im5vcGUifQ.e30.c2ln").send().await;
+    let body = unauthorized.problem(401);
+    let text = unauthorized.text();
+    assert!(!text.contains("kid") && !text.contains("nope"), "{text}");
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains("Bearer")));
+}
+
+#[tokio::test]
+async fn every_sample_event_is_served_by_its_function() {
+    let ctx = TestContext::new().await;
+    let product = ctx.create_product(&ctx.maker, json!({})).await;
+    let id = product["id"].as_str().unwrap();
+    for route in local::routes::ROUTES {
+        let mut event = sample_event(route.function);
+        assert_eq!(event["httpMethod"], json!(route.method), "{}", route.function);
+        let path = event["path"].as_str().unwrap().to_owned();
+        assert!(local::routes::alb_pattern_matches(route.path, &path), "{} sample path {path}", route.function);
+        // Point the sample at this stack's data and users.
+        let path = path
+            .replace("prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F", id)
+            .replace("3f6c1a52-7e0b-4d0c-9b1e-2a4f6d8c0e11", &ctx.maker.sub);
+        event["path"] = json!(path);
+        if event["headers"].get("authorization").is_some() {
+            event["headers"]["authorization"] = json!(ctx.maker.bearer());
+        }
+        let response = ctx.send_event(&event).await;
+        let expected = match route.function {
+            "create-product" => 201,
+            "archive-product" => 204,
+            _ => 200,
+        };
+        assert_eq!(response.status, expected, "{}: {}", route.function, response.text());
+    }
+}
