@@ -130,10 +130,7 @@ pub async fn sign_in(aws: &SdkConfig, client_id: &str, username: &str, password:
         .await
         .with_context(|| format!("signing in as {username}"))?;
     let result = out.authentication_result.with_context(|| format!("no tokens for {username} (a challenge?)"))?;
-    Ok(Tokens {
-        access: result.access_token.context("no access token")?,
-        id: result.id_token.context("no id token")?,
-    })
+    Ok(Tokens { access: result.access_token.context("no access token")?, id: result.id_token.context("no id token")? })
 }
 
 /// An access token for a user of `pool`.

@@ -64,7 +64,8 @@ pub async fn provision(aws: &SdkConfig, opts: &ProvisionOptions) -> Result<Provi
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
     shared::store::schema::create_table(&dynamo, &opts.table_name).await.context("creating the table")?;
     let pool = cognito::create_pool(aws, &opts.user_pool_name).await?;
-    let users = DemoUsers { customer: demo("ada"), maker: demo("maria"), admin: demo("admin"), other_maker: demo("joao") };
+    let users =
+        DemoUsers { customer: demo("ada"), maker: demo("maria"), admin: demo("admin"), other_maker: demo("joao") };
     if opts.seed {
         let store = Store::new(dynamo, &opts.table_name);
         seed(aws, &store, &pool, &users).await.context("seeding demo data")?;

@@ -47,9 +47,7 @@ pub fn functions() -> impl Iterator<Item = &'static str> {
 pub fn route_for(method: &str, path: &str) -> Option<&'static Route> {
     let mut rules: Vec<&Route> = ROUTES.iter().collect();
     rules.sort_by_key(|r| r.priority);
-    rules
-        .into_iter()
-        .find(|r| r.method.eq_ignore_ascii_case(method) && alb_pattern_matches(r.path, path))
+    rules.into_iter().find(|r| r.method.eq_ignore_ascii_case(method) && alb_pattern_matches(r.path, path))
 }
 
 /// ALB path-pattern semantics: case-sensitive, `*` matches zero or more characters

@@ -59,19 +59,13 @@ impl Config {
 
     /// Reads the configuration through `lookup`, so tests need not touch the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &'static str| {
-            lookup(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name))
-        };
+        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name));
         let issuer = get("COGNITO_ISSUER")?.trim_end_matches('/').to_owned();
         let jwks_url = lookup("COGNITO_JWKS_URL")
             .filter(|v| !v.trim().is_empty())
             .unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
-        let client_ids: Vec<String> = get("COGNITO_CLIENT_IDS")?
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let client_ids: Vec<String> =
+            get("COGNITO_CLIENT_IDS")?.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         if client_ids.is_empty() {
             return Err(ConfigError::Invalid { name: "COGNITO_CLIENT_IDS", reason: "no client id" });
         }

@@ -98,7 +98,9 @@ impl Error {
     /// reasons leaks into it.
     pub fn problem(&self) -> Problem {
         let (slug, title, detail): (&str, &str, Option<String>) = match self {
-            Self::Validation(_) => ("validation-error", "Invalid input", Some("One or more fields are invalid.".into())),
+            Self::Validation(_) => {
+                ("validation-error", "Invalid input", Some("One or more fields are invalid.".into()))
+            }
             Self::BadRequest(d) => ("bad-request", "Bad request", Some(d.to_string())),
             Self::Unauthorized(_) => (
                 "unauthorized",

@@ -2,6 +2,9 @@
 //! their tokens) on the emulator, and requests sent the way the ALB sends them — as ALB
 //! events routed by the real route table to the real handlers.
 
+// Test support: a setup failure should stop the test loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use anyhow::Context as _;
 use aws_config::SdkConfig;
 use lambda_http::{Body, Request, Response};

@@ -9,8 +9,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     let id = ProductId::parse(http::path_id(&req, "products")?).ok_or_else(not_found)?;
     let viewer = app.auth.authenticate_optional(&req).await?;
     let product = app.store.get_product(&id).await?.ok_or_else(not_found)?;
-    let visible = product.status == ProductStatus::Active
-        || viewer.is_some_and(|v| v.may_manage(&product.maker_id));
+    let visible = product.status == ProductStatus::Active || viewer.is_some_and(|v| v.may_manage(&product.maker_id));
     if !visible {
         return Err(not_found());
     }

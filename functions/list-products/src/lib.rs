@@ -13,7 +13,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     let filter = filter(&req)?;
     let limit = http::page_limit(&req)?;
     let scope = filter.scope();
-    let start = http::query(&req, "cursor").map(|c| http::cursor::decode(&app.config.cursor_secret, &scope, c)).transpose()?;
+    let start =
+        http::query(&req, "cursor").map(|c| http::cursor::decode(&app.config.cursor_secret, &scope, c)).transpose()?;
     let page = app.store.list_products(&filter, limit, start).await?;
     http::cursor::page(&app.config.cursor_secret, &scope, page)
 }
@@ -43,7 +44,9 @@ fn filter(req: &Request) -> Result<ProductFilter> {
             ));
         }
     }
-    for (name, slot) in [("min_price_cents", &mut filter.min_price_cents), ("max_price_cents", &mut filter.max_price_cents)] {
+    for (name, slot) in
+        [("min_price_cents", &mut filter.min_price_cents), ("max_price_cents", &mut filter.max_price_cents)]
+    {
         match http::query_int(req, name, 0..=MAX_PRICE) {
             Ok(value) => *slot = value,
             Err(Error::Validation(mut e)) => errors.append(&mut e),

@@ -6,7 +6,8 @@ mod profile;
 mod time;
 
 pub use product::{
-    Category, Currency, MAX_PRICE_CENTS, MAX_STOCK, NewProduct, Product, ProductId, ProductInput, ProductPatch, ProductPatchInput, ProductStatus, search_words,
+    Category, Currency, MAX_PRICE_CENTS, MAX_STOCK, NewProduct, Product, ProductId, ProductInput, ProductPatch,
+    ProductPatchInput, ProductStatus, search_words,
 };
 pub use profile::{Address, MakerShop, Profile, ProfileInput, ProfileUpdate, Role, UserId};
 pub use time::{Clock, SystemClock, Timestamp};

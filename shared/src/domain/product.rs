@@ -65,8 +65,7 @@ impl Category {
     pub fn parse(value: &str) -> Result<Self, String> {
         let ok = (1..=40).contains(&value.len())
             && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        ok.then(|| Self(value.to_owned()))
-            .ok_or_else(|| "must be 1–40 characters of a–z, 0–9 and -".to_owned())
+        ok.then(|| Self(value.to_owned())).ok_or_else(|| "must be 1–40 characters of a–z, 0–9 and -".to_owned())
     }
 
     pub fn as_str(&self) -> &str {

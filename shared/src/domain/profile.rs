@@ -61,7 +61,14 @@ impl Address {
                 .then(|| self.country.clone())
                 .ok_or_else(|| "must be an ISO 3166-1 alpha-2 country code such as PT".to_owned()),
         );
-        Some(Self { name: name?, line1: line1?, line2: line2?, city: city?, postal_code: postal_code?, country: country? })
+        Some(Self {
+            name: name?,
+            line1: line1?,
+            line2: line2?,
+            city: city?,
+            postal_code: postal_code?,
+            country: country?,
+        })
     }
 }
 
@@ -112,14 +119,20 @@ impl ProfileUpdate {
             None => Some(None),
             Some(address) => address.check(&mut check, "shipping_address").map(Some),
         };
-        let optional = |check: &mut Check, field: &str, value: Option<String>, max: usize, multiline: bool| match value {
+        let optional = |check: &mut Check, field: &str, value: Option<String>, max: usize, multiline: bool| match value
+        {
             None => Some(None),
             Some(v) => check.take(field, text(&v, 0, max, multiline)).map(|t| (!t.is_empty()).then_some(t)),
         };
         let bio = optional(&mut check, "bio", input.bio, 2000, true);
         let location = optional(&mut check, "location", input.location, 100, false);
         check.finish(|| {
-            Some(Self { display_name: display_name?, shipping_address: shipping_address?, bio: bio?, location: location? })
+            Some(Self {
+                display_name: display_name?,
+                shipping_address: shipping_address?,
+                bio: bio?,
+                location: location?,
+            })
         })
     }
 }

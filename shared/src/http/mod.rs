@@ -31,10 +31,8 @@ where
     Fut: Future<Output = Result<Response<Body>>> + Send + 'static,
 {
     let app: &'static App = Box::leak(Box::new(app));
-    lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(serve(app, req, handler).await)
-    }))
-    .await
+    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, Infallible>(serve(app, req, handler).await) }))
+        .await
 }
 
 /// One request through `handler`, with everything every route shares: the request id on
@@ -84,15 +82,16 @@ pub fn request_id(req: &Request) -> String {
         .get("x-amzn-trace-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').find_map(|part| part.trim().strip_prefix("Root=")))
-        .filter(|root| !root.is_empty() && root.len() <= 64 && root.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .filter(|root| {
+            !root.is_empty() && root.len() <= 64 && root.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| ulid::Ulid::new().to_string())
 }
 
 pub fn problem_response(err: &Error) -> Response<Body> {
-    let body = serde_json::to_string(&err.problem()).unwrap_or_else(|_| {
-        r#"{"type":"about:blank","title":"Internal server error","status":500}"#.to_owned()
-    });
+    let body = serde_json::to_string(&err.problem())
+        .unwrap_or_else(|_| r#"{"type":"about:blank","title":"Internal server error","status":500}"#.to_owned());
     let mut response = response(err.status(), PROBLEM_JSON, Body::Text(body));
     if matches!(err, Error::Unauthorized(_)) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -211,9 +210,7 @@ pub fn path_id<'r>(req: &'r Request, collection: &str) -> Result<&'r str> {
 
 /// One query-string parameter (the last one when repeated), as lambda_http decoded it.
 pub fn query<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
-    req.query_string_parameters_ref()
-        .and_then(|q| q.all(name))
-        .and_then(|values| values.last().copied())
+    req.query_string_parameters_ref().and_then(|q| q.all(name)).and_then(|values| values.last().copied())
 }
 
 /// A query parameter parsed as an integer in `range`; a 400 naming it otherwise.
@@ -221,10 +218,7 @@ pub fn query_int(req: &Request, name: &str, range: std::ops::RangeInclusive<u64>
     let Some(raw) = query(req, name) else { return Ok(None) };
     match raw.trim().parse::<u64>() {
         Ok(n) if range.contains(&n) => Ok(Some(n)),
-        _ => Err(Error::invalid(
-            name,
-            format!("must be an integer from {} to {}", range.start(), range.end()),
-        )),
+        _ => Err(Error::invalid(name, format!("must be an integer from {} to {}", range.start(), range.end()))),
     }
 }
 
@@ -240,7 +234,8 @@ mod tests {
     fn post(content_type: Option<&str>, body: &str) -> Request {
         let mut req = Request::new(Body::Text(body.to_owned()));
         if let Some(ct) = content_type {
-            req.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static("x")));
+            req.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static("x")));
         }
         req
     }
@@ -293,10 +288,8 @@ mod tests {
     #[test]
     fn the_request_id_is_the_alb_trace_root_or_fresh() {
         let mut req = Request::new(Body::Empty);
-        req.headers_mut().insert(
-            "x-amzn-trace-id",
-            HeaderValue::from_static("Root=1-67891233-abcdef012345678912345678;Sampled=1"),
-        );
+        req.headers_mut()
+            .insert("x-amzn-trace-id", HeaderValue::from_static("Root=1-67891233-abcdef012345678912345678;Sampled=1"));
         assert_eq!(request_id(&req), "1-67891233-abcdef012345678912345678");
         let fresh = request_id(&Request::new(Body::Empty));
         assert_eq!(fresh.len(), 26);

@@ -61,4 +61,3 @@ where
 {
     err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
-

@@ -182,7 +182,12 @@ impl Store {
     }
 
     /// Active products matching `filter`, newest first, `limit` at most, from `start`.
-    pub async fn list_products(&self, filter: &ProductFilter, limit: usize, start: Option<Key>) -> Result<Page<Product>> {
+    pub async fn list_products(
+        &self,
+        filter: &ProductFilter,
+        limit: usize,
+        start: Option<Key>,
+    ) -> Result<Page<Product>> {
         let query = index_query(filter);
         let mut names: HashMap<String, String> = HashMap::new();
         let mut values: HashMap<String, AttributeValue> =

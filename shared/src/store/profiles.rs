@@ -28,9 +28,7 @@ fn address_value(a: &Address) -> AttributeValue {
 
 fn address_from(item: &Item) -> Result<Option<Address>> {
     let Some(value) = item.get("shipping_address") else { return Ok(None) };
-    let map = value
-        .as_m()
-        .map_err(|_| Error::internal("reading a stored profile", "shipping_address is not a map"))?;
+    let map = value.as_m().map_err(|_| Error::internal("reading a stored profile", "shipping_address is not a map"))?;
     Ok(Some(Address {
         name: get_s(map, "name")?,
         line1: get_s(map, "line1")?,
@@ -124,9 +122,7 @@ impl Store {
             }
             None => remove.push("shipping_address"),
         }
-        for (name, placeholder, value) in
-            [("bio", ":bio", &update.bio), ("#location", ":location", &update.location)]
-        {
+        for (name, placeholder, value) in [("bio", ":bio", &update.bio), ("#location", ":location", &update.location)] {
             match value {
                 Some(v) => {
                     set.push(if name == "bio" { "bio = :bio" } else { "#location = :location" });

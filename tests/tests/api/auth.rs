@@ -128,12 +128,8 @@ async fn only_makers_may_create_products() {
 }
 
 async fn try_edit(ctx: &TestContext, user: &User, id: &str) -> (u16, u16) {
-    let patch = ctx
-        .request("PATCH", &format!("/products/{id}"))
-        .auth(user)
-        .json(&json!({"title": "Taken over"}))
-        .send()
-        .await;
+    let patch =
+        ctx.request("PATCH", &format!("/products/{id}")).auth(user).json(&json!({"title": "Taken over"})).send().await;
     let delete = ctx.request("DELETE", &format!("/products/{id}")).auth(user).send().await;
     (patch.status, delete.status)
 }
@@ -144,7 +140,10 @@ async fn a_maker_cannot_edit_or_archive_another_makers_product() {
     assert_eq!(try_edit(&ctx, &ctx.other_maker, &id).await, (403, 403));
     assert_eq!(try_edit(&ctx, &ctx.customer, &id).await, (403, 403));
     let product = ctx.get(&format!("/products/{id}")).send().await.expect(200).json();
-    assert_eq!((product["title"].as_str(), product["status"].as_str()), (Some("Speckled stoneware mug"), Some("active")));
+    assert_eq!(
+        (product["title"].as_str(), product["status"].as_str()),
+        (Some("Speckled stoneware mug"), Some("active"))
+    );
 }
 
 #[tokio::test]

@@ -90,7 +90,8 @@ async fn invalid_products_are_refused_naming_every_field_and_nothing_is_written(
         response.invalid_fields(),
         ["title", "description", "price_cents", "currency", "stock", "category", "images[0]"]
     );
-    let too_many_images = product_body(json!({"images": vec!["https://a.example/x.jpg"; 9], "price_cents": 10_000_001}));
+    let too_many_images =
+        product_body(json!({"images": vec!["https://a.example/x.jpg"; 9], "price_cents": 10_000_001}));
     let response = ctx.request("POST", "/products").auth(&ctx.maker).json(&too_many_images).send().await;
     assert_eq!(response.invalid_fields(), ["price_cents", "images"]);
     assert!(ctx.list_all(&[], 100).await.is_empty());
@@ -140,12 +141,12 @@ async fn concurrent_edits_of_one_product_all_land() {
     let ctx = TestContext::new().await;
     let product = ctx.create_product(&ctx.maker, json!({"stock": 0})).await;
     let path = format!("/products/{}", product["id"].as_str().unwrap());
-    let edits = [
-        json!({"title": "Renamed mug"}),
-        json!({"price_cents": 9999}),
-        json!({"description": "Now with a handle."}),
-    ];
-    let responses = futures::future::join_all(edits.iter().map(|body| ctx.request("PATCH", &path).auth(&ctx.maker).json(body).send())).await;
+    let edits =
+        [json!({"title": "Renamed mug"}), json!({"price_cents": 9999}), json!({"description": "Now with a handle."})];
+    let responses = futures::future::join_all(
+        edits.iter().map(|body| ctx.request("PATCH", &path).auth(&ctx.maker).json(body).send()),
+    )
+    .await;
     let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
     assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
     let last = ctx.get(&path).send().await.expect(200).json();

@@ -36,7 +36,12 @@ async fn oversized_non_json_and_malformed_bodies_are_refused_and_change_nothing(
     post("application/json", "{\"title\": \"Mug\",".into()).await.problem(400);
     post("application/json", "not json".into()).await.problem(400);
     post("application/json", "".into()).await.problem(400);
-    let put = ctx.request("PUT", "/me").auth(&ctx.maker).raw_body("application/json", &format!("{{\"display_name\":\"{}\"}}", "x".repeat(270_000))).send().await;
+    let put = ctx
+        .request("PUT", "/me")
+        .auth(&ctx.maker)
+        .raw_body("application/json", &format!("{{\"display_name\":\"{}\"}}", "x".repeat(270_000)))
+        .send()
+        .await;
     put.problem(413);
     let patch_path = format!("/products/{}", ctx.create_product(&ctx.maker, json!({})).await["id"].as_str().unwrap());
     ctx.request("PATCH", &patch_path).auth(&ctx.maker).raw_body("text/csv", "stock,1").send().await.problem(415);
@@ -50,7 +55,10 @@ async fn a_failing_dependency_is_a_clean_500_without_internals() {
     for (function, mut event) in [
         ("get-product", ctx.get("/products/prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F").event().clone()),
         ("list-products", ctx.get("/products").event().clone()),
-        ("create-product", ctx.request("POST", "/products").auth(&ctx.maker).json(&product_body(json!({}))).event().clone()),
+        (
+            "create-product",
+            ctx.request("POST", "/products").auth(&ctx.maker).json(&product_body(json!({}))).event().clone(),
+        ),
         ("get-me", ctx.get("/me").auth(&ctx.maker).event().clone()),
     ] {
         event["headers"]["x-amzn-trace-id"] = json!("Root=1-6745f2a1-000000000000000000000001");

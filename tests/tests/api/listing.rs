@@ -30,12 +30,27 @@ async fn pagination_returns_every_product_exactly_once_newest_first() {
 #[tokio::test]
 async fn every_filter_narrows_the_list() {
     let ctx = TestContext::new().await;
-    let mug = ctx.create_product(&ctx.maker, json!({"title": "Blue stoneware mug", "price_cents": 2400, "category": "ceramics"})).await;
-    let bowl = ctx.create_product(&ctx.maker, json!({"title": "Blue serving bowl", "price_cents": 5800, "category": "ceramics"})).await;
-    let board = ctx.create_product(&ctx.other_maker, json!({"title": "Olive cutting board", "price_cents": 3900, "category": "woodwork"})).await;
-    let runner = ctx.create_product(&ctx.other_maker, json!({"title": "Linen runner, blue", "price_cents": 4500, "category": "textiles"})).await;
+    let mug = ctx
+        .create_product(&ctx.maker, json!({"title": "Blue stoneware mug", "price_cents": 2400, "category": "ceramics"}))
+        .await;
+    let bowl = ctx
+        .create_product(&ctx.maker, json!({"title": "Blue serving bowl", "price_cents": 5800, "category": "ceramics"}))
+        .await;
+    let board = ctx
+        .create_product(
+            &ctx.other_maker,
+            json!({"title": "Olive cutting board", "price_cents": 3900, "category": "woodwork"}),
+        )
+        .await;
+    let runner = ctx
+        .create_product(
+            &ctx.other_maker,
+            json!({"title": "Linen runner, blue", "price_cents": 4500, "category": "textiles"}),
+        )
+        .await;
     let set = |items: Vec<Value>| ids(&items).into_iter().collect::<HashSet<_>>();
-    let of = |products: &[&Value]| products.iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect::<HashSet<_>>();
+    let of =
+        |products: &[&Value]| products.iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect::<HashSet<_>>();
 
     assert_eq!(set(ctx.list_all(&[("category", "ceramics")], 1).await), of(&[&mug, &bowl]));
     assert_eq!(set(ctx.list_all(&[("maker_id", &ctx.other_maker.sub)], 1).await), of(&[&board, &runner]));
@@ -49,7 +64,9 @@ async fn every_filter_narrows_the_list() {
         of(&[&mug, &runner])
     );
     assert_eq!(
-        set(ctx.list_all(&[("maker_id", &ctx.maker.sub), ("category", "ceramics"), ("max_price_cents", "3000")], 1).await),
+        set(ctx
+            .list_all(&[("maker_id", &ctx.maker.sub), ("category", "ceramics"), ("max_price_cents", "3000")], 1)
+            .await),
         of(&[&mug])
     );
     assert_eq!(set(ctx.list_all(&[("category", "glass")], 1).await), of(&[]));
@@ -71,7 +88,10 @@ async fn invalid_filters_are_named() {
     assert_eq!(list(&[("category", "Not Slug")]).await.invalid_fields(), ["category"]);
     assert_eq!(list(&[("min_price_cents", "-1")]).await.invalid_fields(), ["min_price_cents"]);
     assert_eq!(list(&[("max_price_cents", "1e3")]).await.invalid_fields(), ["max_price_cents"]);
-    assert_eq!(list(&[("min_price_cents", "500"), ("max_price_cents", "100")]).await.invalid_fields(), ["min_price_cents"]);
+    assert_eq!(
+        list(&[("min_price_cents", "500"), ("max_price_cents", "100")]).await.invalid_fields(),
+        ["min_price_cents"]
+    );
     assert_eq!(list(&[("q", &"word ".repeat(41))]).await.invalid_fields(), ["q"]);
     assert_eq!(list(&[("maker_id", "a/b")]).await.invalid_fields(), ["maker_id"]);
 }
@@ -85,16 +105,29 @@ async fn tampered_and_foreign_cursors_are_refused() {
     let page = ctx.get("/products").query("limit", "1").query("category", "ceramics").send().await.expect(200).json();
     let cursor = page["next_cursor"].as_str().unwrap().to_owned();
     // The genuine cursor works for its own query.
-    ctx.get("/products").query("limit", "1").query("category", "ceramics").query("cursor", &cursor).send().await.expect(200);
+    ctx.get("/products")
+        .query("limit", "1")
+        .query("category", "ceramics")
+        .query("cursor", &cursor)
+        .send()
+        .await
+        .expect(200);
     // A different limit is the same query.
-    ctx.get("/products").query("limit", "2").query("category", "ceramics").query("cursor", &cursor).send().await.expect(200);
+    ctx.get("/products")
+        .query("limit", "2")
+        .query("category", "ceramics")
+        .query("cursor", &cursor)
+        .send()
+        .await
+        .expect(200);
 
     let (payload, mac) = cursor.split_once('.').unwrap();
     let mut flipped = payload.as_bytes().to_vec();
     flipped[3] = if flipped[3] == b'A' { b'B' } else { b'A' };
     let tampered = format!("{}.{mac}", String::from_utf8(flipped).unwrap());
     for bad in [tampered.as_str(), "garbage", "", "a.b", &format!("{cursor}x"), &"A".repeat(4000)] {
-        let response = ctx.get("/products").query("limit", "1").query("category", "ceramics").query("cursor", bad).send().await;
+        let response =
+            ctx.get("/products").query("limit", "1").query("category", "ceramics").query("cursor", bad).send().await;
         assert_eq!(response.invalid_fields(), ["cursor"], "cursor {bad:?}");
     }
     for foreign_query in [vec![], vec![("category", "woodwork")], vec![("category", "ceramics"), ("q", "mug")]] {

@@ -28,7 +28,14 @@ async fn put_me_replaces_the_editable_fields() {
     let read = ctx.get("/me").auth(&ctx.customer).send().await.expect(200).json();
     assert_eq!(read, saved);
     // PUT replaces: leaving the address out clears it.
-    let cleared = ctx.request("PUT", "/me").auth(&ctx.customer).json(&json!({"display_name": "Ada"})).send().await.expect(200).json();
+    let cleared = ctx
+        .request("PUT", "/me")
+        .auth(&ctx.customer)
+        .json(&json!({"display_name": "Ada"}))
+        .send()
+        .await
+        .expect(200)
+        .json();
     assert_eq!(cleared["shipping_address"], Value::Null);
     assert_eq!(cleared["created_at"], saved["created_at"]);
 }
@@ -49,7 +56,12 @@ async fn put_me_names_invalid_fields_and_changes_nothing() {
     assert_eq!(response.invalid_fields(), ["display_name", "shipping_address.postal_code", "shipping_address.country"]);
     let response = ctx.request("PUT", "/me").auth(&ctx.customer).json(&json!({"display_name": 5})).send().await;
     assert_eq!(response.invalid_fields(), ["display_name"]);
-    let response = ctx.request("PUT", "/me").auth(&ctx.customer).json(&json!({"display_name": "x", "roles": ["admin"]})).send().await;
+    let response = ctx
+        .request("PUT", "/me")
+        .auth(&ctx.customer)
+        .json(&json!({"display_name": "x", "roles": ["admin"]}))
+        .send()
+        .await;
     assert_eq!(response.invalid_fields(), ["roles"]);
     assert_eq!(ctx.get("/me").auth(&ctx.customer).send().await.expect(200).json(), before);
 }
@@ -59,7 +71,8 @@ async fn only_makers_have_a_shop_bio_and_location() {
     let ctx = TestContext::new().await;
     let body = json!({"display_name": "Ada", "bio": "I sell things", "location": "Porto"});
     ctx.request("PUT", "/me").auth(&ctx.customer).json(&body).send().await.problem(403);
-    let shop = json!({"display_name": "Maria's Ceramics", "bio": "Stoneware from Porto.", "location": "Porto, Portugal"});
+    let shop =
+        json!({"display_name": "Maria's Ceramics", "bio": "Stoneware from Porto.", "location": "Porto, Portugal"});
     ctx.request("PUT", "/me").auth(&ctx.maker).json(&shop).send().await.expect(200);
     let public = ctx.get(&format!("/makers/{}", ctx.maker.sub)).send().await.expect(200).json();
     assert_eq!(
