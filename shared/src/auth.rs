@@ -19,7 +19,7 @@ use lambda_http::http::header;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, OnceCell};
 
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
@@ -80,7 +80,7 @@ type HttpsClient = hyper_util::client::legacy::Client<
 #[derive(Default)]
 struct KeyCache {
     keys: HashMap<String, DecodingKey>,
-    fetched_at: Option<Instant>,
+    fetched_at: Option<SystemTime>,
 }
 
 pub struct Authenticator {
@@ -160,10 +160,11 @@ impl Authenticator {
         if let Some(key) = cache.keys.get(kid) {
             return Ok(key.clone());
         }
-        if cache.fetched_at.is_some_and(|at| at.elapsed() < REFETCH_INTERVAL) {
+        let now = self.clock.now();
+        if cache.fetched_at.is_some_and(|at| now.duration_since(at).unwrap_or_default() < REFETCH_INTERVAL) {
             return Err(Error::unauthorized(format!("unknown kid {kid}, JWKS fetched recently")));
         }
-        cache.fetched_at = Some(Instant::now());
+        cache.fetched_at = Some(now);
         cache.keys = self.fetch_keys().await?;
         tracing::info!(keys = cache.keys.len(), "fetched the user pool's signing keys");
         cache.keys.get(kid).cloned().ok_or_else(|| Error::unauthorized(format!("unknown kid {kid}")))

@@ -6,5 +6,6 @@
 mod auth;
 mod catalogue;
 mod edges;
+mod jwks;
 mod listing;
 mod profiles;
