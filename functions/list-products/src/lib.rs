@@ -2,7 +2,7 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::domain::{Category, UserId, search_words};
-use shared::store::ProductFilter;
+use shared::store::{ProductFilter, StatusFilter};
 use shared::{App, Error, FieldError, Result, http};
 
 const MAX_QUERY_CHARS: usize = 200;
@@ -11,6 +11,13 @@ const MAX_PRICE: u64 = shared::domain::MAX_PRICE_CENTS;
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     let filter = filter(&req)?;
+    if filter.status != StatusFilter::Active {
+        // Archived products are listed only to their maker (their dashboard) and admins.
+        let who = app.auth.authenticate(&req).await?;
+        if !filter.maker_id.as_ref().is_some_and(|maker| who.may_manage(maker)) {
+            return Err(Error::forbidden("Only a maker (or an admin) may list the maker's archived products."));
+        }
+    }
     let limit = http::page_limit(&req)?;
     let scope = filter.scope();
     let start =
@@ -33,6 +40,15 @@ fn filter(req: &Request) -> Result<ProductFilter> {
         match UserId::parse(maker) {
             Some(m) => filter.maker_id = Some(m),
             None => errors.push(FieldError::new("maker_id", "is not a maker id")),
+        }
+    }
+    if let Some(status) = http::query(req, "status") {
+        match StatusFilter::parse(status) {
+            Some(s) => filter.status = s,
+            None => errors.push(FieldError::new("status", "must be active, archived or all")),
+        }
+        if filter.status != StatusFilter::Active && http::query(req, "maker_id").is_none() {
+            errors.push(FieldError::new("status", "archived products are listed per maker: add maker_id"));
         }
     }
     if let Some(q) = http::query(req, "q") {

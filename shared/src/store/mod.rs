@@ -5,7 +5,7 @@
 //! | product by id                          | `pk=PRODUCT#<id>`, `sk=PRODUCT`                    | GetItem (consistent) |
 //! | active products, newest first          | `gsi1`: `gsi1pk=CATALOG`, `gsi1sk=<id>` (sparse: active only) | Query, descending |
 //! | active products of a category          | `gsi3`: `gsi3pk=CATEGORY#<slug>`, `gsi3sk=<id>` (sparse: active only) | Query, descending |
-//! | a maker's products                     | `gsi2`: `gsi2pk=MAKER#<user>`, `gsi2sk=A#<id>` (active) / `X#<id>` (archived) | Query `begins_with`, descending |
+//! | a maker's products (by status)         | `gsi2`: `gsi2pk=MAKER#<user>`, `gsi2sk=A#<id>` (active) / `X#<id>` (archived) | Query `begins_with`, descending |
 //! | a maker's active product count         | `gsi2` as above, `begins_with(gsi2sk, "A#")`      | Query, `Select=COUNT` |
 //! | profile (and maker shop) by user       | `pk=USER#<sub>`, `sk=PROFILE`                      | GetItem / UpdateItem upsert |
 //! | create a product                       | Put product (`attribute_not_exists`) + Update the maker's profile | TransactWriteItems |
@@ -20,7 +20,7 @@ mod products;
 mod profiles;
 pub mod schema;
 
-pub use products::{Page, ProductFilter};
+pub use products::{Page, ProductFilter, StatusFilter};
 
 use crate::Error;
 use aws_sdk_dynamodb::Client;

@@ -74,11 +74,51 @@ fn from_item(item: &Item) -> Result<Product> {
     })
 }
 
+/// Which statuses a list shows. Only a maker's own list (or an admin) may ask for more
+/// than active products; the handler enforces that.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StatusFilter {
+    #[default]
+    Active,
+    Archived,
+    All,
+}
+
+impl StatusFilter {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "active" => Some(Self::Active),
+            "archived" => Some(Self::Archived),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Archived => "archived",
+            Self::All => "all",
+        }
+    }
+
+    /// The `gsi2sk` prefix of a maker's products with this status.
+    fn maker_prefix(self) -> &'static str {
+        match self {
+            Self::Active => "A#",
+            Self::Archived => "X#",
+            Self::All => "",
+        }
+    }
+}
+
 /// What `GET /products` asks for. Public lists show active products only.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProductFilter {
     pub category: Option<Category>,
     pub maker_id: Option<UserId>,
+    /// Anything but `Active` needs `maker_id`.
+    pub status: StatusFilter,
     /// Lower-case words that must all be in the title.
     pub words: Vec<String>,
     pub min_price_cents: Option<u64>,
@@ -89,7 +129,8 @@ impl ProductFilter {
     /// A canonical rendering, which a cursor is bound to.
     pub fn scope(&self) -> String {
         format!(
-            "products|m={}|c={}|q={}|min={}|max={}",
+            "products|s={}|m={}|c={}|q={}|min={}|max={}",
+            self.status.as_str(),
             self.maker_id.as_ref().map(UserId::as_str).unwrap_or_default(),
             self.category.as_ref().map(Category::as_str).unwrap_or_default(),
             self.words.join(" "),
@@ -181,7 +222,7 @@ impl Store {
         }
     }
 
-    /// Active products matching `filter`, newest first, `limit` at most, from `start`.
+    /// Products matching `filter`, newest first, `limit` at most, from `start`.
     pub async fn list_products(
         &self,
         filter: &ProductFilter,
@@ -286,11 +327,20 @@ impl Store {
 
 fn index_query(filter: &ProductFilter) -> IndexQuery {
     if let Some(maker) = &filter.maker_id {
-        IndexQuery {
-            index: "gsi2",
-            key_attrs: ["gsi2pk", "gsi2sk"],
-            condition: "gsi2pk = :pk AND begins_with(gsi2sk, :active)",
-            values: vec![(":pk", s(format!("MAKER#{}", maker.as_str()))), (":active", s("A#"))],
+        let pk = (":pk", s(format!("MAKER#{}", maker.as_str())));
+        match filter.status.maker_prefix() {
+            "" => IndexQuery {
+                index: "gsi2",
+                key_attrs: ["gsi2pk", "gsi2sk"],
+                condition: "gsi2pk = :pk",
+                values: vec![pk],
+            },
+            prefix => IndexQuery {
+                index: "gsi2",
+                key_attrs: ["gsi2pk", "gsi2sk"],
+                condition: "gsi2pk = :pk AND begins_with(gsi2sk, :status)",
+                values: vec![pk, (":status", s(prefix))],
+            },
         }
     } else if let Some(category) = &filter.category {
         IndexQuery {

@@ -146,3 +146,33 @@ async fn query_strings_arrive_encoded_as_the_alb_passes_them() {
     let found = ctx.list_all(&[("q", "café crème")], 5).await;
     assert_eq!(ids(&found), [product["id"].as_str().unwrap()]);
 }
+
+#[tokio::test]
+async fn a_maker_lists_their_archived_products_and_nobody_else_can() {
+    let ctx = TestContext::new().await;
+    let kept = ctx.create_product(&ctx.maker, json!({"title": "Kept"})).await;
+    let gone = ctx.create_product(&ctx.maker, json!({"title": "Gone"})).await;
+    ctx.request("DELETE", &format!("/products/{}", gone["id"].as_str().unwrap()))
+        .auth(&ctx.maker)
+        .send()
+        .await
+        .expect(204);
+    let maker = ctx.maker.sub.as_str();
+    let list = |status: &str| ctx.get("/products").query("maker_id", maker).query("status", status);
+
+    let archived = list("archived").auth(&ctx.maker).send().await.expect(200).json();
+    assert_eq!(ids(archived["items"].as_array().unwrap()), [gone["id"].as_str().unwrap()]);
+    let all = list("all").auth(&ctx.admin).send().await.expect(200).json();
+    assert_eq!(ids(all["items"].as_array().unwrap()), [gone["id"].as_str().unwrap(), kept["id"].as_str().unwrap()]);
+    let active = list("active").send().await.expect(200).json();
+    assert_eq!(ids(active["items"].as_array().unwrap()), [kept["id"].as_str().unwrap()]);
+
+    list("archived").send().await.problem(401);
+    list("archived").auth(&ctx.other_maker).send().await.problem(403);
+    list("all").auth(&ctx.customer).send().await.problem(403);
+    assert_eq!(
+        ctx.get("/products").query("status", "archived").auth(&ctx.maker).send().await.invalid_fields(),
+        ["status"]
+    );
+    assert_eq!(list("deleted").auth(&ctx.maker).send().await.invalid_fields(), ["status"]);
+}
