@@ -13,6 +13,17 @@ pub use profile::{Address, MakerShop, Profile, ProfileInput, ProfileUpdate, Role
 pub use time::{Clock, SystemClock, Timestamp};
 
 use crate::FieldError;
+use serde::{Deserialize, Deserializer};
+
+/// For optional fields where `null` is not a value: absent is `None`, `null` is a type
+/// error naming the field (serde alone would read `null` as absent).
+pub(crate) fn non_null<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(de).map(Some)
+}
 
 /// Collects field errors while a whole input is checked, so a client learns about every
 /// invalid field at once.
@@ -37,19 +48,19 @@ impl Check {
     }
 }
 
-/// Text a person typed: trimmed, `min..=max` characters, no control characters
-/// (newlines allowed only where `multiline`).
-pub(crate) fn text(value: &str, min: usize, max: usize, multiline: bool) -> Result<String, String> {
-    let value = value.trim();
-    let len = value.chars().count();
-    if len < min {
-        return Err(if min == 1 { "must not be empty".into() } else { format!("must be at least {min} characters") });
-    }
-    if len > max {
+/// Text a person typed: at most `max` characters as sent, not blank when `required`,
+/// no control characters (newlines and tabs allowed only where `multiline`). Stored
+/// trimmed. Limits apply to the text as sent so that they mean what `openapi.yaml` says.
+pub(crate) fn text(value: &str, required: bool, max: usize, multiline: bool) -> Result<String, String> {
+    if value.chars().count() > max {
         return Err(format!("must be at most {max} characters"));
     }
     if value.chars().any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) {
         return Err("must not contain control characters".into());
     }
-    Ok(value.to_owned())
+    let trimmed = value.trim();
+    if required && trimmed.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(trimmed.to_owned())
 }

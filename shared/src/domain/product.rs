@@ -1,4 +1,4 @@
-use super::{Check, Timestamp, UserId, text};
+use super::{Check, Timestamp, UserId, non_null, text};
 use serde::{Deserialize, Serialize};
 
 /// `prd_` + a ULID: unique and time-sortable, so id order is creation order.
@@ -116,11 +116,11 @@ fn https_url(url: &str) -> Result<(), String> {
 }
 
 fn title(value: &str) -> Result<String, String> {
-    text(value, 1, 120, false)
+    text(value, true, 120, false)
 }
 
 fn description(value: &str) -> Result<String, String> {
-    text(value, 0, 5000, true)
+    text(value, false, 5000, true)
 }
 
 /// `POST /products` as the client sends it. Numbers arrive as `i64` so that a negative
@@ -132,7 +132,7 @@ pub struct ProductInput {
     #[serde(default)]
     pub description: String,
     pub price_cents: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_null")]
     pub currency: Option<String>,
     pub stock: i64,
     pub category: String,
@@ -204,12 +204,19 @@ impl NewProduct {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatchInput {
+    #[serde(default, deserialize_with = "non_null")]
     pub title: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
     pub description: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
     pub price_cents: Option<i64>,
+    #[serde(default, deserialize_with = "non_null")]
     pub stock: Option<i64>,
+    #[serde(default, deserialize_with = "non_null")]
     pub category: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
     pub images: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "non_null")]
     pub status: Option<String>,
 }
 

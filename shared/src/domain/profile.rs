@@ -1,4 +1,4 @@
-use super::{Check, Timestamp, text};
+use super::{Check, Timestamp, non_null, text};
 use serde::{Deserialize, Serialize};
 
 /// A user's id: the Cognito `sub`. Makers' ids are their users' ids.
@@ -36,7 +36,7 @@ pub enum Role {
 pub struct Address {
     pub name: String,
     pub line1: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "non_null")]
     pub line2: Option<String>,
     pub city: String,
     pub postal_code: String,
@@ -46,15 +46,15 @@ pub struct Address {
 impl Address {
     fn check(self, check: &mut Check, at: &str) -> Option<Self> {
         let field = |name: &str| format!("{at}.{name}");
-        let name = check.take(&field("name"), text(&self.name, 1, 100, false));
-        let line1 = check.take(&field("line1"), text(&self.line1, 1, 200, false));
-        let line2 = match self.line2.as_deref().map(|l| text(l, 0, 200, false)) {
+        let name = check.take(&field("name"), text(&self.name, true, 100, false));
+        let line1 = check.take(&field("line1"), text(&self.line1, true, 200, false));
+        let line2 = match self.line2.as_deref().map(|l| text(l, false, 200, false)) {
             None => Some(None),
             Some(Ok(l)) if l.is_empty() => Some(None),
             Some(result) => check.take(&field("line2"), result).map(Some),
         };
-        let city = check.take(&field("city"), text(&self.city, 1, 100, false));
-        let postal_code = check.take(&field("postal_code"), text(&self.postal_code, 1, 20, false));
+        let city = check.take(&field("city"), text(&self.city, true, 100, false));
+        let postal_code = check.take(&field("postal_code"), text(&self.postal_code, true, 20, false));
         let country = check.take(
             &field("country"),
             is_country(&self.country)
@@ -114,7 +114,7 @@ impl ProfileUpdate {
             return Err(crate::Error::forbidden("Only makers have a shop bio and location."));
         }
         let mut check = Check::default();
-        let display_name = check.take("display_name", text(&input.display_name, 1, 80, false));
+        let display_name = check.take("display_name", text(&input.display_name, true, 80, false));
         let shipping_address = match input.shipping_address {
             None => Some(None),
             Some(address) => address.check(&mut check, "shipping_address").map(Some),
@@ -122,7 +122,7 @@ impl ProfileUpdate {
         let optional = |check: &mut Check, field: &str, value: Option<String>, max: usize, multiline: bool| match value
         {
             None => Some(None),
-            Some(v) => check.take(field, text(&v, 0, max, multiline)).map(|t| (!t.is_empty()).then_some(t)),
+            Some(v) => check.take(field, text(&v, false, max, multiline)).map(|t| (!t.is_empty()).then_some(t)),
         };
         let bio = optional(&mut check, "bio", input.bio, 2000, true);
         let location = optional(&mut check, "location", input.location, 100, false);

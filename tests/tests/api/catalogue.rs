@@ -108,6 +108,8 @@ async fn wrong_types_missing_and_unknown_fields_are_named() {
     assert_eq!(post(product_body(json!({"maker_id": "someone-else"}))).await.invalid_fields(), ["maker_id"]);
     assert_eq!(post(json!({"title": "Mug", "price_cents": 100, "stock": 1})).await.invalid_fields(), ["category"]);
     assert_eq!(post(json!([1, 2])).await.invalid_fields(), ["body"]);
+    assert_eq!(post(product_body(json!({"currency": null}))).await.invalid_fields(), ["currency"]);
+    assert_eq!(post(product_body(json!({"title": "Mug\u{1}"}))).await.invalid_fields(), ["title"]);
     assert!(ctx.list_all(&[], 100).await.is_empty());
 }
 
@@ -120,6 +122,8 @@ async fn patches_are_validated_and_refused_whole() {
     assert_eq!(patch(json!({})).await.invalid_fields(), ["body"]);
     assert_eq!(patch(json!({"title": "New", "stock": -1})).await.invalid_fields(), ["stock"]);
     assert_eq!(patch(json!({"status": "deleted"})).await.invalid_fields(), ["status"]);
+    assert_eq!(patch(json!({"status": null})).await.invalid_fields(), ["status"]);
+    assert_eq!(patch(json!({"title": "   "})).await.invalid_fields(), ["title"]);
     assert_eq!(patch(json!({"id": "prd_x"})).await.invalid_fields(), ["id"]);
     assert_eq!(patch(json!({"maker_id": ctx.other_maker.sub})).await.invalid_fields(), ["maker_id"]);
     let unchanged = ctx.get(&path).send().await.expect(200).json();

@@ -88,11 +88,9 @@ async fn invalid_filters_are_named() {
     assert_eq!(list(&[("category", "Not Slug")]).await.invalid_fields(), ["category"]);
     assert_eq!(list(&[("min_price_cents", "-1")]).await.invalid_fields(), ["min_price_cents"]);
     assert_eq!(list(&[("max_price_cents", "1e3")]).await.invalid_fields(), ["max_price_cents"]);
-    assert_eq!(
-        list(&[("min_price_cents", "500"), ("max_price_cents", "100")]).await.invalid_fields(),
-        ["min_price_cents"]
-    );
-    assert_eq!(list(&[("q", &"word ".repeat(41))]).await.invalid_fields(), ["q"]);
+    assert_eq!(list(&[("q", &"w".repeat(201))]).await.invalid_fields(), ["q"]);
+    let empty_range = list(&[("min_price_cents", "500"), ("max_price_cents", "100")]).await;
+    assert_eq!(empty_range.expect(200).json(), json!({"items": [], "next_cursor": null}));
     assert_eq!(list(&[("maker_id", "a/b")]).await.invalid_fields(), ["maker_id"]);
 }
 
@@ -125,7 +123,7 @@ async fn tampered_and_foreign_cursors_are_refused() {
     let mut flipped = payload.as_bytes().to_vec();
     flipped[3] = if flipped[3] == b'A' { b'B' } else { b'A' };
     let tampered = format!("{}.{mac}", String::from_utf8(flipped).unwrap());
-    for bad in [tampered.as_str(), "garbage", "", "a.b", &format!("{cursor}x"), &"A".repeat(4000)] {
+    for bad in [tampered.as_str(), "garbage", "a.b", &format!("{cursor}x"), &"A".repeat(4000)] {
         let response =
             ctx.get("/products").query("limit", "1").query("category", "ceramics").query("cursor", bad).send().await;
         assert_eq!(response.invalid_fields(), ["cursor"], "cursor {bad:?}");
@@ -170,9 +168,6 @@ async fn a_maker_lists_their_archived_products_and_nobody_else_can() {
     list("archived").send().await.problem(401);
     list("archived").auth(&ctx.other_maker).send().await.problem(403);
     list("all").auth(&ctx.customer).send().await.problem(403);
-    assert_eq!(
-        ctx.get("/products").query("status", "archived").auth(&ctx.maker).send().await.invalid_fields(),
-        ["status"]
-    );
+    ctx.get("/products").query("status", "archived").auth(&ctx.maker).send().await.problem(403);
     assert_eq!(list("deleted").auth(&ctx.maker).send().await.invalid_fields(), ["status"]);
 }
