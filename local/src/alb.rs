@@ -139,6 +139,7 @@ impl Alb {
                 permits: Semaphore::new(opts.max_instances.max(1)),
                 next_instance: AtomicU64::new(0),
                 log: Arc::new(LogSink { file: Mutex::new(file), echo: opts.echo_logs }),
+                deadline: opts.timeout,
             };
             pools.insert(function, Arc::new(pool));
         }
@@ -190,7 +191,7 @@ impl Alb {
         for pool in self.inner.pools.values() {
             let idle = std::mem::take(&mut *pool.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
             for mut instance in idle {
-                let _ = instance.child.start_kill();
+                instance.kill();
                 let _ = tokio::time::timeout(Duration::from_secs(2), instance.child.wait()).await;
             }
         }
@@ -289,11 +290,8 @@ async fn forward(
     req: Request<Incoming>,
     target: &str,
 ) -> Response<Full<Bytes>> {
-    let declared_len = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared_len =
+        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared_len.is_some_and(|len| len > event::MAX_REQUEST_BODY as u64) {
         return alb_error(StatusCode::PAYLOAD_TOO_LARGE);
     }
@@ -312,7 +310,15 @@ async fn forward(
         eprintln!("alb: 502 for {} {target}: no pool for function `{function}`", parts.method);
         return alb_error(StatusCode::BAD_GATEWAY);
     };
-    let result = match pool.invoke(event, inner.timeout).await {
+    // In a task of its own, so a client that hangs up does not cancel the invocation midway
+    // (and with it the process): like Lambda, the function finishes its work regardless.
+    let invocation = tokio::spawn({
+        let pool = pool.clone();
+        let timeout = inner.timeout;
+        async move { pool.invoke(event, timeout).await }
+    });
+    let outcome = invocation.await.unwrap_or_else(|e| Err(Failure::Failed(format!("the invocation task failed: {e}"))));
+    let result = match outcome {
         Ok(result) => result,
         Err(Failure::TimedOut) => {
             eprintln!("alb: 504 for {} {target}: `{function}` did not answer within {:?}", parts.method, inner.timeout);
@@ -380,12 +386,30 @@ struct Pool {
     permits: Semaphore,
     next_instance: AtomicU64,
     log: Arc<LogSink>,
+    /// The deadline the Runtime API advertises (`Lambda-Runtime-Deadline-Ms`).
+    deadline: Duration,
 }
 
 struct Instance {
     n: u64,
     api: RuntimeApi,
     child: Child,
+}
+
+impl Instance {
+    /// Kills the process and anything it started (it leads its own process group).
+    fn kill(&mut self) {
+        if let Some(pid) = self.child.id().and_then(|pid| i32::try_from(pid).ok()) {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+        let _ = self.child.start_kill();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 impl Pool {
@@ -402,10 +426,9 @@ impl Pool {
         };
         let mut instance = match self.take_idle() {
             Some(instance) => instance,
-            None => self
-                .spawn()
-                .await
-                .map_err(|e| Failure::Failed(format!("cannot start `{}`: {e:#}", self.function)))?,
+            None => {
+                self.spawn().await.map_err(|e| Failure::Failed(format!("cannot start `{}`: {e:#}", self.function)))?
+            }
         };
         let name = format!("{}#{}", self.function, instance.n);
         enum Ended {
@@ -461,13 +484,9 @@ impl Pool {
 
     async fn spawn(&self) -> anyhow::Result<Instance> {
         if !self.binary.exists() {
-            bail!(
-                "it is not built: {} is missing (run `cargo build -p {}`)",
-                self.binary.display(),
-                self.function
-            );
+            bail!("it is not built: {} is missing (run `cargo build -p {}`)", self.binary.display(), self.function);
         }
-        let api = RuntimeApi::start().await?;
+        let api = RuntimeApi::start_with_deadline(self.deadline).await?;
         let n = self.next_instance.fetch_add(1, Ordering::Relaxed) + 1;
         let name = format!("{}#{n}", self.function);
         let mut child = Command::new(&self.binary)
@@ -560,6 +579,88 @@ async fn pipe_lines(stream: impl AsyncRead + Unpin, who: String, log: Arc<LogSin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// A stand-in function binary speaking the Runtime API: `health` answers with the event
+    /// and its Lambda environment; `get-me` crashes on its first event.
+    const FAKE_FUNCTION: &str = r#"
+import json, os, sys, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as r:
+        request_id = r.headers["Lambda-Runtime-Aws-Request-Id"]
+        event = json.load(r)
+    if os.path.basename(sys.argv[0]) == "get-me":
+        sys.exit(3)
+    lambda_env = {k: v for k, v in os.environ.items() if k.startswith("AWS_LAMBDA_")}
+    body = json.dumps({"event": event, "env": lambda_env})
+    result = {"statusCode": 200, "statusDescription": "200 OK", "headers": {"content-type": "application/json"},
+              "multiValueHeaders": {"set-cookie": ["a=1", "b=2"]}, "body": body, "isBase64Encoded": False}
+    req = urllib.request.Request(api + request_id + "/response", data=json.dumps(result).encode(), method="POST")
+    urllib.request.urlopen(req).read()
+"#;
+
+    async fn http(addr: SocketAddr, request: &str) -> anyhow::Result<(u16, String, String)> {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").context("no end of headers")?;
+        let status = head.get(9..12).and_then(|s| s.parse().ok()).context("no status")?;
+        Ok((status, head.to_ascii_lowercase(), body.to_owned()))
+    }
+
+    #[tokio::test]
+    async fn requests_reach_function_processes_as_alb_events() -> anyhow::Result<()> {
+        let out = std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output()?;
+        let python = String::from_utf8(out.stdout)?.trim().to_owned();
+        let dir = std::env::temp_dir().join(format!("mm-alb-test-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir)?;
+        for name in ["health", "get-me"] {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("#!{python}\n{FAKE_FUNCTION}"))?;
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        }
+        let mut opts = AlbOptions::new(&dir, dir.join("logs"), "eu-west-1");
+        opts.env = vec![("TABLE_NAME".into(), "t".into())];
+        opts.timeout = Duration::from_secs(20);
+        let alb = Alb::start(opts).await?;
+        let addr = alb.addr();
+
+        let (status, head, body) = http(
+            addr,
+            "GET /health?q=blue%20mug&n=1&n=2 HTTP/1.1\r\nHost: x\r\nX-Dup: 1\r\nX-Dup: 2\r\nConnection: close\r\n\r\n",
+        )
+        .await?;
+        assert_eq!(status, 200, "{head}\n{body}");
+        assert_eq!(head.matches("set-cookie:").count(), 2, "{head}");
+        let seen: serde_json::Value = serde_json::from_str(&body)?;
+        let event = &seen["event"];
+        assert_eq!(event["path"], "/health");
+        assert_eq!(event["queryStringParameters"], serde_json::json!({"q": "blue%20mug", "n": "2"}));
+        assert_eq!(event["headers"]["x-dup"], "2");
+        assert_eq!(event["headers"]["x-forwarded-port"], addr.port().to_string());
+        assert_eq!(seen["env"]["AWS_LAMBDA_FUNCTION_NAME"], "health");
+        assert_eq!(seen["env"]["AWS_LAMBDA_FUNCTION_VERSION"], "$LATEST");
+
+        let (status, _, body) = http(addr, "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+        assert_eq!((status, body.as_str()), (404, r#"{"type":"about:blank","title":"Not Found","status":404}"#));
+
+        let crash = "GET /me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        assert_eq!(http(addr, crash).await?.0, 502, "a crash is a 502");
+        assert_eq!(http(addr, crash).await?.0, 502, "and the function is started again");
+
+        let unbuilt = "GET /products HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        assert_eq!(http(addr, unbuilt).await?.0, 502);
+
+        let too_big = "POST /products HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\nConnection: close\r\n\r\n";
+        assert_eq!(http(addr, too_big).await?.0, 413);
+
+        alb.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
 
     #[test]
     fn log_streams_are_dated_like_lambdas() {

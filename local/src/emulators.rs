@@ -193,10 +193,14 @@ pub fn ensure_port_free(port: u16, what: &str, flag: Option<&str>) -> anyhow::Re
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             let hint = match flag {
-                Some(flag) => format!("stop whatever holds it (another `cargo xtask dev`?) or choose another port with `{flag} <port>`"),
+                Some(flag) => format!(
+                    "stop whatever holds it (another `cargo xtask dev`?) or choose another port with `{flag} <port>`"
+                ),
                 None => "stop whatever holds it (another `cargo xtask dev`?) or choose another port".to_owned(),
             };
-            bail!("port {port} on 127.0.0.1, wanted for {what}, is already in use: {hint} (`ss -ltnp 'sport = :{port}'` shows who has it)")
+            bail!(
+                "port {port} on 127.0.0.1, wanted for {what}, is already in use: {hint} (`ss -ltnp 'sport = :{port}'` shows who has it)"
+            )
         }
         Err(e) => Err(e).with_context(|| format!("cannot bind 127.0.0.1:{port} for {what}")),
     }

@@ -136,8 +136,9 @@ pub fn ensure(name: &str, requirements: &[PathBuf]) -> anyhow::Result<Venv> {
     if dir.exists() {
         fs::remove_dir_all(&dir).with_context(|| format!("cannot remove the incomplete venv {}", dir.display()))?;
     }
-    run(Command::new(&python).args(["-m", "venv"]).arg(&dir), "create the venv")
-        .with_context(|| format!("`{python} -m venv` failed; on Debian, `apt-get install -y python3-venv` provides it"))?;
+    run(Command::new(&python).args(["-m", "venv"]).arg(&dir), "create the venv").with_context(|| {
+        format!("`{python} -m venv` failed; on Debian, `apt-get install -y python3-venv` provides it")
+    })?;
     let mut pip = Command::new(venv.python());
     pip.args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet"]);
     for file in requirements {

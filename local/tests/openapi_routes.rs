@@ -46,7 +46,7 @@ fn deref<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
         .unwrap_or_else(|| panic!("dangling $ref {r}"))
 }
 
-fn responses<'a>(op: &'a Value) -> &'a Mapping {
+fn responses(op: &Value) -> &Mapping {
     op.get("responses").and_then(Value::as_mapping).unwrap_or_else(|| panic!("operation without responses"))
 }
 

@@ -1,14 +1,73 @@
-//! `cargo xtask <task>`: the project's own commands.
+//! `cargo xtask <task>`: the project's own commands (alias in `.cargo/config.toml`).
+//!
+//! * `dev`   — the whole stack on loopback: emulators, resources, demo data, the API on
+//!   http://127.0.0.1:3000, until Ctrl-C.
+//! * `token` — an access token for a demo user of the running `dev` stack.
+//! * `test`  — everything CI checks: lints, API fuzzing against `openapi.yaml`, and the
+//!   Rust test suite against fresh emulators.
+//! * `bench` — benchmarks (see `bench.rs`).
 
 mod bench;
+mod cli;
+mod dev;
+mod stack;
+mod test;
+mod token;
 
-fn main() -> anyhow::Result<()> {
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [options]
+
+tasks:
+  dev [--port 3000] [--moto-port 5000] [--stripe-port 8420] [--quiet] [--bin-dir DIR]
+        Run the whole stack locally (moto, localstripe, the functions behind a local ALB)
+        until Ctrl-C; writes .local/stack.json. --quiet: functions' logs only in
+        .local/logs/. --bin-dir: run the function binaries in DIR instead of building them.
+  token <customer|maker|admin|other_maker>
+        Print an access token for a demo user of the running `dev` stack.
+  test [--skip-lint] [--skip-api] [--skip-rust] [--max-examples N] [--seed N]
+        Lint template.yaml, fuzz the API with schemathesis against openapi.yaml, run the
+        workspace's tests against a fresh moto. What CI (.ci/run) runs.
+  bench [...]
+        Benchmarks.
+  help  This text.
+";
+
+fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    match args.next().as_deref() {
-        Some("bench") => bench::run(args.collect()),
-        _ => {
-            eprintln!("usage: cargo xtask <dev|test|token|bench>");
-            std::process::exit(2)
+    let task = args.next();
+    let rest: Vec<String> = args.collect();
+    let result = match task.as_deref() {
+        Some("dev") => dev::run(rest),
+        Some("token") => token::run(rest),
+        Some("test") => test::run(rest),
+        Some("bench") => bench::run(rest),
+        Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("xtask: unknown task `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+        None => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
         }
     }
+}
+
+/// The workspace root (this crate is `<root>/xtask`).
+pub fn project_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }

@@ -25,7 +25,7 @@ pub const MAX_REQUEST_BODY: usize = 1024 * 1024;
 /// The largest response a Lambda target may return through ALB; larger ones get 502.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
-/// Headers that describe one HTTP/1 hop, not the message: never forwarded either way.
+/// Headers that describe one HTTP/1 hop, not the message: not taken from a target's response.
 const HOP_BY_HOP: &[&str] =
     &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
 
@@ -74,11 +74,14 @@ pub fn request_event(
 
     let mut event_headers = Map::new();
     for (name, value) in headers {
-        if HOP_BY_HOP.contains(&name.as_str()) {
+        // ALB passes `connection` and the like on (its documented sample events show
+        // `"connection": "keep-alive"`), but the body arrives de-chunked.
+        if name == http::header::TRANSFER_ENCODING {
             continue;
         }
         // Iteration keeps the client's order, so a later value overwrites an earlier one.
-        event_headers.insert(name.as_str().to_owned(), Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()));
+        event_headers
+            .insert(name.as_str().to_owned(), Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()));
     }
     let client_ip = origin.client.ip().to_string();
     let forwarded_for = match event_headers.get("x-forwarded-for").and_then(Value::as_str) {
@@ -228,7 +231,7 @@ mod tests {
         assert_eq!(event["path"], "/products");
         assert_eq!(event["queryStringParameters"], json!({"q": "blue%20mug", "limit": "5", "flag": ""}));
         assert_eq!(event["headers"]["accept"], "application/json");
-        assert!(event["headers"].get("connection").is_none());
+        assert_eq!(event["headers"]["connection"], "keep-alive");
         assert_eq!(event["headers"]["x-forwarded-for"], "127.0.0.1");
         assert_eq!(event["headers"]["x-forwarded-proto"], "http");
         assert_eq!(event["headers"]["x-forwarded-port"], "3000");

@@ -1,0 +1,112 @@
+//! `cargo xtask dev`: the whole stack on loopback until Ctrl-C.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use local::emulators::{DEFAULT_MOTO_PORT, DEFAULT_STRIPE_PORT, ensure_port_free};
+
+use crate::cli::{self, Options};
+use crate::stack::{self, Stack, StackOptions};
+
+pub const DEFAULT_API_PORT: u16 = 3000;
+
+pub fn run(args: Vec<String>) -> anyhow::Result<()> {
+    let mut opts = Options::new("dev", args);
+    let port = opts.number("--port")?.unwrap_or(DEFAULT_API_PORT);
+    let moto_port = opts.number("--moto-port")?.unwrap_or(DEFAULT_MOTO_PORT);
+    let stripe_port = opts.number("--stripe-port")?.unwrap_or(DEFAULT_STRIPE_PORT);
+    let quiet = opts.flag("--quiet");
+    let bin_dir = opts.value("--bin-dir")?.map(std::path::PathBuf::from);
+    opts.finish()?;
+    let root = crate::project_root();
+
+    // Fail on a busy port now, not after minutes of installing and building.
+    ensure_port_free(port, "the API (local ALB)", Some("--port"))?;
+    ensure_port_free(moto_port, "moto", Some("--moto-port"))?;
+    ensure_port_free(stripe_port, "localstripe", Some("--stripe-port"))?;
+
+    let venv = local::venv::ensure_emulators(&root)?;
+    let bin_dir = match bin_dir {
+        // Prebuilt binaries (a release build, `cargo lambda build` output, …): no build.
+        Some(dir) => std::path::absolute(&dir).with_context(|| format!("bad --bin-dir {}", dir.display()))?,
+        None => cli::build_functions(&root)?,
+    };
+    let stack_opts = StackOptions {
+        alb_port: Some(port),
+        moto_port: Some(moto_port),
+        stripe_port: Some(stripe_port),
+        port_flags: true,
+        bin_dir,
+        log_dir: root.join(".local").join("logs"),
+        echo_logs: !quiet,
+        access_log: true,
+    };
+
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        // A stack file from an earlier run describes ports and pools that are gone.
+        let _ = std::fs::remove_file(stack::stack_file(&root));
+        let mut stack = Stack::up(&venv, &stack_opts).await?;
+        let file = stack::stack_file(&root);
+        stack::write_stack_file(&file, &stack.info)?;
+        print_next_steps(&stack, &file, &stack_opts.log_dir);
+
+        let outcome = wait_for_stop(&mut stack).await;
+        eprintln!("\nxtask: stopping …");
+        let _ = std::fs::remove_file(&file);
+        stack.down().await;
+        eprintln!("xtask: stopped");
+        outcome
+    })
+}
+
+/// Until Ctrl-C or SIGTERM (Ok), or an emulator dies (Err).
+async fn wait_for_stop(stack: &mut Stack) -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = terminate.recv() => return Ok(()),
+            _ = tick.tick() => stack.check()?,
+        }
+    }
+}
+
+fn print_next_steps(stack: &Stack, file: &std::path::Path, log_dir: &std::path::Path) {
+    let api = &stack.info.api_url;
+    let users = &stack.info.users;
+    println!(
+        "
+Makers Market is running locally.
+
+  API          {api}
+  AWS (moto)   {aws}   (dashboard: {aws}/moto-api/)
+  Stripe       {stripe}
+  stack        {file}
+  logs         {logs}/<function>.log
+
+Demo users (password {password}): customer `{customer}`, maker `{maker}`, admin `{admin}`.
+
+Try:
+  curl -s {api}/health
+  curl -s '{api}/products?limit=5'
+  TOKEN=$(cargo xtask token maker)
+  curl -s -H \"Authorization: Bearer $TOKEN\" {api}/me
+  curl -s -X POST -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\
+       -d '{{\"title\":\"Blue mug\",\"description\":\"Stoneware\",\"price_cents\":2400,\"stock\":5,\"category\":\"ceramics\"}}' \\
+       {api}/products
+
+Press Ctrl-C to stop everything.
+",
+        aws = stack.info.aws_endpoint_url,
+        stripe = stack.info.stripe.api_base,
+        file = file.display(),
+        logs = log_dir.display(),
+        password = users.maker.password,
+        customer = users.customer.username,
+        maker = users.maker.username,
+        admin = users.admin.username,
+    );
+}

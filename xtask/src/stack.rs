@@ -1,0 +1,187 @@
+//! The local stack as `dev` and `test` bring it up: moto and localstripe, the resources and
+//! demo data, and the functions behind the local ALB — and `.local/stack.json`, which tells
+//! clients (and `cargo xtask token`) where everything is.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use local::alb::{Alb, AlbOptions};
+use local::cognito::CognitoPool;
+use local::emulators::{self, Emulator, EmulatorOptions};
+use local::provision::{self, DemoUsers, ProvisionOptions};
+use local::venv::Venv;
+use serde::{Deserialize, Serialize};
+
+pub const REGION: &str = "eu-west-1";
+pub const TABLE_NAME: &str = "makers-market";
+pub const USER_POOL_NAME: &str = "makers-market";
+pub const EVENT_BUS_NAME: &str = "makers-market";
+
+/// `.local/stack.json`: what a client of the running stack needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackInfo {
+    pub api_url: String,
+    pub region: String,
+    pub aws_endpoint_url: String,
+    pub cognito: CognitoPool,
+    pub stripe: StripeInfo,
+    pub table_name: String,
+    pub event_bus_name: String,
+    pub users: DemoUsers,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StripeInfo {
+    /// Base URL for Stripe clients (`{api_base}v1/…`), with a trailing slash.
+    pub api_base: String,
+    pub secret_key: String,
+    pub webhook_secret: String,
+}
+
+/// Ports (`None`: a free one) and where output goes.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub alb_port: Option<u16>,
+    pub moto_port: Option<u16>,
+    pub stripe_port: Option<u16>,
+    /// Name the flags that choose the ports in busy-port errors (`dev`).
+    pub port_flags: bool,
+    pub bin_dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub echo_logs: bool,
+    pub access_log: bool,
+}
+
+/// Everything running. Dropping it stops it all; [`Stack::down`] does so in order.
+pub struct Stack {
+    pub info: StackInfo,
+    pub moto: Emulator,
+    pub stripe: Emulator,
+    pub alb: Alb,
+    pub aws: aws_config::SdkConfig,
+}
+
+impl Stack {
+    pub async fn up(venv: &Venv, opts: &StackOptions) -> anyhow::Result<Stack> {
+        let flag = |f: &str| opts.port_flags.then(|| f.to_owned());
+        let mut moto_opts = EmulatorOptions::new(opts.moto_port, &opts.log_dir);
+        moto_opts.port_flag = flag("--moto-port");
+        let mut stripe_opts = EmulatorOptions::new(opts.stripe_port, &opts.log_dir);
+        stripe_opts.port_flag = flag("--stripe-port");
+
+        eprintln!("xtask: starting moto and localstripe …");
+        let (moto, stripe) = tokio::try_join!(
+            emulators::start_moto(venv, &moto_opts),
+            emulators::start_localstripe(venv, &stripe_opts)
+        )?;
+        eprintln!("xtask: moto on {}, localstripe on {}", moto.url(), stripe.url());
+
+        let aws = provision::sdk_config(&moto.url(), REGION).await;
+        eprintln!("xtask: creating the table, the user pool and demo data …");
+        let provisioned = provision::provision(
+            &aws,
+            &ProvisionOptions { table_name: TABLE_NAME.into(), user_pool_name: USER_POOL_NAME.into(), seed: true },
+        )
+        .await
+        .context("provisioning the local stack on moto")?;
+
+        let stripe_info = StripeInfo {
+            api_base: format!("{}/", stripe.url()),
+            secret_key: format!("sk_test_local{}", crate::cli::random_hex(24)),
+            webhook_secret: format!("whsec_{}", crate::cli::random_hex(32)),
+        };
+
+        let mut alb_opts = AlbOptions::new(&opts.bin_dir, &opts.log_dir, REGION);
+        alb_opts.port = opts.alb_port;
+        alb_opts.port_flag = flag("--port");
+        alb_opts.prewarm = true;
+        alb_opts.echo_logs = opts.echo_logs;
+        alb_opts.access_log = opts.access_log;
+        alb_opts.env = function_env(&moto.url(), &provisioned.table_name, &provisioned.cognito, &stripe_info);
+        let alb = Alb::start(alb_opts).await?;
+
+        let info = StackInfo {
+            api_url: alb.url(),
+            region: REGION.into(),
+            aws_endpoint_url: moto.url(),
+            cognito: provisioned.cognito,
+            stripe: stripe_info,
+            table_name: provisioned.table_name,
+            event_bus_name: EVENT_BUS_NAME.into(),
+            users: provisioned.users,
+        };
+        Ok(Stack { info, moto, stripe, alb, aws })
+    }
+
+    /// An error if an emulator has died.
+    pub fn check(&mut self) -> anyhow::Result<()> {
+        self.moto.check_running()?;
+        self.stripe.check_running()
+    }
+
+    /// Stops the functions, then the emulators.
+    pub async fn down(self) {
+        self.alb.shutdown().await;
+        self.moto.stop().await;
+        self.stripe.stop().await;
+    }
+}
+
+/// The functions' configuration: what `template.yaml` gives them in the cloud, pointed at
+/// the emulators.
+fn function_env(aws_endpoint: &str, table: &str, cognito: &CognitoPool, stripe: &StripeInfo) -> Vec<(String, String)> {
+    let rust_log = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "info".into());
+    [
+        ("AWS_REGION", REGION),
+        ("AWS_DEFAULT_REGION", REGION),
+        ("AWS_ENDPOINT_URL", aws_endpoint),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("TABLE_NAME", table),
+        ("EVENT_BUS_NAME", EVENT_BUS_NAME),
+        ("COGNITO_ISSUER", &cognito.issuer),
+        ("COGNITO_JWKS_URL", &cognito.jwks_url),
+        ("COGNITO_CLIENT_IDS", &cognito.client_id),
+        ("CURSOR_SECRET", &crate::cli::random_hex(64)),
+        ("STRIPE_API_BASE", &stripe.api_base),
+        ("STRIPE_SECRET_KEY", &stripe.secret_key),
+        ("STRIPE_WEBHOOK_SECRET", &stripe.webhook_secret),
+        ("RUST_LOG", &rust_log),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// `<root>/.local/stack.json`.
+pub fn stack_file(root: &Path) -> PathBuf {
+    root.join(".local").join("stack.json")
+}
+
+/// Writes `info` as JSON to `path` (`.local/stack.json` for `dev`).
+pub fn write_stack_file(path: &Path, info: &StackInfo) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(info).context("cannot serialize the stack description")?;
+    // Written whole, then renamed, so a reader never sees half a file.
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, json + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+pub fn read_stack_file(root: &Path) -> anyhow::Result<StackInfo> {
+    let path = stack_file(root);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!("{} does not exist: start the stack with `cargo xtask dev` first", path.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    serde_json::from_str(&text).with_context(|| {
+        format!("{} is not a stack description; restart `cargo xtask dev` to rewrite it", path.display())
+    })
+}
