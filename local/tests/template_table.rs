@@ -1,0 +1,76 @@
+//! The table `template.yaml` deploys is the table the code (and the local stack) uses.
+
+use serde_yaml::Value;
+use shared::store::schema::INDEXES;
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn key_schema(keys: &Value) -> Vec<(String, String)> {
+    keys.as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap_or_default().to_owned(),
+                k["KeyType"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pair(pk: &str, sk: &str) -> Vec<(String, String)> {
+    vec![(pk.to_owned(), "HASH".to_owned()), (sk.to_owned(), "RANGE".to_owned())]
+}
+
+#[test]
+fn the_deployed_table_has_the_keys_and_indexes_the_store_queries() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    let tables: Vec<&Value> =
+        resources.values().filter(|r| r["Type"].as_str() == Some("AWS::DynamoDB::Table")).collect();
+    assert_eq!(tables.len(), 1, "one table");
+    let props = &tables[0]["Properties"];
+    assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(key_schema(&props["KeySchema"]), pair("pk", "sk"));
+
+    let mut indexes: Vec<(String, Vec<(String, String)>, String)> = props["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .expect("GlobalSecondaryIndexes")
+        .iter()
+        .map(|gsi| {
+            (
+                gsi["IndexName"].as_str().unwrap_or_default().to_owned(),
+                key_schema(&gsi["KeySchema"]),
+                gsi["Projection"]["ProjectionType"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    indexes.sort();
+    let expected: Vec<(String, Vec<(String, String)>, String)> =
+        INDEXES.iter().map(|(name, pk, sk)| ((*name).to_owned(), pair(pk, sk), "ALL".to_owned())).collect();
+    assert_eq!(indexes, expected);
+
+    let mut attributes: Vec<(String, String)> = props["AttributeDefinitions"]
+        .as_sequence()
+        .expect("AttributeDefinitions")
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap_or_default().to_owned(),
+                a["AttributeType"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    attributes.sort();
+    let mut expected: Vec<(String, String)> = ["pk", "sk"]
+        .into_iter()
+        .chain(INDEXES.iter().flat_map(|(_, pk, sk)| [*pk, *sk]))
+        .map(|a| (a.to_owned(), "S".to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(attributes, expected, "every key attribute is a string");
+}
