@@ -158,6 +158,8 @@ async fn fuzz(
     let report_dir = work_dir.join("schemathesis");
     let mut cmd = tokio::process::Command::new(venv.bin("schemathesis"));
     cmd.arg("--no-color")
+        .arg("--config-file")
+        .arg(spec.with_file_name("schemathesis.toml"))
         .arg("run")
         .arg(spec)
         .args(["--url", &stack.info.api_url])

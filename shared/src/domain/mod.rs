@@ -9,7 +9,7 @@ pub use product::{
     Category, Currency, MAX_PRICE_CENTS, MAX_STOCK, NewProduct, Product, ProductId, ProductInput, ProductPatch,
     ProductPatchInput, ProductStatus, search_words,
 };
-pub use profile::{Address, MakerShop, Profile, ProfileInput, ProfileUpdate, Role, UserId};
+pub use profile::{Address, MakerShop, Profile, ProfileInput, ProfileUpdate, Role, UserId, countries};
 pub use time::{Clock, SystemClock, Timestamp};
 
 use crate::FieldError;

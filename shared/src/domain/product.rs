@@ -107,12 +107,26 @@ fn images(check: &mut Check, values: &[String]) -> Option<Vec<String>> {
     ok.then(|| values.to_vec())
 }
 
+/// An absolute https URL with an ASCII host name (and optionally a port), then an
+/// optional path, query or fragment without spaces or control characters — the same rule
+/// as `openapi.yaml`'s `ImageUrl`.
 fn https_url(url: &str) -> Result<(), String> {
-    let host = url.strip_prefix("https://").map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
-    let valid = url.len() <= MAX_URL_LEN
-        && host.is_some_and(|h| !h.is_empty() && !h.starts_with('.') && !h.contains('@'))
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-    if valid { Ok(()) } else { Err(format!("must be an https:// URL of at most {MAX_URL_LEN} characters")) }
+    let message = || format!("must be an https:// URL with a host name, at most {MAX_URL_LEN} characters");
+    if url.chars().count() > MAX_URL_LEN {
+        return Err(message());
+    }
+    let rest = url.strip_prefix("https://").ok_or_else(message)?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    let host_ok =
+        host.split('.').all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    let port_ok = port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    let tail_ok = !tail.chars().any(|c| c.is_whitespace() || c.is_control());
+    if host_ok && port_ok && tail_ok { Ok(()) } else { Err(message()) }
 }
 
 fn title(value: &str) -> Result<String, String> {
@@ -425,6 +439,26 @@ mod tests {
         assert!(product.patched(&same, Timestamp::from_stored("t1".into())).is_none());
         let next = product.patched(&ProductPatch::archive(), Timestamp::from_stored("t1".into()));
         assert_eq!(next.as_ref().map(|p| (p.status, p.version)), Some((ProductStatus::Archived, 2)));
+    }
+
+    #[test]
+    fn image_urls_are_https_with_an_ascii_host() {
+        for ok in ["https://a.example/x.jpg", "https://img-1.example:8443/p?q=1#f", "https://localhost"] {
+            assert_eq!(https_url(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://a.example/x.jpg",
+            "https://",
+            "https://[::1]/x",
+            "https://bücher.example/x",
+            "https://a..example/",
+            "https://.example/",
+            "https://a.example:port/",
+            "https://user@a.example/",
+            "https://a.example/has space",
+        ] {
+            assert!(https_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
