@@ -15,10 +15,7 @@ fn spec() -> Value {
 
 /// Every `(METHOD, path, operation)` in `paths`.
 fn operations(spec: &Value) -> Vec<(String, String, &Value)> {
-    let paths = spec
-        .get("paths")
-        .and_then(Value::as_mapping)
-        .unwrap_or_else(|| panic!("openapi.yaml has no paths"));
+    let paths = spec.get("paths").and_then(Value::as_mapping).unwrap_or_else(|| panic!("openapi.yaml has no paths"));
     let mut out = Vec::new();
     for (path, item) in paths {
         let path = path.as_str().unwrap_or_else(|| panic!("non-string path key {path:?}"));
@@ -37,13 +34,8 @@ fn deref<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
     let Some(r) = v.get("$ref").and_then(Value::as_str) else {
         return v;
     };
-    let pointer = r
-        .strip_prefix("#/")
-        .unwrap_or_else(|| panic!("only local $refs are supported, found {r}"));
-    pointer
-        .split('/')
-        .try_fold(spec, |node, part| node.get(part))
-        .unwrap_or_else(|| panic!("dangling $ref {r}"))
+    let pointer = r.strip_prefix("#/").unwrap_or_else(|| panic!("only local $refs are supported, found {r}"));
+    pointer.split('/').try_fold(spec, |node, part| node.get(part)).unwrap_or_else(|| panic!("dangling $ref {r}"))
 }
 
 fn responses(op: &Value) -> &Mapping {

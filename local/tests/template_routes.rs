@@ -108,9 +108,7 @@ fn props<'a>(id: &str, res: &'a Value) -> &'a Value {
 }
 
 fn single_string(id: &str, what: &str, v: Option<&Value>) -> String {
-    let values = v
-        .and_then(Value::as_sequence)
-        .unwrap_or_else(|| panic!("{id}: {what} has no Values list"));
+    let values = v.and_then(Value::as_sequence).unwrap_or_else(|| panic!("{id}: {what} has no Values list"));
     match values.as_slice() {
         [Value::String(s)] => s.clone(),
         other => panic!("{id}: {what} must have exactly one string value, has {other:?}"),
@@ -127,10 +125,7 @@ fn resolve_rule(t: &Template, id: &str, rule: &Value) -> Rule {
         .unwrap_or_else(|| panic!("{id} has no literal integer Priority"));
 
     let listener = p.get("ListenerArn").and_then(ref_target);
-    let protocol = listener
-        .map(|l| props(l, t.resource(l)))
-        .and_then(|l| l.get("Protocol"))
-        .and_then(Value::as_str);
+    let protocol = listener.map(|l| props(l, t.resource(l))).and_then(|l| l.get("Protocol")).and_then(Value::as_str);
     assert_eq!(protocol, Some("HTTPS"), "{id} must be a rule of the HTTPS listener (ListenerArn: !Ref <it>)");
 
     let (mut method, mut path) = (None, None);
@@ -138,7 +133,10 @@ fn resolve_rule(t: &Template, id: &str, rule: &Value) -> Rule {
         match cond.get("Field").and_then(Value::as_str) {
             Some("http-request-method") => {
                 let v = cond.get("HttpRequestMethodConfig").and_then(|c| c.get("Values"));
-                assert!(method.replace(single_string(id, "http-request-method", v)).is_none(), "{id}: two method conditions");
+                assert!(
+                    method.replace(single_string(id, "http-request-method", v)).is_none(),
+                    "{id}: two method conditions"
+                );
             }
             Some("path-pattern") => {
                 let v = cond.get("PathPatternConfig").and_then(|c| c.get("Values"));
@@ -187,10 +185,7 @@ fn resolve_rule(t: &Template, id: &str, rule: &Value) -> Rule {
 }
 
 fn expected_rules() -> BTreeSet<Rule> {
-    ROUTES
-        .iter()
-        .map(|r| (r.priority, r.method.to_owned(), r.path.to_owned(), r.function.to_owned()))
-        .collect()
+    ROUTES.iter().map(|r| (r.priority, r.method.to_owned(), r.path.to_owned(), r.function.to_owned())).collect()
 }
 
 fn template_rules(t: &Template) -> BTreeSet<Rule> {
@@ -248,16 +243,12 @@ fn every_routed_function_has_a_function_a_log_group_and_an_alb_permission() {
 
     for route in ROUTES {
         let name = route.function;
-        let fn_id = functions
-            .get(name)
-            .unwrap_or_else(|| panic!("no AWS::Serverless::Function builds binary {name}"));
+        let fn_id = functions.get(name).unwrap_or_else(|| panic!("no AWS::Serverless::Function builds binary {name}"));
         assert_eq!(*fn_id, format!("{}Function", pascal(name)), "function resource naming convention");
 
         // Its own log group, with a retention.
         let p = props(fn_id, t.resource(fn_id));
-        let logging = p
-            .get("LoggingConfig")
-            .unwrap_or_else(|| panic!("{fn_id} has no LoggingConfig"));
+        let logging = p.get("LoggingConfig").unwrap_or_else(|| panic!("{fn_id} has no LoggingConfig"));
         assert_eq!(logging.get("LogFormat").and_then(Value::as_str), Some("JSON"), "{fn_id}: LogFormat");
         let lg_id = logging
             .get("LogGroup")
@@ -277,8 +268,9 @@ fn every_routed_function_has_a_function_a_log_group_and_an_alb_permission() {
                 && pp.and_then(|pp| pp.get("Principal")).and_then(Value::as_str)
                     == Some("elasticloadbalancing.amazonaws.com")
         });
-        let (perm_id, perm) = permission
-            .unwrap_or_else(|| panic!("no AWS::Lambda::Permission lets elasticloadbalancing.amazonaws.com invoke {fn_id}"));
+        let (perm_id, perm) = permission.unwrap_or_else(|| {
+            panic!("no AWS::Lambda::Permission lets elasticloadbalancing.amazonaws.com invoke {fn_id}")
+        });
         let pp = props(perm_id, perm);
         assert_eq!(pp.get("Action").and_then(Value::as_str), Some("lambda:InvokeFunction"), "{perm_id}: Action");
         assert!(pp.get("SourceAccount").is_some(), "{perm_id} must restrict SourceAccount");

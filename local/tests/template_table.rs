@@ -22,6 +22,9 @@ fn key_schema(keys: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// An index as the template and the store describe it: name, key schema, projection.
+type Index = (String, Vec<(String, String)>, String);
+
 fn pair(pk: &str, sk: &str) -> Vec<(String, String)> {
     vec![(pk.to_owned(), "HASH".to_owned()), (sk.to_owned(), "RANGE".to_owned())]
 }
@@ -37,7 +40,7 @@ fn the_deployed_table_has_the_keys_and_indexes_the_store_queries() {
     assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
     assert_eq!(key_schema(&props["KeySchema"]), pair("pk", "sk"));
 
-    let mut indexes: Vec<(String, Vec<(String, String)>, String)> = props["GlobalSecondaryIndexes"]
+    let mut indexes: Vec<Index> = props["GlobalSecondaryIndexes"]
         .as_sequence()
         .expect("GlobalSecondaryIndexes")
         .iter()
@@ -50,7 +53,7 @@ fn the_deployed_table_has_the_keys_and_indexes_the_store_queries() {
         })
         .collect();
     indexes.sort();
-    let expected: Vec<(String, Vec<(String, String)>, String)> =
+    let expected: Vec<Index> =
         INDEXES.iter().map(|(name, pk, sk)| ((*name).to_owned(), pair(pk, sk), "ALL".to_owned())).collect();
     assert_eq!(indexes, expected);
 
