@@ -125,9 +125,8 @@ impl RuntimeApi {
     /// Like [`start`](Self::start), advertising `deadline` from the moment an event is
     /// handed out in `Lambda-Runtime-Deadline-Ms`.
     pub async fn start_with_deadline(deadline: Duration) -> anyhow::Result<RuntimeApi> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .context("binding the fake Lambda Runtime API on 127.0.0.1")?;
+        let listener =
+            TcpListener::bind(("127.0.0.1", 0)).await.context("binding the fake Lambda Runtime API on 127.0.0.1")?;
         let addr = listener.local_addr().context("reading the Runtime API's address")?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
@@ -338,10 +337,7 @@ fn init_error(shared: &Shared, error: FunctionError) -> Response<Full<Bytes>> {
 }
 
 fn error_type_header(req: &Request<Incoming>) -> Option<String> {
-    req.headers()
-        .get("lambda-runtime-function-error-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    req.headers().get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 fn parse_response(body: &[u8]) -> serde_json::Value {
@@ -351,12 +347,8 @@ fn parse_response(body: &[u8]) -> serde_json::Value {
 
 fn parse_error(init: bool, header_type: Option<String>, body: &[u8]) -> FunctionError {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let field = |name: &str| {
-        json.as_ref()
-            .and_then(|j| j.get(name))
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-    };
+    let field =
+        |name: &str| json.as_ref().and_then(|j| j.get(name)).and_then(serde_json::Value::as_str).map(str::to_owned);
     FunctionError {
         init,
         error_type: field("errorType").or(header_type).unwrap_or_else(|| "Unknown".to_owned()),
@@ -421,11 +413,7 @@ mod tests {
         let raw = String::from_utf8_lossy(&raw).into_owned();
         let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
         let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
         let headers = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -488,7 +476,11 @@ mod tests {
         ))
         .await;
         assert_eq!(posted.status, 202);
-        let err = within(invoker).await.unwrap_or_else(|e| panic!("{e}")).err().unwrap_or_else(|| panic!("expected an error"));
+        let err = within(invoker)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .err()
+            .unwrap_or_else(|| panic!("expected an error"));
         let function_error = err.downcast_ref::<FunctionError>().cloned();
         assert_eq!(
             function_error,
@@ -514,7 +506,11 @@ mod tests {
         ))
         .await;
         assert_eq!(posted.status, 202);
-        let err = within(invoker).await.unwrap_or_else(|e| panic!("{e}")).err().unwrap_or_else(|| panic!("expected an error"));
+        let err = within(invoker)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .err()
+            .unwrap_or_else(|| panic!("expected an error"));
         assert!(err.downcast_ref::<FunctionError>().is_some_and(|e| e.init && e.error_type == "Config"));
         assert_eq!(api.init_error().map(|e| e.error_message), Some("TABLE_NAME missing".to_owned()));
     }
@@ -575,7 +571,8 @@ mod tests {
         for poll in [first, second] {
             let event = within(poll).await.unwrap_or_else(|e| panic!("{e}"));
             let id = request_id(&event);
-            within(http(api.addr(), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &event.body)).await;
+            within(http(api.addr(), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &event.body))
+                .await;
             bodies.push(event.body);
         }
         bodies.sort();
