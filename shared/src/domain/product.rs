@@ -9,8 +9,15 @@ pub struct ProductId(String);
 impl ProductId {
     const PREFIX: &'static str = "prd_";
 
+    /// A fresh id, later than any this process issued before, even within one millisecond.
     pub fn generate() -> Self {
-        Self(format!("{}{}", Self::PREFIX, ulid::Ulid::new()))
+        static IDS: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+        let next = IDS
+            .lock()
+            .ok()
+            .and_then(|mut ids| ids.get_or_insert_with(ulid::Generator::new).generate().ok())
+            .unwrap_or_else(ulid::Ulid::new);
+        Self(format!("{}{next}", Self::PREFIX))
     }
 
     /// `None` unless `value` is an id this service could have issued.
@@ -459,6 +466,12 @@ mod tests {
         ] {
             assert!(https_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn product_ids_sort_in_creation_order() {
+        let ids: Vec<ProductId> = (0..1000).map(|_| ProductId::generate()).collect();
+        assert!(ids.windows(2).all(|w| w[0].as_str() < w[1].as_str()));
     }
 
     #[test]
