@@ -238,3 +238,19 @@ pub fn log_tail(path: &Path) -> String {
     let tail = lines[lines.len().saturating_sub(20)..].join("\n");
     if tail.is_empty() { "(empty)".to_owned() } else { tail }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_port_is_a_clear_error_naming_the_flag_to_change_it() {
+        let held = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = held.local_addr().unwrap().port();
+        let err = ensure_port_free(port, "the local ALB", Some("--port")).unwrap_err().to_string();
+        assert!(err.contains(&format!("port {port}")), "{err}");
+        assert!(err.contains("the local ALB") && err.contains("--port <port>"), "{err}");
+        drop(held);
+        assert!(ensure_port_free(port, "the local ALB", Some("--port")).is_ok());
+    }
+}
