@@ -4,8 +4,8 @@
 //! Runtime API ([`crate::runtime_api`]), and turns its result back into HTTP.
 //!
 //! What it does like ALB:
-//! * no matching rule → the listener's default action, a fixed 404
-//!   `{"type":"about:blank","title":"Not Found","status":404}`;
+//! * no matching rule → the listener's default action, forwarding to the
+//!   [`routes::DEFAULT_FUNCTION`] (a problem+json 404);
 //! * request body over 1 MiB → 413; function crash, error, or malformed or oversized
 //!   response → 502; no response within the timeout → 504 (ALB's own HTML error pages);
 //! * adds `x-amzn-trace-id`, `x-forwarded-for`, `x-forwarded-proto`, `x-forwarded-port`.
@@ -269,13 +269,11 @@ async fn handle(inner: &Inner, remote: SocketAddr, req: Request<Incoming>) -> Re
     let method = req.method().clone();
     let target = req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned());
     let path = req.uri().path().to_owned();
-    let (label, response) = match routes::route_for(method.as_str(), &path) {
-        None => ("-", not_found()),
-        Some(route) => (route.function, forward(inner, route.function, remote, req, &target).await),
-    };
+    let function = routes::function_for(method.as_str(), &path);
+    let response = forward(inner, function, remote, req, &target).await;
     if inner.access_log {
         eprintln!(
-            "alb: {method} {target} → {label} {} in {} ms",
+            "alb: {method} {target} → {function} {} in {} ms",
             response.status().as_u16(),
             started.elapsed().as_millis()
         );
@@ -346,15 +344,6 @@ async fn forward(
             alb_error(StatusCode::BAD_GATEWAY)
         }
     }
-}
-
-/// The listener's default action.
-fn not_found() -> Response<Full<Bytes>> {
-    let body = r#"{"type":"about:blank","title":"Not Found","status":404}"#;
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }
 
 /// ALB's own error page (`<html>…<h1>502 Bad Gateway</h1>…`).
@@ -617,7 +606,7 @@ while True:
         let python = String::from_utf8(out.stdout)?.trim().to_owned();
         let dir = std::env::temp_dir().join(format!("mm-alb-test-{}", ulid::Ulid::new()));
         std::fs::create_dir_all(&dir)?;
-        for name in ["health", "get-me"] {
+        for name in ["health", "get-me", routes::DEFAULT_FUNCTION] {
             let path = dir.join(name);
             std::fs::write(&path, format!("#!{python}\n{FAKE_FUNCTION}"))?;
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
@@ -644,8 +633,14 @@ while True:
         assert_eq!(seen["env"]["AWS_LAMBDA_FUNCTION_NAME"], "health");
         assert_eq!(seen["env"]["AWS_LAMBDA_FUNCTION_VERSION"], "$LATEST");
 
-        let (status, _, body) = http(addr, "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
-        assert_eq!((status, body.as_str()), (404, r#"{"type":"about:blank","title":"Not Found","status":404}"#));
+        let (status, _, body) = http(addr, "PUT /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+        assert_eq!(status, 200, "the default action's function answers: {body}");
+        let seen: serde_json::Value = serde_json::from_str(&body)?;
+        assert_eq!(
+            (seen["event"]["httpMethod"].as_str(), seen["event"]["path"].as_str()),
+            (Some("PUT"), Some("/nope"))
+        );
+        assert_eq!(seen["env"]["AWS_LAMBDA_FUNCTION_NAME"], routes::DEFAULT_FUNCTION);
 
         let crash = "GET /me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
         assert_eq!(http(addr, crash).await?.0, 502, "a crash is a 502");

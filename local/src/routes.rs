@@ -38,9 +38,17 @@ pub const ROUTES: &[Route] = &[
     route(41, "PUT", "/me", "put-me", "/me"),
 ];
 
-/// The names of all routed functions, in routing order.
+/// The listener's default action: the function that answers requests no rule matches.
+pub const DEFAULT_FUNCTION: &str = "not-found";
+
+/// Every function behind the ALB: the routed ones in routing order, then the default.
 pub fn functions() -> impl Iterator<Item = &'static str> {
-    ROUTES.iter().map(|r| r.function)
+    ROUTES.iter().map(|r| r.function).chain(std::iter::once(DEFAULT_FUNCTION))
+}
+
+/// The function an ALB with these rules sends `method path` to, the default one included.
+pub fn function_for(method: &str, path: &str) -> &'static str {
+    route_for(method, path).map_or(DEFAULT_FUNCTION, |r| r.function)
 }
 
 /// The function an ALB with these rules forwards `method path` to, if any.

@@ -152,6 +152,11 @@ fn resolve_rule(t: &Template, id: &str, rule: &Value) -> Rule {
     let [action] = actions else {
         panic!("{id} must have exactly one action, has {}", actions.len());
     };
+    (priority, method, path, forward_target(t, id, action))
+}
+
+/// Follows a forward action through its target group to the binary of its one function.
+fn forward_target(t: &Template, id: &str, action: &Value) -> String {
     assert_eq!(action.get("Type").and_then(Value::as_str), Some("forward"), "{id}: the action must be a forward");
     let tg_id = action
         .get("TargetGroupArn")
@@ -181,7 +186,7 @@ fn resolve_rule(t: &Template, id: &str, rule: &Value) -> Rule {
         "{tg_id} targets {fn_id}, which is not an AWS::Serverless::Function"
     );
 
-    (priority, method, path, binary_of(fn_id, function))
+    binary_of(fn_id, function)
 }
 
 fn expected_rules() -> BTreeSet<Rule> {
@@ -241,8 +246,7 @@ fn every_routed_function_has_a_function_a_log_group_and_an_alb_permission() {
     let functions = t.functions_by_binary();
     let permissions: Vec<(&str, &Value)> = t.of_type("AWS::Lambda::Permission").collect();
 
-    for route in ROUTES {
-        let name = route.function;
+    for name in local::routes::functions() {
         let fn_id = functions.get(name).unwrap_or_else(|| panic!("no AWS::Serverless::Function builds binary {name}"));
         assert_eq!(*fn_id, format!("{}Function", pascal(name)), "function resource naming convention");
 
@@ -279,6 +283,18 @@ fn every_routed_function_has_a_function_a_log_group_and_an_alb_permission() {
             "{perm_id}: a SourceArn of the target group makes a dependency cycle; use SourceAccount"
         );
     }
+}
+
+#[test]
+fn requests_no_rule_matches_go_to_the_default_function() {
+    let t = Template::load();
+    let https = t
+        .of_type("AWS::ElasticLoadBalancingV2::Listener")
+        .find(|(id, l)| props(id, l).get("Protocol").and_then(Value::as_str) == Some("HTTPS"));
+    let (id, listener) = https.expect("an HTTPS listener");
+    let actions = props(id, listener).get("DefaultActions").and_then(Value::as_sequence).expect("DefaultActions");
+    let [action] = actions.as_slice() else { panic!("{id} must have exactly one default action") };
+    assert_eq!(forward_target(&t, id, action), local::routes::DEFAULT_FUNCTION);
 }
 
 #[test]

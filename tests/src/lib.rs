@@ -138,8 +138,8 @@ impl TestContext {
         let req = lambda_http::request::from_str(&text).expect("an ALB event lambda_http can read");
         let method = event["httpMethod"].as_str().unwrap_or_default();
         let path = event["path"].as_str().unwrap_or_default();
-        let route = local::routes::route_for(method, path).unwrap_or_else(|| panic!("no route for {method} {path}"));
-        TestResponse::from(dispatch(&self.app, route.function, req).await)
+        let function = local::routes::function_for(method, path);
+        TestResponse::from(dispatch(&self.app, function, req).await)
     }
 
     /// The same stack with another app configuration (a broken table name, say).
@@ -175,6 +175,7 @@ pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body>
         "get-maker" => serve(app, req, get_maker::handle).await,
         "get-me" => serve(app, req, get_me::handle).await,
         "put-me" => serve(app, req, put_me::handle).await,
+        "not-found" => serve(app, req, not_found::handle).await,
         other => panic!("no handler for function {other}"),
     }
 }

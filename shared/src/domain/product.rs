@@ -12,6 +12,7 @@ impl ProductId {
     /// A fresh id, later than any this process issued before, even within one millisecond.
     pub fn generate() -> Self {
         static IDS: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+        #[allow(clippy::unwrap_or_default)] // Ulid::default() is the nil id, not a fresh one.
         let next = IDS
             .lock()
             .ok()

@@ -100,11 +100,11 @@ async fn every_sample_event_is_served_by_its_function() {
     let ctx = TestContext::new().await;
     let product = ctx.create_product(&ctx.maker, json!({})).await;
     let id = product["id"].as_str().unwrap();
-    for route in local::routes::ROUTES {
-        let mut event = sample_event(route.function);
-        assert_eq!(event["httpMethod"], json!(route.method), "{}", route.function);
+    for function in local::routes::functions() {
+        let mut event = sample_event(function);
+        let method = event["httpMethod"].as_str().unwrap().to_owned();
         let path = event["path"].as_str().unwrap().to_owned();
-        assert!(local::routes::alb_pattern_matches(route.path, &path), "{} sample path {path}", route.function);
+        assert_eq!(local::routes::function_for(&method, &path), function, "the sample of {function} routes elsewhere");
         // Point the sample at this stack's data and users.
         let path = path
             .replace("prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F", id)
@@ -114,11 +114,25 @@ async fn every_sample_event_is_served_by_its_function() {
             event["headers"]["authorization"] = json!(ctx.maker.bearer());
         }
         let response = ctx.send_event(&event).await;
-        let expected = match route.function {
+        let expected = match function {
             "create-product" => 201,
             "archive-product" => 204,
+            "not-found" => 404,
             _ => 200,
         };
-        assert_eq!(response.status, expected, "{}: {}", route.function, response.text());
+        assert_eq!(response.status, expected, "{function}: {}", response.text());
+    }
+}
+
+#[tokio::test]
+async fn requests_no_route_serves_get_a_problem_404_with_a_request_id() {
+    let ctx = TestContext::new().await;
+    for (method, path) in
+        [("GET", "/nope"), ("PUT", "/products"), ("POST", "/me"), ("GET", "/"), ("DELETE", "/makers/x")]
+    {
+        let response = ctx.request(method, path).auth(&ctx.maker).send().await;
+        let body = response.problem(404);
+        assert_eq!(body["type"], json!("https://makers-market.pt/problems/not-found"), "{method} {path}");
+        assert!(response.header("x-request-id").is_some_and(|id| id.starts_with("1-6745f2a1-")), "{method} {path}");
     }
 }
