@@ -14,6 +14,23 @@ const CATALOG: &str = "CATALOG";
 const MAX_PAGES_PER_REQUEST: usize = 8;
 /// Items read per page when filters may drop some of them.
 const FILTERED_PAGE_SIZE: i32 = 100;
+/// Retries of a transaction DynamoDB cancelled because another one touched the same item.
+const TRANSACTION_RETRIES: u64 = 3;
+
+fn is_transaction_conflict<R>(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        R,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    match err.as_service_error() {
+        Some(E::TransactionCanceledException(cancelled)) => {
+            cancelled.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"))
+        }
+        _ => false,
+    }
+}
 
 fn product_key(id: &ProductId) -> Item {
     HashMap::from([("pk".to_owned(), s(format!("PRODUCT#{}", id.as_str()))), ("sk".to_owned(), s("PRODUCT"))])
@@ -193,14 +210,26 @@ impl Store {
             .expression_attribute_values(":now", s(product.created_at.as_str()))
             .build()
             .map_err(sdk("building a profile update"))?;
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(profile).build())
-            .send()
-            .await
-            .map_err(sdk("creating a product"))?;
-        Ok(())
+        // Two creates by one maker at once both touch the profile, and DynamoDB cancels one
+        // of the transactions (TransactionConflict). That is a retry, not a failure.
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
+                .transact_items(TransactWriteItem::builder().update(profile.clone()).build())
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(err) if attempt < TRANSACTION_RETRIES && is_transaction_conflict(&err) => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
+                }
+                Err(err) => return Err(sdk("creating a product")(err)),
+            }
+        }
     }
 
     /// Replaces a product if nobody wrote it since `next.version - 1` was read.

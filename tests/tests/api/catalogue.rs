@@ -163,3 +163,19 @@ async fn concurrent_edits_of_one_product_all_land() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_maker_may_create_many_products_at_once() {
+    let ctx = TestContext::new().await;
+    let bodies: Vec<serde_json::Value> =
+        (0..8).map(|i| product_body(json!({"title": format!("Batch item {i}")}))).collect();
+    let responses = futures::future::join_all(
+        bodies.iter().map(|body| ctx.request("POST", "/products").auth(&ctx.maker).json(body).send()),
+    )
+    .await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![201; 8]);
+    assert_eq!(ctx.list_all(&[], 100).await.len(), 8);
+    let shop = ctx.get(&format!("/makers/{}", ctx.maker.sub)).send().await.expect(200).json();
+    assert_eq!(shop["product_count"], json!(8));
+}
