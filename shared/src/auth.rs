@@ -85,6 +85,7 @@ struct KeyCache {
 
 pub struct Authenticator {
     config: CognitoConfig,
+    validation: Validation,
     clock: Arc<dyn Clock>,
     cache: Mutex<KeyCache>,
     http: OnceCell<HttpsClient>,
@@ -98,7 +99,12 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     pub fn new(config: CognitoConfig, clock: Arc<dyn Clock>) -> Self {
-        Self { config, clock, cache: Mutex::new(KeyCache::default()), http: OnceCell::new() }
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&config.issuer]);
+        validation.validate_aud = false; // Cognito access tokens carry client_id, not aud.
+        validation.validate_exp = false; // Checked in `verify` against our clock.
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        Self { config, validation, clock, cache: Mutex::new(KeyCache::default()), http: OnceCell::new() }
     }
 
     /// The caller, or 401 when there is no valid bearer token.
@@ -125,12 +131,7 @@ impl Authenticator {
         let kid = header.kid.ok_or_else(|| Error::unauthorized("token has no kid"))?;
         let key = self.key(&kid).await?;
 
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_issuer(&[&self.config.issuer]);
-        validation.validate_aud = false; // Cognito access tokens carry client_id, not aud.
-        validation.validate_exp = false; // Checked below against our clock.
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map_err(|e| Error::unauthorized(format!("token rejected: {e}")))?
             .claims;
 
