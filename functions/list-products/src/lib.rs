@@ -1,8 +1,8 @@
 //! GET /products: active products, filtered, newest first, paginated.
 
 use lambda_http::{Body, Request, Response};
-use shared::domain::{Category, UserId, search_words};
-use shared::store::{ProductFilter, StatusFilter};
+use shared::domain::{Category, Product, UserId, search_words};
+use shared::store::{Page, ProductFilter, StatusFilter};
 use shared::{App, Error, FieldError, Result, http};
 
 const MAX_QUERY_CHARS: usize = 200;
@@ -24,7 +24,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
         && min > max
     {
         // An empty price range: nothing to read.
-        return http::json(200, &serde_json::json!({ "items": [], "next_cursor": null }));
+        let empty: Page<Product> = Page { items: Vec::new(), next: None };
+        return http::cursor::page(&app.config.cursor_secret, &filter.scope(), empty);
     }
     let scope = filter.scope();
     let start =

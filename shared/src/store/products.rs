@@ -55,7 +55,7 @@ fn to_item(p: &Product) -> Item {
         ("updated_at".to_owned(), s(p.updated_at.as_str())),
         ("version".to_owned(), n(p.version)),
         ("gsi2pk".to_owned(), s(format!("MAKER#{}", p.maker_id.as_str()))),
-        ("gsi2sk".to_owned(), s(format!("{}#{}", if active { "A" } else { "X" }, p.id.as_str()))),
+        ("gsi2sk".to_owned(), s(format!("{}{}", maker_sort_prefix(p.status), p.id.as_str()))),
     ]);
     let words = p.title_words();
     if !words.is_empty() {
@@ -91,6 +91,15 @@ fn from_item(item: &Item) -> Result<Product> {
     })
 }
 
+/// How `gsi2sk` starts for a product with `status`, so that one `begins_with` finds a
+/// maker's products of one status.
+fn maker_sort_prefix(status: ProductStatus) -> &'static str {
+    match status {
+        ProductStatus::Active => "A#",
+        ProductStatus::Archived => "X#",
+    }
+}
+
 /// Which statuses a list shows. Only a maker's own list (or an admin) may ask for more
 /// than active products; the handler enforces that.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -122,8 +131,8 @@ impl StatusFilter {
     /// The `gsi2sk` prefix of a maker's products with this status.
     fn maker_prefix(self) -> &'static str {
         match self {
-            Self::Active => "A#",
-            Self::Archived => "X#",
+            Self::Active => maker_sort_prefix(ProductStatus::Active),
+            Self::Archived => maker_sort_prefix(ProductStatus::Archived),
             Self::All => "",
         }
     }
@@ -329,6 +338,9 @@ impl Store {
 
     /// How many active products `maker` has.
     pub async fn count_active_products(&self, maker: &UserId) -> Result<u64> {
+        let query = index_query(&ProductFilter { maker_id: Some(maker.clone()), ..ProductFilter::default() });
+        let values: HashMap<String, AttributeValue> =
+            query.values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         let mut count = 0u64;
         let mut start = None;
         loop {
@@ -336,10 +348,9 @@ impl Store {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name("gsi2")
-                .key_condition_expression("gsi2pk = :pk AND begins_with(gsi2sk, :active)")
-                .expression_attribute_values(":pk", s(format!("MAKER#{}", maker.as_str())))
-                .expression_attribute_values(":active", s("A#"))
+                .index_name(query.index)
+                .key_condition_expression(query.condition)
+                .set_expression_attribute_values(Some(values.clone()))
                 .select(Select::Count)
                 .set_exclusive_start_key(start)
                 .send()
