@@ -38,15 +38,25 @@ pub enum Error {
     /// 404 with a client-safe explanation.
     #[error("not found: {0}")]
     NotFound(Cow<'static, str>),
+    /// 405: a known path, a method it does not serve. `allow` lists the ones it does.
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: Vec<&'static str> },
     /// 409 with a client-safe explanation and optional per-field details.
     #[error("conflict: {detail}")]
     Conflict { detail: Cow<'static, str>, errors: Vec<FieldError> },
+    /// 422: an `Idempotency-Key` reused with another request body.
+    #[error("idempotency key reused with another body")]
+    IdempotencyKeyReused,
     /// 413: the body is over the limit.
     #[error("payload too large")]
     PayloadTooLarge,
     /// 415: the body is not JSON.
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// 502 (the provider answered with an error) or 503 (it could not be reached or did not
+    /// answer in time). `context` and the source go to the log only.
+    #[error("payment provider failed while {context}: {source}")]
+    PaymentProvider { unavailable: bool, context: &'static str, source: Source },
     /// 500. `context` says what we were doing; the source carries the detail for the log.
     #[error("internal error while {context}: {source}")]
     Internal { context: &'static str, source: Source },
@@ -55,6 +65,16 @@ pub enum Error {
 impl Error {
     pub fn internal(context: &'static str, source: impl Into<Source>) -> Self {
         Self::Internal { context, source: source.into() }
+    }
+
+    /// The payment provider answered with an error (502).
+    pub fn provider_failed(context: &'static str, source: impl Into<Source>) -> Self {
+        Self::PaymentProvider { unavailable: false, context, source: source.into() }
+    }
+
+    /// The payment provider could not be reached or timed out (503).
+    pub fn provider_unavailable(context: &'static str, source: impl Into<Source>) -> Self {
+        Self::PaymentProvider { unavailable: true, context, source: source.into() }
     }
 
     pub fn bad_request(detail: impl Into<Cow<'static, str>>) -> Self {
@@ -87,9 +107,13 @@ impl Error {
             Self::Unauthorized(_) => 401,
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
+            Self::MethodNotAllowed { .. } => 405,
             Self::Conflict { .. } => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
+            Self::IdempotencyKeyReused => 422,
+            Self::PaymentProvider { unavailable: false, .. } => 502,
+            Self::PaymentProvider { unavailable: true, .. } => 503,
             Self::Internal { .. } => 500,
         }
     }
@@ -109,7 +133,27 @@ impl Error {
             ),
             Self::Forbidden(d) => ("forbidden", "Forbidden", Some(d.to_string())),
             Self::NotFound(d) => ("not-found", "Not found", Some(d.to_string())),
+            Self::MethodNotAllowed { allow } => (
+                "method-not-allowed",
+                "Method not allowed",
+                Some(format!("This path serves only: {}.", allow.join(", "))),
+            ),
             Self::Conflict { detail, .. } => ("conflict", "Conflict", Some(detail.to_string())),
+            Self::IdempotencyKeyReused => (
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                Some("This Idempotency-Key was already used with another request body; use a new key.".into()),
+            ),
+            Self::PaymentProvider { unavailable: false, .. } => (
+                "payment-provider-error",
+                "Payment provider error",
+                Some("The payment provider refused or failed the request; nothing was reserved. Try again.".into()),
+            ),
+            Self::PaymentProvider { unavailable: true, .. } => (
+                "payment-provider-unavailable",
+                "Payment provider unavailable",
+                Some("The payment provider could not be reached; nothing was reserved. Try again shortly.".into()),
+            ),
             Self::PayloadTooLarge => (
                 "payload-too-large",
                 "Payload too large",

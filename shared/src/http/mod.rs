@@ -93,8 +93,16 @@ pub fn problem_response(err: &Error) -> Response<Body> {
     let body = serde_json::to_string(&err.problem())
         .unwrap_or_else(|_| r#"{"type":"about:blank","title":"Internal server error","status":500}"#.to_owned());
     let mut response = response(err.status(), PROBLEM_JSON, Body::Text(body));
-    if matches!(err, Error::Unauthorized(_)) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    match err {
+        Error::Unauthorized(_) => {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        Error::MethodNotAllowed { allow } => {
+            if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+        }
+        _ => {}
     }
     response
 }
