@@ -1,6 +1,7 @@
 //! Configuration: one typed struct, read once per cold start from the environment.
 
 use std::fmt;
+use std::time::Duration;
 
 /// A value that must never appear in logs or debug output.
 #[derive(Clone)]
@@ -39,7 +40,13 @@ pub struct Config {
     pub cognito: CognitoConfig,
     /// Key that signs pagination cursors, so clients cannot forge or reuse them.
     pub cursor_secret: Secret,
+    /// How long an order waits for its payment before the payment expirer expires it
+    /// (`PAYMENT_WINDOW_SECONDS`, 30 minutes by default).
+    pub payment_window: Duration,
 }
+
+/// The payment window when `PAYMENT_WINDOW_SECONDS` is not set.
+pub const DEFAULT_PAYMENT_WINDOW: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -73,7 +80,15 @@ impl Config {
         if cursor_secret.len() < MIN_SECRET_LEN {
             return Err(ConfigError::Invalid { name: "CURSOR_SECRET", reason: "shorter than 32 bytes" });
         }
+        let payment_window = match lookup("PAYMENT_WINDOW_SECONDS").filter(|v| !v.trim().is_empty()) {
+            None => DEFAULT_PAYMENT_WINDOW,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(secs) if secs > 0 => Duration::from_secs(secs),
+                _ => return Err(ConfigError::Invalid { name: "PAYMENT_WINDOW_SECONDS", reason: "not a positive integer" }),
+            },
+        };
         Ok(Self {
+            payment_window,
             table_name: get("TABLE_NAME")?,
             cognito: CognitoConfig { issuer, jwks_url, client_ids },
             cursor_secret: Secret::new(cursor_secret),

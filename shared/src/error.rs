@@ -57,6 +57,10 @@ pub enum Error {
     /// answer in time). `context` and the source go to the log only.
     #[error("payment provider failed while {context}: {source}")]
     PaymentProvider { unavailable: bool, context: &'static str, source: Source },
+    /// 503: a dependency of ours (DynamoDB) did not answer in time or could not be reached.
+    /// Transactions are all-or-nothing, so nothing is half-written.
+    #[error("dependency unavailable while {context}: {source}")]
+    Unavailable { context: &'static str, source: Source },
     /// 500. `context` says what we were doing; the source carries the detail for the log.
     #[error("internal error while {context}: {source}")]
     Internal { context: &'static str, source: Source },
@@ -113,7 +117,7 @@ impl Error {
             Self::UnsupportedMediaType => 415,
             Self::IdempotencyKeyReused => 422,
             Self::PaymentProvider { unavailable: false, .. } => 502,
-            Self::PaymentProvider { unavailable: true, .. } => 503,
+            Self::PaymentProvider { unavailable: true, .. } | Self::Unavailable { .. } => 503,
             Self::Internal { .. } => 500,
         }
     }
@@ -163,6 +167,11 @@ impl Error {
                 "unsupported-media-type",
                 "Unsupported media type",
                 Some("The request body must be JSON: Content-Type: application/json.".into()),
+            ),
+            Self::Unavailable { .. } => (
+                "service-unavailable",
+                "Service unavailable",
+                Some("A service we depend on did not answer in time; nothing was changed. Try again shortly.".into()),
             ),
             Self::Internal { .. } => (
                 "internal-error",

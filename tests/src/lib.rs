@@ -159,6 +159,7 @@ pub fn config(table: &str, pool: &CognitoPool) -> Config {
             client_ids: vec![pool.client_id.clone()],
         },
         cursor_secret: Secret::new("test-cursor-secret-0123456789abcdef"),
+        payment_window: shared::config::DEFAULT_PAYMENT_WINDOW,
     }
 }
 

@@ -1,6 +1,8 @@
-//! The marketplace's types and rules, with no I/O: ids, money, products, profiles and
-//! their validation. A value of these types is valid by construction.
+//! The marketplace's types and rules, with no I/O: ids, money, products, profiles, orders
+//! (with the one order state machine) and their validation. A value of these types is
+//! valid by construction.
 
+pub mod order;
 pub(crate) mod product;
 mod profile;
 mod time;
@@ -8,6 +10,10 @@ mod time;
 pub use product::{
     Category, Currency, MAX_PRICE_CENTS, MAX_STOCK, NewProduct, Product, ProductId, ProductInput, ProductPatch,
     ProductPatchInput, ProductStatus, search_words,
+};
+pub use order::{
+    Actor, HistoryEntry, MakerOrder, Move, NewOrder, Order, OrderId, OrderInput, OrderLine, OrderStatus, Payment,
+    RefundStatus,
 };
 pub use profile::{Address, MakerShop, Profile, ProfileInput, ProfileUpdate, Role, UserId, countries};
 pub use time::{Clock, SystemClock, Timestamp};

@@ -44,7 +44,7 @@ pub struct Address {
 }
 
 impl Address {
-    fn check(self, check: &mut Check, at: &str) -> Option<Self> {
+    pub(crate) fn check(self, check: &mut Check, at: &str) -> Option<Self> {
         let field = |name: &str| format!("{at}.{name}");
         let name = check.take(&field("name"), text(&self.name, true, 100, false));
         let line1 = check.take(&field("line1"), text(&self.line1, true, 200, false));

@@ -46,6 +46,17 @@ impl Timestamp {
         &self.0
     }
 
+    /// The time this timestamp names; `None` for text that is not RFC 3339.
+    pub fn to_system_time(&self) -> Option<SystemTime> {
+        DateTime::from_str(&self.0, Format::DateTime).ok().and_then(|t| SystemTime::try_from(t).ok())
+    }
+
+    /// This time plus `by` (this time itself if it cannot be read, which only a corrupt
+    /// stored value could cause).
+    pub fn plus(&self, by: Duration) -> Self {
+        self.to_system_time().map(|t| Self::at(t + by)).unwrap_or_else(|| self.clone())
+    }
+
     /// Trusts its input: only for values this service wrote.
     pub fn from_stored(value: String) -> Self {
         Self(value)
@@ -65,5 +76,7 @@ mod tests {
         assert_eq!(a.as_str(), "2026-09-21T14:13:20.000Z");
         assert_eq!(b.as_str(), "2026-09-21T14:13:20.120Z");
         assert!(a < b && b < c, "{a:?} {b:?} {c:?}");
+        assert_eq!(a.plus(Duration::from_millis(1005)), c);
+        assert_eq!(c.to_system_time(), Some(t0 + Duration::from_millis(1005)));
     }
 }

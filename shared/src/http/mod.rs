@@ -139,6 +139,27 @@ pub fn no_content() -> Response<Body> {
 /// type is JSON, 400 for malformed JSON, and 400 naming the field for wrong types,
 /// missing or unknown fields.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {
+    let body = checked_body(req)?;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+    de.end().map_err(|e| Error::bad_request(format!("The request body is not valid JSON: {}.", without_position(&e))))?;
+    Ok(value)
+}
+
+/// The request body as a JSON object, checked as [`json_body`] checks it, for handlers that
+/// need the value itself (to fingerprint it) before reading it as a type with
+/// [`from_json_value`].
+pub fn json_object(req: &Request) -> Result<serde_json::Value> {
+    json_body(req)
+}
+
+/// `value` as `T`, with the same 400s naming the field as [`json_body`].
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(json_error)
+}
+
+/// The body's bytes after the size, content-type and shape checks.
+fn checked_body(req: &Request) -> Result<&[u8]> {
     let body: &[u8] = req.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
         return Err(Error::PayloadTooLarge);
@@ -159,18 +180,21 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Error::invalid("body", "must be a JSON object"));
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => Error::Validation(vec![field_error(&path, &inner)]),
-            _ => Error::bad_request(format!("The request body is not valid JSON: {}.", without_position(&inner))),
-        }
-    })?;
-    de.end()
-        .map_err(|e| Error::bad_request(format!("The request body is not valid JSON: {}.", without_position(&e))))?;
-    Ok(value)
+    Ok(body)
+}
+
+fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Data => Error::Validation(vec![field_error(&path, &inner)]),
+        _ => Error::bad_request(format!("The request body is not valid JSON: {}.", without_position(&inner))),
+    }
+}
+
+/// A header's value as text, if present and visible ASCII.
+pub fn header<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 fn field_error(path: &str, err: &serde_json::Error) -> FieldError {

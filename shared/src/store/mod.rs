@@ -16,10 +16,15 @@
 //! filters make a query read more than it returns, bounded per request.
 
 mod item;
+mod orders;
 mod products;
 mod profiles;
+mod query;
 pub mod schema;
 
+pub use orders::{
+    CheckoutRead, DueKind, IDEMPOTENCY_TTL, Idempotency, IdempotencyRecord, MoveOutcome, Placement, REFUND_RETRY_AFTER,
+};
 pub use products::{Page, ProductFilter, StatusFilter};
 
 use crate::Error;
@@ -46,13 +51,43 @@ impl Store {
     }
 }
 
-/// Turns an SDK failure into a 500 that logs what we were doing.
+/// An SDK failure: a 503 when DynamoDB did not answer in time or could not be reached,
+/// else a 500; either way the log says what we were doing.
 pub(crate) fn sdk<E>(context: &'static str) -> impl FnOnce(E) -> Error
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: SdkFailure,
 {
-    move |err| Error::internal(context, aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string())
+    move |err| {
+        let unavailable = err.unavailable();
+        let detail = aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string();
+        if unavailable {
+            Error::Unavailable { context, source: detail.into() }
+        } else {
+            Error::internal(context, detail)
+        }
+    }
 }
+
+/// What [`sdk`] needs to know of a failure.
+pub(crate) trait SdkFailure: std::error::Error + Send + Sync + 'static {
+    /// Whether the service was not reached or did not answer in time (not an answer).
+    fn unavailable(&self) -> bool {
+        false
+    }
+}
+
+impl<E, R> SdkFailure for aws_sdk_dynamodb::error::SdkError<E, R>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn unavailable(&self) -> bool {
+        use aws_sdk_dynamodb::error::SdkError;
+        matches!(self, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
+    }
+}
+
+impl SdkFailure for aws_sdk_dynamodb::error::BuildError {}
 
 /// True when `err` is DynamoDB's ConditionalCheckFailedException.
 pub(crate) fn is_condition_failure<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
@@ -60,4 +95,37 @@ where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
 {
     err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// Retries of a transaction DynamoDB cancelled because another one touched the same item.
+pub(crate) const TRANSACTION_RETRIES: u64 = 3;
+
+/// True when DynamoDB cancelled a transaction because another one touched one of its
+/// items at the same time: a retry, not a failure.
+pub(crate) fn is_transaction_conflict<R>(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        R,
+    >,
+) -> bool {
+    cancellation_codes(err).iter().any(|code| code.as_deref() == Some("TransactionConflict"))
+}
+
+/// The per-item cancellation codes of a cancelled transaction (`None` for items that were
+/// fine), in the order the items were sent; empty for any other failure.
+pub(crate) fn cancellation_codes<R>(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        R,
+    >,
+) -> Vec<Option<String>> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    match err.as_service_error() {
+        Some(E::TransactionCanceledException(cancelled)) => cancelled
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code().filter(|c| *c != "None").map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
 }

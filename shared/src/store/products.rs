@@ -1,7 +1,8 @@
 //! Products: the catalogue, its indexes and a maker's edits.
 
 use super::item::{Item, get_n, get_s, get_string_list, n, s, string_list};
-use super::{Store, is_condition_failure, sdk};
+use super::query::IndexQuery;
+use super::{Store, TRANSACTION_RETRIES, is_condition_failure, is_transaction_conflict, sdk};
 use crate::domain::{Category, Currency, Product, ProductId, ProductStatus, Timestamp, UserId};
 use crate::http::cursor::Key;
 use crate::{Error, Result};
@@ -9,30 +10,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem, Up
 use std::collections::HashMap;
 
 const CATALOG: &str = "CATALOG";
-/// Query pages read per list request at most, so a selective filter cannot make one
-/// request read the whole catalogue.
-const MAX_PAGES_PER_REQUEST: usize = 8;
-/// Items read per page when filters may drop some of them.
-const FILTERED_PAGE_SIZE: i32 = 100;
-/// Retries of a transaction DynamoDB cancelled because another one touched the same item.
-const TRANSACTION_RETRIES: u64 = 3;
 
-fn is_transaction_conflict<R>(
-    err: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        R,
-    >,
-) -> bool {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-    match err.as_service_error() {
-        Some(E::TransactionCanceledException(cancelled)) => {
-            cancelled.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"))
-        }
-        _ => false,
-    }
-}
-
-fn product_key(id: &ProductId) -> Item {
+pub(super) fn product_key(id: &ProductId) -> Item {
     HashMap::from([("pk".to_owned(), s(format!("PRODUCT#{}", id.as_str()))), ("sk".to_owned(), s("PRODUCT"))])
 }
 
@@ -72,7 +51,7 @@ fn to_item(p: &Product) -> Item {
     item
 }
 
-fn from_item(item: &Item) -> Result<Product> {
+pub(super) fn from_item(item: &Item) -> Result<Product> {
     let corrupt = |what: &str| Error::internal("reading a stored product", format!("invalid {what}"));
     Ok(Product {
         id: ProductId::parse(&get_s(item, "id")?).ok_or_else(|| corrupt("id"))?,
@@ -173,13 +152,6 @@ pub struct Page<T> {
     pub next: Option<Key>,
 }
 
-struct IndexQuery {
-    index: &'static str,
-    key_attrs: [&'static str; 2],
-    condition: &'static str,
-    values: Vec<(&'static str, AttributeValue)>,
-}
-
 impl Store {
     pub async fn get_product(&self, id: &ProductId) -> Result<Option<Product>> {
         let out = self
@@ -267,71 +239,25 @@ impl Store {
         limit: usize,
         start: Option<Key>,
     ) -> Result<Page<Product>> {
-        let query = index_query(filter);
-        let mut names: HashMap<String, String> = HashMap::new();
-        let mut values: HashMap<String, AttributeValue> =
-            query.values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        let mut filters: Vec<String> = Vec::new();
+        let mut query = index_query(filter);
         if let (Some(category), Some(_)) = (&filter.category, &filter.maker_id) {
-            filters.push("category = :category".into());
-            values.insert(":category".into(), s(category.as_str()));
+            query.filter("category = :category");
+            query.values.insert(":category".into(), s(category.as_str()));
         }
         if let Some(min) = filter.min_price_cents {
-            filters.push("price_cents >= :min".into());
-            values.insert(":min".into(), n(min));
+            query.filter("price_cents >= :min");
+            query.values.insert(":min".into(), n(min));
         }
         if let Some(max) = filter.max_price_cents {
-            filters.push("price_cents <= :max".into());
-            values.insert(":max".into(), n(max));
+            query.filter("price_cents <= :max");
+            query.values.insert(":max".into(), n(max));
         }
         for (i, word) in filter.words.iter().enumerate() {
-            filters.push(format!("contains(#words, :w{i})"));
-            values.insert(format!(":w{i}"), s(word));
-            names.insert("#words".into(), "title_words".into());
+            query.filter(format!("contains(#words, :w{i})"));
+            query.values.insert(format!(":w{i}"), s(word));
+            query.names.insert("#words".into(), "title_words".into());
         }
-        let filtered = !filters.is_empty();
-        let key_names = ["pk", "sk", query.key_attrs[0], query.key_attrs[1]];
-        if let Some(start) = &start
-            && (start.len() != key_names.len() || !key_names.iter().all(|k| start.contains_key(*k)))
-        {
-            return Err(Error::invalid("cursor", "is not a cursor of this query; start again without it"));
-        }
-
-        let mut items = Vec::new();
-        let mut exclusive_start: Option<Item> =
-            start.map(|k| k.into_iter().map(|(name, value)| (name, AttributeValue::S(value))).collect());
-        for _ in 0..MAX_PAGES_PER_REQUEST {
-            // One more than asked for tells us whether another page exists.
-            let page_size = if filtered { FILTERED_PAGE_SIZE } else { (limit + 1 - items.len()) as i32 };
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(query.index)
-                .key_condition_expression(query.condition)
-                .set_filter_expression(filtered.then(|| filters.join(" AND ")))
-                .set_expression_attribute_names((!names.is_empty()).then(|| names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(false)
-                .limit(page_size)
-                .set_exclusive_start_key(exclusive_start.take())
-                .send()
-                .await
-                .map_err(sdk("listing products"))?;
-            items.extend(out.items.unwrap_or_default());
-            exclusive_start = out.last_evaluated_key;
-            if items.len() > limit || exclusive_start.is_none() {
-                break;
-            }
-        }
-
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|last| key_of(last, &key_names)).transpose()?
-        } else {
-            // Out of pages (nothing more), or out of budget (resume where reading stopped).
-            exclusive_start.map(|lek| key_of(&lek, &key_names)).transpose()?
-        };
+        let (items, next) = self.query_page(query, limit, start, "listing products").await?;
         let items = items.iter().map(from_item).collect::<Result<Vec<_>>>()?;
         Ok(Page { items, next })
     }
@@ -339,8 +265,7 @@ impl Store {
     /// How many active products `maker` has.
     pub async fn count_active_products(&self, maker: &UserId) -> Result<u64> {
         let query = index_query(&ProductFilter { maker_id: Some(maker.clone()), ..ProductFilter::default() });
-        let values: HashMap<String, AttributeValue> =
-            query.values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let values = query.values;
         let mut count = 0u64;
         let mut start = None;
         loop {
@@ -367,38 +292,17 @@ impl Store {
 
 fn index_query(filter: &ProductFilter) -> IndexQuery {
     if let Some(maker) = &filter.maker_id {
-        let pk = (":pk", s(format!("MAKER#{}", maker.as_str())));
+        let pk = s(format!("MAKER#{}", maker.as_str()));
         match filter.status.maker_prefix() {
-            "" => IndexQuery {
-                index: "gsi2",
-                key_attrs: ["gsi2pk", "gsi2sk"],
-                condition: "gsi2pk = :pk",
-                values: vec![pk],
-            },
-            prefix => IndexQuery {
-                index: "gsi2",
-                key_attrs: ["gsi2pk", "gsi2sk"],
-                condition: "gsi2pk = :pk AND begins_with(gsi2sk, :status)",
-                values: vec![pk, (":status", s(prefix))],
-            },
+            "" => IndexQuery::new("gsi2", ["gsi2pk", "gsi2sk"], "gsi2pk = :pk").value(":pk", pk),
+            prefix => IndexQuery::new("gsi2", ["gsi2pk", "gsi2sk"], "gsi2pk = :pk AND begins_with(gsi2sk, :status)")
+                .value(":pk", pk)
+                .value(":status", s(prefix)),
         }
     } else if let Some(category) = &filter.category {
-        IndexQuery {
-            index: "gsi3",
-            key_attrs: ["gsi3pk", "gsi3sk"],
-            condition: "gsi3pk = :pk",
-            values: vec![(":pk", s(format!("CATEGORY#{}", category.as_str())))],
-        }
+        IndexQuery::new("gsi3", ["gsi3pk", "gsi3sk"], "gsi3pk = :pk")
+            .value(":pk", s(format!("CATEGORY#{}", category.as_str())))
     } else {
-        IndexQuery {
-            index: "gsi1",
-            key_attrs: ["gsi1pk", "gsi1sk"],
-            condition: "gsi1pk = :pk",
-            values: vec![(":pk", s(CATALOG))],
-        }
+        IndexQuery::new("gsi1", ["gsi1pk", "gsi1sk"], "gsi1pk = :pk").value(":pk", s(CATALOG))
     }
-}
-
-fn key_of(item: &Item, names: &[&str]) -> Result<Key> {
-    names.iter().map(|name| Ok(((*name).to_owned(), get_s(item, name)?))).collect()
 }

@@ -26,7 +26,7 @@ fn address_value(a: &Address) -> AttributeValue {
     AttributeValue::M(map)
 }
 
-fn address_from(item: &Item) -> Result<Option<Address>> {
+pub(super) fn address_from(item: &Item) -> Result<Option<Address>> {
     let Some(value) = item.get("shipping_address") else { return Ok(None) };
     let map = value.as_m().map_err(|_| Error::internal("reading a stored profile", "shipping_address is not a map"))?;
     Ok(Some(Address {

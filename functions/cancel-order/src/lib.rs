@@ -1,0 +1,23 @@
+//! POST /orders/{id}/cancel: the customer or an admin cancels; stock released, payment
+//! cancelled or refunded.
+
+use lambda_http::{Body, Request, Response};
+use shared::{App, Error, Result, http, orders};
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
+    let id = cancel_path_id(&req)?;
+    let who = app.auth.authenticate(&req).await?;
+    let order = orders::cancel(app, &who, id).await?;
+    if order.customer_id == who.user_id { http::json(200, &order) } else { http::json(200, &order.for_admin()) }
+}
+
+/// `{id}` of `/orders/{id}/cancel`.
+fn cancel_path_id(req: &Request) -> Result<&str> {
+    use lambda_http::RequestExt as _;
+    let path = req.raw_http_path();
+    let path = if path.is_empty() { req.uri().path() } else { path };
+    path.strip_prefix("/orders/")
+        .and_then(|p| p.strip_suffix("/cancel"))
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+        .ok_or_else(|| Error::not_found("No such resource."))
+}

@@ -1,0 +1,18 @@
+//! Scheduled: expires orders not paid within the payment window (their intent cancelled,
+//! their stock released) and retries refunds Stripe has not confirmed yet.
+
+use shared::{App, orders};
+
+/// Orders of each kind handled per run; the next run takes the rest.
+pub const BATCH: usize = 200;
+
+/// One run, on whatever the schedule sends (its content does not matter).
+pub async fn handle(app: &App, _event: serde_json::Value) -> shared::Result<serde_json::Value> {
+    let report = orders::expire_due(app, BATCH).await?;
+    tracing::info!(expired = report.expired, refunds_retried = report.refunds_retried, skipped = report.skipped, "payment expirer ran");
+    Ok(serde_json::json!({
+        "expired": report.expired,
+        "refunds_retried": report.refunds_retried,
+        "skipped": report.skipped,
+    }))
+}

@@ -1,0 +1,558 @@
+//! Orders: ids, lines, the checked `POST /orders` body, the views each caller may see, and
+//! **the order state machine** — the statuses, the legal moves and who may make each one.
+//! Nothing else in the code base knows which moves are legal: the store applies a [`Move`]
+//! as a compare-and-set on the current status and appends it to `history`.
+
+use super::{Address, Check, Currency, Product, ProductId, ProductStatus, Timestamp, UserId, non_null};
+use crate::{Error, FieldError, Result};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+
+/// `ord_` + a ULID: unique and time-sortable, so id order is placing order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OrderId(String);
+
+impl OrderId {
+    const PREFIX: &'static str = "ord_";
+
+    /// A fresh id, later than any this process issued before.
+    pub fn generate() -> Self {
+        static IDS: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+        #[allow(clippy::unwrap_or_default)] // Ulid::default() is the nil id, not a fresh one.
+        let next = IDS
+            .lock()
+            .ok()
+            .and_then(|mut ids| ids.get_or_insert_with(ulid::Generator::new).generate().ok())
+            .unwrap_or_else(ulid::Ulid::new);
+        Self(format!("{}{next}", Self::PREFIX))
+    }
+
+    /// `None` unless `value` is an id this service could have issued.
+    pub fn parse(value: &str) -> Option<Self> {
+        let ulid = value.strip_prefix(Self::PREFIX)?;
+        (ulid.len() == 26 && ulid.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()))
+            .then(|| ulid::Ulid::from_string(ulid).ok())
+            .flatten()
+            .map(|_| Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    PendingPayment,
+    Paid,
+    Preparing,
+    Shipped,
+    OutForDelivery,
+    Delivered,
+    Cancelled,
+    Expired,
+    PaymentFailed,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 9] = [
+        Self::PendingPayment,
+        Self::Paid,
+        Self::Preparing,
+        Self::Shipped,
+        Self::OutForDelivery,
+        Self::Delivered,
+        Self::Cancelled,
+        Self::Expired,
+        Self::PaymentFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingPayment => "pending_payment",
+            Self::Paid => "paid",
+            Self::Preparing => "preparing",
+            Self::Shipped => "shipped",
+            Self::OutForDelivery => "out_for_delivery",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+            Self::PaymentFailed => "payment_failed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// Statuses in which the order holds its stock reserved.
+    pub fn holds_stock(self) -> bool {
+        !matches!(self, Self::Cancelled | Self::Expired | Self::PaymentFailed)
+    }
+
+    /// Statuses in which the customer's money has been taken (and not given back by a
+    /// cancellation).
+    pub fn is_paid(self) -> bool {
+        matches!(self, Self::Paid | Self::Preparing | Self::Shipped | Self::OutForDelivery | Self::Delivered)
+    }
+}
+
+/// Who makes a move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// The order's own customer.
+    Customer,
+    Admin,
+    /// A verified Stripe webhook.
+    Stripe,
+    /// The scheduled payment expirer.
+    PaymentExpirer,
+    /// The scheduled delivery simulator.
+    DeliverySimulator,
+}
+
+/// What else happens, in the same transaction or right after it, when a move is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Effects {
+    /// Give the reserved units back to the products (same transaction).
+    pub release_stock: bool,
+    /// Cancel the PaymentIntent at Stripe (after the transaction; a payment that still
+    /// slips through is refunded when its webhook arrives).
+    pub cancel_intent: bool,
+    /// Refund the payment through Stripe (marked pending in the transaction, done right
+    /// after it, retried by the sweeper until it is done).
+    pub refund: bool,
+}
+
+/// One legal move of the state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Move {
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+    pub effects: Effects,
+}
+
+use Actor::{Admin, Customer, DeliverySimulator, PaymentExpirer, Stripe};
+use OrderStatus::{
+    Cancelled, Delivered, Expired, OutForDelivery, Paid, PaymentFailed, PendingPayment, Preparing, Shipped,
+};
+
+const NONE: Effects = Effects { release_stock: false, cancel_intent: false, refund: false };
+const RELEASE: Effects = Effects { release_stock: true, cancel_intent: false, refund: false };
+const RELEASE_AND_CANCEL_INTENT: Effects = Effects { release_stock: true, cancel_intent: true, refund: false };
+const RELEASE_AND_REFUND: Effects = Effects { release_stock: true, cancel_intent: false, refund: true };
+
+/// The whole state machine: from, to, who may, and what else happens.
+const MOVES: &[(OrderStatus, OrderStatus, &[Actor], Effects)] = &[
+    (PendingPayment, Paid, &[Stripe], NONE),
+    (PendingPayment, PaymentFailed, &[Stripe], RELEASE),
+    (PendingPayment, Expired, &[PaymentExpirer], RELEASE_AND_CANCEL_INTENT),
+    (PendingPayment, Cancelled, &[Customer, Admin], RELEASE_AND_CANCEL_INTENT),
+    (Paid, Preparing, &[DeliverySimulator], NONE),
+    (Paid, Cancelled, &[Customer, Admin], RELEASE_AND_REFUND),
+    (Preparing, Shipped, &[DeliverySimulator], NONE),
+    (Preparing, Cancelled, &[Customer, Admin], RELEASE_AND_REFUND),
+    (Shipped, OutForDelivery, &[DeliverySimulator], NONE),
+    (OutForDelivery, Delivered, &[DeliverySimulator], NONE),
+];
+
+/// The move from `from` to `to` by `actor`, if the state machine allows it.
+pub fn legal_move(from: OrderStatus, to: OrderStatus, actor: Actor) -> Option<Move> {
+    MOVES
+        .iter()
+        .find(|(f, t, actors, _)| *f == from && *t == to && actors.contains(&actor))
+        .map(|&(from, to, _, effects)| Move { from, to, effects })
+}
+
+/// The move to `to` by `actor`, or a 409 that names the current status.
+pub fn require_move(from: OrderStatus, to: OrderStatus, actor: Actor) -> Result<Move> {
+    legal_move(from, to, actor).ok_or_else(|| {
+        Error::conflict(format!("An order that is {} cannot become {}.", words(from), words(to)))
+    })
+}
+
+/// The delivery simulator's next step from `from`, if there is one.
+pub fn next_delivery_step(from: OrderStatus) -> Option<Move> {
+    MOVES
+        .iter()
+        .find(|(f, _, actors, _)| *f == from && actors.contains(&DeliverySimulator))
+        .map(|&(from, to, _, effects)| Move { from, to, effects })
+}
+
+fn words(status: OrderStatus) -> &'static str {
+    match status {
+        PendingPayment => "waiting for payment",
+        Paid => "paid",
+        Preparing => "being prepared",
+        Shipped => "shipped",
+        OutForDelivery => "out for delivery",
+        Delivered => "delivered",
+        Cancelled => "cancelled",
+        Expired => "expired",
+        PaymentFailed => "failed to pay",
+    }
+}
+
+/// One line of an order, priced from the catalogue when the order was placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub product_id: ProductId,
+    pub maker_id: UserId,
+    pub title: String,
+    pub unit_price_cents: u64,
+    pub quantity: u64,
+    pub subtotal_cents: u64,
+}
+
+/// Where a refund stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    /// Decided and recorded; the call to Stripe is made right away and retried until done.
+    Pending,
+    Succeeded,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// Always `stripe`.
+    pub provider: String,
+    pub payment_intent_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_status: Option<RefundStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
+}
+
+impl Payment {
+    pub fn stripe(payment_intent_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        Self {
+            provider: "stripe".to_owned(),
+            payment_intent_id: payment_intent_id.into(),
+            client_secret: Some(client_secret.into()),
+            refund_status: None,
+            refund_id: None,
+        }
+    }
+}
+
+/// One entry of an order's history: a status it entered, or something that happened in
+/// it (`note`, e.g. a refund).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub status: OrderStatus,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// An order as stored and as its customer sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: OrderId,
+    pub customer_id: UserId,
+    pub status: OrderStatus,
+    pub items: Vec<OrderLine>,
+    pub total_cents: u64,
+    pub currency: Currency,
+    pub shipping_address: Address,
+    pub payment: Payment,
+    pub history: Vec<HistoryEntry>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Order {
+    /// The makers with a line in this order, each once, in a stable order.
+    pub fn maker_ids(&self) -> Vec<UserId> {
+        let set: BTreeSet<&str> = self.items.iter().map(|l| l.maker_id.as_str()).collect();
+        set.into_iter().map(UserId::new).collect()
+    }
+
+    pub fn has_maker(&self, maker: &UserId) -> bool {
+        self.items.iter().any(|l| &l.maker_id == maker)
+    }
+
+    /// The order after `mv`, made at `now`.
+    pub fn moved(&self, mv: Move, now: &Timestamp) -> Self {
+        let mut next = self.clone();
+        next.status = mv.to;
+        next.updated_at = now.clone();
+        next.history.push(HistoryEntry { status: mv.to, at: now.clone(), note: None });
+        if mv.effects.refund {
+            next.payment.refund_status = Some(RefundStatus::Pending);
+        }
+        next
+    }
+
+    /// What an admin sees: everything but the client secret.
+    pub fn for_admin(&self) -> Self {
+        let mut view = self.clone();
+        view.payment.client_secret = None;
+        view
+    }
+
+    /// What `maker` sees: its own lines, the address to ship to and the history.
+    pub fn for_maker(&self, maker: &UserId) -> MakerOrder {
+        let items: Vec<OrderLine> = self.items.iter().filter(|l| &l.maker_id == maker).cloned().collect();
+        MakerOrder {
+            id: self.id.clone(),
+            status: self.status,
+            total_cents: items.iter().map(|l| l.subtotal_cents).sum(),
+            items,
+            currency: self.currency,
+            shipping_address: self.shipping_address.clone(),
+            history: self.history.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+        }
+    }
+}
+
+/// An order as one of its makers sees it: only that maker's lines (and their total), no
+/// customer id, no payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MakerOrder {
+    pub id: OrderId,
+    pub status: OrderStatus,
+    pub items: Vec<OrderLine>,
+    pub total_cents: u64,
+    pub currency: Currency,
+    pub shipping_address: Address,
+    pub history: Vec<HistoryEntry>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+pub const MAX_LINES: usize = 50;
+pub const MAX_QUANTITY: i64 = 100;
+/// A placing transaction writes the order, one update per line, one index item per maker
+/// and the idempotency record: DynamoDB's 100-item limit leaves room for 48 makers when
+/// all 50 lines are used.
+pub const MAX_MAKERS: usize = 48;
+
+/// `POST /orders` as the client sends it. Fields the server computes (prices, titles,
+/// totals) are accepted and ignored: the catalogue is the only source of prices.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderInput {
+    pub items: Vec<LineInput>,
+    #[serde(default, deserialize_with = "non_null")]
+    pub shipping_address: Option<Address>,
+    #[serde(default, rename = "total_cents")]
+    _total_cents: Option<IgnoredAny>,
+    #[serde(default, rename = "currency")]
+    _currency: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineInput {
+    pub product_id: String,
+    pub quantity: i64,
+    #[serde(default, rename = "unit_price_cents")]
+    _unit_price_cents: Option<IgnoredAny>,
+    #[serde(default, rename = "price_cents")]
+    _price_cents: Option<IgnoredAny>,
+    #[serde(default, rename = "subtotal_cents")]
+    _subtotal_cents: Option<IgnoredAny>,
+    #[serde(default, rename = "title")]
+    _title: Option<IgnoredAny>,
+    #[serde(default, rename = "maker_id")]
+    _maker_id: Option<IgnoredAny>,
+}
+
+/// A checked `POST /orders`: 1–50 distinct products, 1–100 of each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    pub lines: Vec<(ProductId, u64)>,
+    pub shipping_address: Option<Address>,
+}
+
+impl NewOrder {
+    pub fn parse(input: OrderInput) -> Result<Self> {
+        let mut check = Check::default();
+        if input.items.is_empty() || input.items.len() > MAX_LINES {
+            check.fail("items", format!("must hold 1 to {MAX_LINES} lines"));
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut lines = Vec::with_capacity(input.items.len());
+        for (i, line) in input.items.iter().enumerate() {
+            let id = ProductId::parse(&line.product_id);
+            if id.is_none() {
+                check.fail(&format!("items[{i}].product_id"), "is not a product id");
+            }
+            if let Some(first) = seen.insert(line.product_id.as_str(), i) {
+                check.fail(&format!("items[{i}].product_id"), format!("repeats items[{first}]; order it once"));
+            }
+            let quantity = check.take(
+                &format!("items[{i}].quantity"),
+                u64::try_from(line.quantity)
+                    .ok()
+                    .filter(|q| (1..=MAX_QUANTITY as u64).contains(q))
+                    .ok_or_else(|| format!("must be an integer from 1 to {MAX_QUANTITY}")),
+            );
+            if let (Some(id), Some(quantity)) = (id, quantity) {
+                lines.push((id, quantity));
+            }
+        }
+        let shipping_address = match input.shipping_address {
+            None => Some(None),
+            Some(address) => address.check(&mut check, "shipping_address").map(Some),
+        };
+        check.finish(|| Some(Self { lines, shipping_address: shipping_address? }))
+    }
+
+    /// The order's lines priced from `catalogue`, with the address to ship to: the one sent,
+    /// else the profile's. Unknown or archived products and a missing address are 400s
+    /// naming their field; lines short of stock are one 409 naming every short product.
+    pub fn price(
+        &self,
+        catalogue: &HashMap<ProductId, Product>,
+        profile_address: Option<&Address>,
+    ) -> Result<(Vec<OrderLine>, Address)> {
+        let mut check = Check::default();
+        let mut lines = Vec::with_capacity(self.lines.len());
+        let mut short = Vec::new();
+        for (i, (id, quantity)) in self.lines.iter().enumerate() {
+            match catalogue.get(id) {
+                Some(p) if p.status == ProductStatus::Active => {
+                    if p.stock < *quantity {
+                        short.push(short_of_stock(i, p, *quantity));
+                    }
+                    lines.push(OrderLine {
+                        product_id: p.id.clone(),
+                        maker_id: p.maker_id.clone(),
+                        title: p.title.clone(),
+                        unit_price_cents: p.price_cents,
+                        quantity: *quantity,
+                        subtotal_cents: p.price_cents * quantity,
+                    });
+                }
+                _ => check.fail(&format!("items[{i}].product_id"), "is not a product on sale"),
+            }
+        }
+        let address = self.shipping_address.clone().or_else(|| profile_address.cloned());
+        if address.is_none() {
+            check.fail("shipping_address", "is required: your profile has no shipping address to use");
+        }
+        let makers: BTreeSet<&str> = lines.iter().map(|l| l.maker_id.as_str()).collect();
+        if makers.len() > MAX_MAKERS {
+            check.fail("items", format!("may hold products of at most {MAX_MAKERS} makers"));
+        }
+        let (lines, address) = check.finish(|| Some((lines, address?)))?;
+        if !short.is_empty() {
+            return Err(not_enough_stock(short));
+        }
+        Ok((lines, address))
+    }
+}
+
+/// The field error for line `index`, short of stock.
+pub fn short_of_stock(index: usize, product: &Product, wanted: u64) -> FieldError {
+    FieldError::new(
+        format!("items[{index}].quantity"),
+        format!("{} ({}): {} wanted, {} in stock", product.title, product.id.as_str(), wanted, product.stock),
+    )
+}
+
+/// The 409 for lines short of stock, each named.
+pub fn not_enough_stock(short: Vec<FieldError>) -> Error {
+    Error::Conflict { detail: "Not enough stock for some products; nothing was reserved.".into(), errors: short }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_listed_moves_are_legal_and_only_for_their_actors() {
+        assert!(legal_move(PendingPayment, Paid, Stripe).is_some());
+        assert!(legal_move(PendingPayment, Paid, Customer).is_none());
+        assert!(legal_move(Paid, PendingPayment, Stripe).is_none());
+        assert!(legal_move(Shipped, Cancelled, Customer).is_none());
+        assert!(legal_move(Expired, Paid, Stripe).is_none());
+        assert_eq!(legal_move(Paid, Cancelled, Admin).map(|m| m.effects), Some(RELEASE_AND_REFUND));
+        assert_eq!(legal_move(PendingPayment, Cancelled, Customer).map(|m| m.effects), Some(RELEASE_AND_CANCEL_INTENT));
+        assert!(require_move(Delivered, Cancelled, Customer).is_err_and(|e| e.status() == 409));
+    }
+
+    #[test]
+    fn the_delivery_simulator_walks_one_step_at_a_time_to_delivered() {
+        let mut status = Paid;
+        let mut steps = vec![status];
+        while let Some(mv) = next_delivery_step(status) {
+            status = mv.to;
+            steps.push(status);
+        }
+        assert_eq!(steps, vec![Paid, Preparing, Shipped, OutForDelivery, Delivered]);
+        assert!(next_delivery_step(PendingPayment).is_none());
+        assert!(next_delivery_step(Cancelled).is_none());
+    }
+
+    #[test]
+    fn every_status_has_a_name_that_parses_back() {
+        for status in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
+            let json = serde_json::to_string(&status).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+        }
+    }
+
+    fn input(json: serde_json::Value) -> OrderInput {
+        serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn fields(result: Result<NewOrder>) -> Vec<String> {
+        match result {
+            Err(Error::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => vec![format!("{other:?}")],
+        }
+    }
+
+    const P1: &str = "prd_01JDQ4Y8Z5N8X7W6V5T4S3R2Q1";
+    const P2: &str = "prd_01JDQ4Y8Z5N8X7W6V5T4S3R2Q2";
+
+    #[test]
+    fn lines_are_checked_and_each_error_names_its_field() {
+        let ok = NewOrder::parse(input(serde_json::json!({"items": [{"product_id": P1, "quantity": 2}]})));
+        assert_eq!(ok.map(|o| o.lines.len()).ok(), Some(1));
+        assert_eq!(fields(NewOrder::parse(input(serde_json::json!({"items": []})))), vec!["items"]);
+        let bad = input(serde_json::json!({"items": [
+            {"product_id": P1, "quantity": 1},
+            {"product_id": P2, "quantity": 0},
+            {"product_id": P1, "quantity": 101},
+            {"product_id": "nope", "quantity": 1},
+        ]}));
+        assert_eq!(
+            fields(NewOrder::parse(bad)),
+            vec!["items[1].quantity", "items[2].product_id", "items[2].quantity", "items[3].product_id"]
+        );
+        let many: Vec<_> = (0..51).map(|_| serde_json::json!({"product_id": P1, "quantity": 1})).collect();
+        assert!(fields(NewOrder::parse(input(serde_json::json!({"items": many})))).contains(&"items".to_owned()));
+    }
+
+    #[test]
+    fn client_sent_prices_are_accepted_and_ignored() {
+        let order = NewOrder::parse(input(serde_json::json!({
+            "items": [{"product_id": P1, "quantity": 1, "unit_price_cents": 1}],
+            "total_cents": 1,
+        })));
+        assert_eq!(order.map(|o| o.lines).ok(), Some(vec![(ProductId::parse(P1).unwrap_or_else(ProductId::generate), 1)]));
+    }
+
+    #[test]
+    fn order_ids_are_issued_in_order_and_parse_back() {
+        let a = OrderId::generate();
+        let b = OrderId::generate();
+        assert!(a < b);
+        assert_eq!(OrderId::parse(a.as_str()), Some(a));
+        assert_eq!(OrderId::parse("ord_x"), None);
+        assert_eq!(OrderId::parse("prd_01JDQ4Y8Z5N8X7W6V5T4S3R2Q1"), None);
+    }
+}

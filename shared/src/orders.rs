@@ -1,0 +1,439 @@
+//! The order use cases every order function shares: placing an order, cancelling it,
+//! applying Stripe's webhooks, expiring unpaid orders and retrying refunds. Each one reads,
+//! asks the state machine ([`crate::domain::order`]) for the move, and lets the store make
+//! it as one compare-and-set transaction; Stripe is called around that transaction in the
+//! order chosen below.
+//!
+//! **The order of the steps when placing an order**, and why:
+//! 1. one BatchGetItem reads the products, the customer's profile address and the
+//!    idempotency record;
+//! 2. Stripe creates the PaymentIntent (idempotency key `order-<id>-create`);
+//! 3. one TransactWriteItems writes the order and reserves the stock.
+//!
+//! That is 2 DynamoDB round trips and 1 Stripe call. Stripe goes first so that a Stripe
+//! failure leaves nothing behind: no stock reserved, no order (502/503 to the client). When
+//! the transaction fails (not enough stock, a concurrent request with the same key), the
+//! intent is cancelled: no client ever saw its secret, so it could not have been paid.
+//! When the transaction's outcome is unknown (DynamoDB timed out), the intent is left
+//! alone: if the order was written, a retry with the same `Idempotency-Key` returns it, and
+//! the payment expirer cancels its intent when the window closes.
+//!
+//! **After a move**, Stripe is told: an unpaid intent is cancelled, a paid one refunded. The
+//! refund is marked `pending` in the move's own transaction and put on the due-time index,
+//! so a refund that Stripe failed (or a function that died) is retried by the payment
+//! expirer until Stripe confirms it. A payment that succeeds after its order was cancelled,
+//! expired or failed is refunded the same way, once.
+
+use crate::auth::Principal;
+use crate::domain::order::{legal_move, require_move};
+use crate::domain::{Actor, NewOrder, Order, OrderId, OrderInput, OrderStatus, Payment, RefundStatus, Timestamp};
+use crate::payments::webhook::{self, EventKind, WebhookEvent};
+use crate::payments::{CancelOutcome, NewIntent, Payments, RefundOutcome};
+use crate::store::{DueKind, Idempotency, MoveOutcome, Placement};
+use crate::{App, Error, Result};
+use aws_lc_rs::digest;
+use futures::stream::{self, StreamExt as _};
+
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+/// Attempts at a move whose order another writer moved first (read again, decide again).
+const MOVE_ATTEMPTS: usize = 3;
+/// Orders handled at once by one run of the payment expirer.
+const EXPIRER_CONCURRENCY: usize = 8;
+
+/// A placed order, and whether it is the replay of an earlier request.
+#[derive(Debug)]
+pub struct Placed {
+    pub order: Order,
+    pub replayed: bool,
+}
+
+/// The `Idempotency-Key` header: 1–255 visible ASCII characters.
+pub fn idempotency_key(raw: Option<&str>) -> Result<Option<&str>> {
+    let Some(key) = raw else { return Ok(None) };
+    let ok = (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&key.len()) && key.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if ok {
+        Ok(Some(key))
+    } else {
+        Err(Error::invalid(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"),
+        ))
+    }
+}
+
+/// A fingerprint of a JSON body that ignores key order and whitespace, so that the same
+/// request sent again matches however the client serialized it.
+pub fn request_hash(body: &serde_json::Value) -> String {
+    fn canonical(value: &serde_json::Value, out: &mut String) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, key) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(key.clone()).to_string());
+                    out.push(':');
+                    if let Some(v) = map.get(key) {
+                        canonical(v, out);
+                    }
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    canonical(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = String::new();
+    canonical(body, &mut text);
+    let hash = digest::digest(&digest::SHA256, text.as_bytes());
+    hash.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `POST /orders` for `who`: see the module docs for the order of the steps.
+pub async fn place(
+    app: &App,
+    who: &Principal,
+    body: serde_json::Value,
+    key: Option<&str>,
+) -> Result<Placed> {
+    let hash = request_hash(&body);
+    let input: OrderInput = crate::http::from_json_value(body)?;
+    let new = NewOrder::parse(input)?;
+    let now_time = app.clock.now();
+    let ids: Vec<_> = new.lines.iter().map(|(id, _)| id.clone()).collect();
+    let read = app.store.read_for_checkout(&who.user_id, &ids, key, now_time).await?;
+    if let Some(record) = &read.idempotency {
+        return replay(app, who, record, &hash).await;
+    }
+    let (items, shipping_address) = new.price(&read.products, read.profile_address.as_ref())?;
+
+    let now = Timestamp::at(now_time);
+    let id = OrderId::generate();
+    let total_cents = items.iter().map(|l| l.subtotal_cents).sum();
+    let payments = app.payments().await?;
+    let intent = payments
+        .create_intent(&NewIntent {
+            order_id: id.as_str().to_owned(),
+            amount_cents: total_cents,
+            currency: "eur".to_owned(),
+            idempotency_key: format!("order-{}-create", id.as_str()),
+        })
+        .await?;
+    let order = Order {
+        id,
+        customer_id: who.user_id.clone(),
+        status: OrderStatus::PendingPayment,
+        items,
+        total_cents,
+        currency: crate::domain::Currency::Eur,
+        shipping_address,
+        payment: Payment::stripe(&intent.id, intent.client_secret.expose()),
+        history: vec![crate::domain::HistoryEntry { status: OrderStatus::PendingPayment, at: now.clone(), note: None }],
+        created_at: now.clone(),
+        updated_at: now.clone(),
+    };
+    let due = now.plus(app.config.payment_window);
+    let idempotency = key.map(|key| Idempotency { key, request_hash: &hash });
+    let placed = app.store.place_order(&order, &due, idempotency, &read.products, now_time).await;
+    match placed {
+        Ok(Placement::Placed) => Ok(Placed { order, replayed: false }),
+        Ok(Placement::KeyTaken(record)) => {
+            cancel_unused_intent(payments, &order).await;
+            replay(app, who, &record, &hash).await
+        }
+        Err(err @ Error::Unavailable { .. }) => Err(err),
+        Err(err) => {
+            cancel_unused_intent(payments, &order).await;
+            Err(err)
+        }
+    }
+}
+
+/// The order an idempotency key was first used for, or a 422 if the body differs.
+async fn replay(
+    app: &App,
+    who: &Principal,
+    record: &crate::store::IdempotencyRecord,
+    hash: &str,
+) -> Result<Placed> {
+    if record.request_hash != hash {
+        return Err(Error::IdempotencyKeyReused);
+    }
+    let order = app
+        .store
+        .order(&record.order_id)
+        .await?
+        .filter(|o| o.customer_id == who.user_id)
+        .ok_or_else(|| Error::internal("replaying an order", "an idempotency record names a missing order"))?;
+    Ok(Placed { order, replayed: true })
+}
+
+/// Cancels the intent of an order that was never written. Nobody saw its client secret,
+/// so a failure here costs nothing but an open intent at Stripe: logged, not returned.
+async fn cancel_unused_intent(payments: &dyn Payments, order: &Order) {
+    let key = format!("order-{}-cancel", order.id.as_str());
+    if let Err(err) = payments.cancel_intent(&order.payment.payment_intent_id, &key).await {
+        tracing::warn!(order_id = order.id.as_str(), error = %err, "could not cancel the intent of an unplaced order");
+    }
+}
+
+/// The order `id` as `who` may see it: `None` (a 404) for anyone who is not its customer,
+/// an admin, or a maker with a line in it.
+pub async fn visible_order(app: &App, who: &Principal, id: &str) -> Result<Option<Order>> {
+    let Some(id) = OrderId::parse(id) else { return Ok(None) };
+    let order = app.store.order(&id).await?;
+    Ok(order.filter(|o| o.customer_id == who.user_id || who.is_admin() || o.has_maker(&who.user_id)))
+}
+
+/// `POST /orders/{id}/cancel` by `who`: the customer or an admin. A maker with a line gets
+/// a 403, anyone else a 404. Answers with the order after the cancellation.
+pub async fn cancel(app: &App, who: &Principal, id: &str) -> Result<Order> {
+    let not_found = || Error::not_found("No such order.");
+    let mut order = visible_order(app, who, id).await?.ok_or_else(not_found)?;
+    let actor = if order.customer_id == who.user_id {
+        Actor::Customer
+    } else if who.is_admin() {
+        Actor::Admin
+    } else {
+        return Err(Error::forbidden("Only the order's customer or an admin may cancel it."));
+    };
+    // Before the move: once it is made, Stripe must be reachable to finish it.
+    let payments = app.payments().await?;
+    for _ in 0..MOVE_ATTEMPTS {
+        let mv = require_move(order.status, OrderStatus::Cancelled, actor)?;
+        match app.store.apply_move(&order, mv, &app.now(), None).await? {
+            MoveOutcome::Moved(moved) => return after_move(app, payments, moved, mv.effects).await,
+            MoveOutcome::Stale | MoveOutcome::EventSeen => {
+                order = app.store.order(&order.id).await?.ok_or_else(not_found)?;
+            }
+        }
+    }
+    Err(Error::conflict("The order is changing right now; try again."))
+}
+
+/// What Stripe must hear after a move: an unpaid intent cancelled, a paid one refunded.
+/// Failures are logged: a refund stays pending on the due index and is retried.
+async fn after_move(
+    app: &App,
+    payments: &dyn Payments,
+    order: Order,
+    effects: crate::domain::order::Effects,
+) -> Result<Order> {
+    if effects.cancel_intent {
+        let key = format!("order-{}-cancel", order.id.as_str());
+        match payments.cancel_intent(&order.payment.payment_intent_id, &key).await {
+            Ok(CancelOutcome::AlreadySucceeded) => {
+                // Paid between our read and the cancel: refund it now rather than wait for
+                // the webhook (whichever comes second finds the refund decided).
+                if let MoveOutcome::Moved(marked) = app.store.mark_refund_pending(&order, &app.now(), None).await? {
+                    return Ok(refund(app, payments, marked).await);
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(order_id = order.id.as_str(), error = %err, "could not cancel a payment intent");
+            }
+        }
+    }
+    if effects.refund {
+        return Ok(refund(app, payments, order).await);
+    }
+    Ok(order)
+}
+
+/// Refunds `order`'s payment (its refund already marked pending) and records the refund.
+/// Gives back the order as it now stands; on failure, the order with its refund pending.
+pub async fn refund(app: &App, payments: &dyn Payments, order: Order) -> Order {
+    let key = format!("order-{}-refund", order.id.as_str());
+    let refund_id = match payments.refund(&order.payment.payment_intent_id, &key).await {
+        Ok(RefundOutcome::Refunded(refund)) => Some(refund.id),
+        Ok(RefundOutcome::AlreadyRefunded) => None,
+        Ok(RefundOutcome::NotFound) => {
+            tracing::error!(order_id = order.id.as_str(), "Stripe does not know the intent to refund");
+            return order;
+        }
+        Err(err) => {
+            tracing::warn!(order_id = order.id.as_str(), error = %err, "refund failed; it will be retried");
+            return order;
+        }
+    };
+    match app.store.record_refund(&order, refund_id.as_deref(), &app.now()).await {
+        Ok(Some(recorded)) => recorded,
+        Ok(None) => app.store.order(&order.id).await.ok().flatten().unwrap_or(order),
+        Err(err) => {
+            tracing::error!(order_id = order.id.as_str(), error = %err, "refund made but not recorded; it will be checked again");
+            order
+        }
+    }
+}
+
+/// What a webhook delivery came to, for the log line (every verified delivery gets a 2xx).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    Paid,
+    PaymentFailed,
+    /// A payment arrived for an order that no longer wanted it: refunded.
+    LateRefunded,
+    /// This event, or the same payment under another event, had its effect before.
+    Duplicate,
+    /// Nothing to do: unknown type, unknown order, another intent, wrong amount, or an
+    /// order past the point where this event matters.
+    Ignored(&'static str),
+}
+
+/// `POST /webhooks/stripe`: verifies the signature on the raw body, then applies the event
+/// once. A forged, stale or malformed delivery is a 400 and changes nothing.
+pub async fn stripe_webhook(app: &App, signature: Option<&str>, raw_body: &[u8]) -> Result<WebhookOutcome> {
+    let Some(signature) = signature else {
+        tracing::warn!(reason = %webhook::WebhookError::Missing, "refused a Stripe webhook");
+        return Err(webhook::WebhookError::Missing.into());
+    };
+    let secrets = app.stripe_secrets().await?;
+    if let Err(err) = webhook::verify(&secrets.webhook_secret, signature, raw_body, app.clock.now()) {
+        tracing::warn!(reason = %err, "refused a Stripe webhook");
+        return Err(err.into());
+    }
+    let event = webhook::parse_event(raw_body)?;
+    apply_event(app, app.payments().await?, &event).await
+}
+
+async fn apply_event(app: &App, payments: &dyn Payments, event: &WebhookEvent) -> Result<WebhookOutcome> {
+    let target = match &event.kind {
+        EventKind::PaymentIntentSucceeded => OrderStatus::Paid,
+        EventKind::PaymentIntentPaymentFailed => OrderStatus::PaymentFailed,
+        EventKind::Other(_) => return Ok(WebhookOutcome::Ignored("event type not handled")),
+    };
+    let Some(intent) = &event.intent else { return Ok(WebhookOutcome::Ignored("no payment intent in the event")) };
+    let Some(order_id) = intent.order_id.as_deref().and_then(OrderId::parse) else {
+        return Ok(WebhookOutcome::Ignored("the intent names no order"));
+    };
+    let Some(mut order) = app.store.order(&order_id).await? else {
+        return Ok(WebhookOutcome::Ignored("unknown order"));
+    };
+    if intent.id != order.payment.payment_intent_id {
+        return Ok(WebhookOutcome::Ignored("another intent than the order's"));
+    }
+    if target == OrderStatus::Paid && (intent.amount != order.total_cents || !intent.currency.eq_ignore_ascii_case("eur"))
+    {
+        return Ok(WebhookOutcome::Ignored("amount or currency differ from the order's"));
+    }
+    for _ in 0..MOVE_ATTEMPTS {
+        let now = app.now();
+        if let Some(mv) = legal_move(order.status, target, Actor::Stripe) {
+            match app.store.apply_move(&order, mv, &now, Some(&event.id)).await? {
+                MoveOutcome::Moved(_) if target == OrderStatus::Paid => return Ok(WebhookOutcome::Paid),
+                MoveOutcome::Moved(_) => return Ok(WebhookOutcome::PaymentFailed),
+                MoveOutcome::EventSeen => return Ok(WebhookOutcome::Duplicate),
+                MoveOutcome::Stale => {}
+            }
+        } else if target == OrderStatus::Paid && !order.status.holds_stock() {
+            // Money for an order that no longer wants it: refund it, once.
+            if order.payment.refund_status.is_some() {
+                return Ok(WebhookOutcome::Duplicate);
+            }
+            match app.store.mark_refund_pending(&order, &now, Some(&event.id)).await? {
+                MoveOutcome::Moved(marked) => {
+                    refund(app, payments, marked).await;
+                    return Ok(WebhookOutcome::LateRefunded);
+                }
+                MoveOutcome::EventSeen => return Ok(WebhookOutcome::Duplicate),
+                MoveOutcome::Stale => {}
+            }
+        } else {
+            // Already paid (the same payment under another event id), or a failure that
+            // arrived after a success: nothing changes.
+            app.store.record_event(&event.id, &order.id, &now).await?;
+            return Ok(if order.status.is_paid() && target == OrderStatus::Paid {
+                WebhookOutcome::Duplicate
+            } else {
+                WebhookOutcome::Ignored("the order is past this event")
+            });
+        }
+        order = app.store.order(&order_id).await?.ok_or_else(|| Error::internal("applying a webhook", "order vanished"))?;
+    }
+    Err(Error::conflict("The order is changing right now; Stripe will deliver the event again."))
+}
+
+/// What one run of the payment expirer did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryReport {
+    pub expired: usize,
+    pub refunds_retried: usize,
+    /// Due orders another writer moved first.
+    pub skipped: usize,
+}
+
+/// Expires the orders whose payment window has closed (their intent cancelled, their stock
+/// released), and retries the refunds Stripe has not confirmed, at most `batch` of each.
+pub async fn expire_due(app: &App, batch: usize) -> Result<ExpiryReport> {
+    let payments = app.payments().await?;
+    let now = app.now();
+    let mut report = ExpiryReport::default();
+    let due = app.store.due_orders(DueKind::Payment, &now, batch).await?;
+    let results: Vec<Result<bool>> =
+        stream::iter(&due).map(|order| expire_one(app, payments, order)).buffer_unordered(EXPIRER_CONCURRENCY).collect().await;
+    for result in results {
+        match result {
+            Ok(true) => report.expired += 1,
+            Ok(false) => report.skipped += 1,
+            Err(err) => tracing::error!(error = %err, "could not expire an order"),
+        }
+    }
+    let refunds = app.store.due_orders(DueKind::Refund, &now, batch).await?;
+    let pending = refunds.into_iter().filter(|o| o.payment.refund_status == Some(RefundStatus::Pending));
+    report.refunds_retried += stream::iter(pending)
+        .map(|order| refund(app, payments, order))
+        .buffer_unordered(EXPIRER_CONCURRENCY)
+        .count()
+        .await;
+    Ok(report)
+}
+
+async fn expire_one(app: &App, payments: &dyn Payments, order: &Order) -> Result<bool> {
+    let Some(mv) = legal_move(order.status, OrderStatus::Expired, Actor::PaymentExpirer) else { return Ok(false) };
+    match app.store.apply_move(order, mv, &app.now(), None).await? {
+        MoveOutcome::Moved(expired) => {
+            after_move(app, payments, expired, mv.effects).await?;
+            Ok(true)
+        }
+        MoveOutcome::Stale | MoveOutcome::EventSeen => Ok(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_hash_ignores_key_order_and_whitespace_but_not_values() {
+        let a: serde_json::Value = serde_json::from_str(r#"{"items":[{"product_id":"p","quantity":1}]}"#).unwrap_or_default();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{ "items" : [ { "quantity" : 1, "product_id" : "p" } ] }"#).unwrap_or_default();
+        let c: serde_json::Value = serde_json::from_str(r#"{"items":[{"product_id":"p","quantity":2}]}"#).unwrap_or_default();
+        assert_eq!(request_hash(&a), request_hash(&b));
+        assert_ne!(request_hash(&a), request_hash(&c));
+    }
+
+    #[test]
+    fn idempotency_keys_are_short_visible_ascii() {
+        assert_eq!(idempotency_key(Some("abc-123")).ok().flatten(), Some("abc-123"));
+        assert!(idempotency_key(None).is_ok_and(|k| k.is_none()));
+        assert!(idempotency_key(Some("")).is_err());
+        assert!(idempotency_key(Some(&"k".repeat(256))).is_err());
+        assert!(idempotency_key(Some("tab\there")).is_err());
+        assert!(idempotency_key(Some("é")).is_err());
+    }
+}

@@ -1,0 +1,750 @@
+//! Orders: placing one (stock reserved together with the order, in one transaction), the
+//! state machine's moves as compare-and-set transactions, idempotency records, Stripe
+//! event records, refunds, and the lists. Order items are (de)serialized with
+//! serde_dynamo; the keys and index attributes are added here.
+
+use super::item::{Item, n, s};
+use super::query::IndexQuery;
+use super::{Page, Store, TRANSACTION_RETRIES, cancellation_codes, is_condition_failure, sdk};
+use crate::domain::order::{not_enough_stock, short_of_stock};
+use crate::domain::{
+    Address, HistoryEntry, MakerOrder, Move, Order, OrderId, OrderStatus, Product, ProductId, RefundStatus,
+    Timestamp, UserId,
+};
+use crate::http::cursor::Key;
+use crate::{Error, Result};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a Stripe event id is remembered (Stripe retries for up to three days).
+const EVENT_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// A refund that is still pending this long after it was decided is retried.
+pub const REFUND_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Attempts at a placing transaction that DynamoDB cancelled for a conflict with another
+/// transaction on the same product (a rush on one product).
+const PLACING_ATTEMPTS: u32 = 10;
+
+/// Work the scheduled functions find on the sparse due-time index (`gsi3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DueKind {
+    /// `pending_payment` orders whose payment window ends.
+    Payment,
+    /// Orders whose refund was decided but not yet confirmed by Stripe.
+    Refund,
+}
+
+impl DueKind {
+    fn partition(self) -> &'static str {
+        match self {
+            Self::Payment => "DUE#PAYMENT",
+            Self::Refund => "DUE#REFUND",
+        }
+    }
+}
+
+fn due_sort_key(at: &Timestamp, id: &OrderId) -> String {
+    format!("{}#{}", at.as_str(), id.as_str())
+}
+
+fn order_key(id: &OrderId) -> Item {
+    HashMap::from([("pk".to_owned(), s(format!("ORDER#{}", id.as_str()))), ("sk".to_owned(), s("ORDER"))])
+}
+
+fn maker_key(id: &OrderId, maker: &UserId) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("ORDER#{}", id.as_str()))),
+        ("sk".to_owned(), s(format!("MAKER#{}", maker.as_str()))),
+    ])
+}
+
+fn idempotency_item_key(customer: &UserId, key: &str) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), s(format!("IDEM#{}", customer.as_str()))),
+        ("sk".to_owned(), s(format!("KEY#{key}"))),
+    ])
+}
+
+/// The order item: the order itself plus its keys and index attributes.
+#[derive(Debug, Serialize, Deserialize)]
+struct OrderRecord {
+    pk: String,
+    sk: String,
+    entity: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi3pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi3sk: Option<String>,
+    #[serde(flatten)]
+    order: Order,
+}
+
+/// A maker's index item of an order: what that maker sees, listed on `gsi2`.
+#[derive(Debug, Serialize, Deserialize)]
+struct MakerRecord {
+    pk: String,
+    sk: String,
+    entity: String,
+    gsi2pk: String,
+    gsi2sk: String,
+    #[serde(flatten)]
+    view: MakerOrder,
+}
+
+/// What an `Idempotency-Key` was first used for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub request_hash: String,
+    pub order_id: OrderId,
+    /// Unix seconds; DynamoDB's TTL deletes the item some time after.
+    pub expires_at: u64,
+}
+
+/// A customer's `Idempotency-Key` and the hash of the body it came with.
+#[derive(Debug, Clone, Copy)]
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    pub request_hash: &'a str,
+}
+
+/// Everything placing an order reads, in one BatchGetItem.
+#[derive(Debug, Default)]
+pub struct CheckoutRead {
+    pub products: HashMap<ProductId, Product>,
+    pub profile_address: Option<Address>,
+    /// The live record of the idempotency key, if one was given and used before.
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+/// How a placing transaction ended, short of an error.
+#[derive(Debug)]
+pub enum Placement {
+    Placed,
+    /// A concurrent request with the same idempotency key won; this is its record.
+    KeyTaken(IdempotencyRecord),
+}
+
+/// How a move ended.
+#[derive(Debug)]
+pub enum MoveOutcome {
+    /// Made: the order as it is now.
+    Moved(Order),
+    /// The order was no longer in the move's `from` status: someone else moved it first.
+    Stale,
+    /// The Stripe event was already recorded: its effect happened before.
+    EventSeen,
+}
+
+fn epoch_secs(at: std::time::SystemTime) -> u64 {
+    at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+fn to_item<T: Serialize>(value: &T) -> Result<Item> {
+    serde_dynamo::to_item(value).map_err(|e| Error::internal("writing an order item", e))
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<AttributeValue> {
+    serde_dynamo::to_attribute_value(value).map_err(|e| Error::internal("writing an order attribute", e))
+}
+
+fn order_from(item: Item) -> Result<Order> {
+    serde_dynamo::from_item::<_, OrderRecord>(item)
+        .map(|r| r.order)
+        .map_err(|e| Error::internal("reading a stored order", e))
+}
+
+fn order_record(order: &Order, payment_due: Option<&Timestamp>) -> OrderRecord {
+    OrderRecord {
+        pk: format!("ORDER#{}", order.id.as_str()),
+        sk: "ORDER".to_owned(),
+        entity: "order".to_owned(),
+        gsi1pk: format!("CUSTOMER#{}", order.customer_id.as_str()),
+        gsi1sk: order.id.as_str().to_owned(),
+        gsi3pk: payment_due.map(|_| DueKind::Payment.partition().to_owned()),
+        gsi3sk: payment_due.map(|at| due_sort_key(at, &order.id)),
+        order: order.clone(),
+    }
+}
+
+fn maker_record(order: &Order, maker: &UserId) -> MakerRecord {
+    MakerRecord {
+        pk: format!("ORDER#{}", order.id.as_str()),
+        sk: format!("MAKER#{}", maker.as_str()),
+        entity: "maker_order".to_owned(),
+        gsi2pk: format!("MAKERORDERS#{}", maker.as_str()),
+        gsi2sk: order.id.as_str().to_owned(),
+        view: order.for_maker(maker),
+    }
+}
+
+fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned))
+        .build()
+        .map_err(sdk("building an order write"))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Gives `quantity` units back to a product (and bumps its version, so a maker's edit that
+/// read the old stock retries instead of overwriting this).
+fn release(table: &str, product: &ProductId, quantity: u64) -> Result<TransactWriteItem> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(super::products::product_key(product)))
+        .update_expression("SET stock = stock + :q, version = version + :one")
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_values(":q", n(quantity))
+        .expression_attribute_values(":one", n(1))
+        .build()
+        .map_err(sdk("building a stock release"))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// Backoff before attempt `attempt` (1-based) of a transaction that lost a conflict, with
+/// jitter so that a rush does not retry in lockstep.
+async fn backoff(attempt: u32) {
+    let jitter = u64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or_default() % 20);
+    let base = 10u64 * u64::from(attempt.min(6));
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}
+
+impl Store {
+    /// The products, the customer's profile address and the idempotency record a checkout
+    /// needs: one consistent BatchGetItem (retrying only keys DynamoDB left unprocessed).
+    pub async fn read_for_checkout(
+        &self,
+        customer: &UserId,
+        products: &[ProductId],
+        idempotency_key: Option<&str>,
+        now: std::time::SystemTime,
+    ) -> Result<CheckoutRead> {
+        let mut keys: Vec<Item> = products.iter().map(super::products::product_key).collect();
+        keys.push(super::profiles::profile_key(customer));
+        if let Some(key) = idempotency_key {
+            keys.push(idempotency_item_key(customer, key));
+        }
+        let items = self.batch_get(keys, "reading the catalogue for an order").await?;
+        let mut read = CheckoutRead::default();
+        for item in items {
+            let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if pk.starts_with("PRODUCT#") {
+                let product = super::products::from_item(&item)?;
+                read.products.insert(product.id.clone(), product);
+            } else if pk.starts_with("USER#") {
+                read.profile_address = super::profiles::address_from(&item)?;
+            } else if pk.starts_with("IDEM#") {
+                let record: IdempotencyRecord = serde_dynamo::from_item(item)
+                    .map_err(|e| Error::internal("reading an idempotency record", e))?;
+                // TTL deletion lags: an expired record is no record.
+                if record.expires_at > epoch_secs(now) {
+                    read.idempotency = Some(record);
+                }
+            }
+        }
+        Ok(read)
+    }
+
+    async fn batch_get(&self, keys: Vec<Item>, context: &'static str) -> Result<Vec<Item>> {
+        let mut pending = Some(
+            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(sdk(context))?,
+        );
+        let mut items = Vec::new();
+        for attempt in 1..=5u32 {
+            let Some(request) = pending.take() else { break };
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(sdk(context))?;
+            items.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+            if pending.is_some() {
+                backoff(attempt).await;
+            }
+        }
+        if pending.is_some() {
+            return Err(Error::internal(context, "DynamoDB left keys unprocessed after 5 attempts"));
+        }
+        Ok(items)
+    }
+
+    /// The idempotency record of `key`, read after a concurrent request took it.
+    pub async fn idempotency_record(&self, customer: &UserId, key: &str) -> Result<Option<IdempotencyRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(idempotency_item_key(customer, key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk("reading an idempotency record"))?;
+        out.item
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| Error::internal("reading an idempotency record", e)))
+            .transpose()
+    }
+
+    /// Places `order` (status `pending_payment`, priced, with its PaymentIntent) in one
+    /// transaction: the order, one index item per maker, every line's stock reserved on
+    /// condition that the product is still active, at the price read and with enough
+    /// stock, and the idempotency record. All or nothing. Lines short of stock are a 409
+    /// naming each of them.
+    pub async fn place_order(
+        &self,
+        order: &Order,
+        payment_due: &Timestamp,
+        idempotency: Option<Idempotency<'_>>,
+        catalogue: &HashMap<ProductId, Product>,
+        now: std::time::SystemTime,
+    ) -> Result<Placement> {
+        let mut items = vec![put(&self.table, to_item(&order_record(order, Some(payment_due)))?, Some("attribute_not_exists(pk)"))?];
+        let makers = order.maker_ids();
+        for maker in &makers {
+            items.push(put(&self.table, to_item(&maker_record(order, maker))?, None)?);
+        }
+        let first_line = items.len();
+        for line in &order.items {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(super::products::product_key(&line.product_id)))
+                .update_expression("SET stock = stock - :q, version = version + :one")
+                .condition_expression(
+                    "attribute_exists(pk) AND #status = :active AND stock >= :q AND price_cents = :price",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":q", n(line.quantity))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":price", n(line.unit_price_cents))
+                .build()
+                .map_err(sdk("building a stock reservation"))?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        let idempotency_index = idempotency.map(|_| items.len());
+        if let Some(idem) = idempotency {
+            let record = IdempotencyRecord {
+                request_hash: idem.request_hash.to_owned(),
+                order_id: order.id.clone(),
+                expires_at: epoch_secs(now + IDEMPOTENCY_TTL),
+            };
+            let mut item = to_item(&record)?;
+            item.extend(idempotency_item_key(&order.customer_id, idem.key));
+            // An expired record that TTL has not deleted yet may be replaced.
+            items.push(put(&self.table, item, Some("attribute_not_exists(pk) OR expires_at <= :now"))?);
+            if let Some(TransactWriteItem { put: Some(put), .. }) = items.last_mut() {
+                put.expression_attribute_values =
+                    Some(HashMap::from([(":now".to_owned(), n(epoch_secs(now)))]));
+            }
+        }
+
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result =
+                self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(Placement::Placed),
+                Err(err) => err,
+            };
+            let codes = cancellation_codes(&err);
+            if codes.is_empty() {
+                return Err(sdk("placing an order")(err));
+            }
+            let failed = |i: usize| codes.get(i).and_then(Option::as_deref) == Some("ConditionalCheckFailed");
+            if let Some(i) = idempotency_index
+                && failed(i)
+                && let Some(idem) = idempotency
+            {
+                return match self.idempotency_record(&order.customer_id, idem.key).await? {
+                    Some(record) => Ok(Placement::KeyTaken(record)),
+                    None => Err(Error::conflict("A request with this Idempotency-Key is in progress; retry shortly.")),
+                };
+            }
+            if (first_line..first_line + order.items.len()).any(failed) {
+                return Err(self.why_not_reserved(order, catalogue).await?);
+            }
+            let conflicted = codes.iter().any(|c| c.as_deref() == Some("TransactionConflict"));
+            if conflicted && attempt < PLACING_ATTEMPTS {
+                backoff(attempt).await;
+                continue;
+            }
+            return Err(sdk("placing an order")(err));
+        }
+    }
+
+    /// The 409 for a reservation that failed its conditions: every line short of stock,
+    /// or a catalogue that changed under the order.
+    async fn why_not_reserved(&self, order: &Order, read_before: &HashMap<ProductId, Product>) -> Result<Error> {
+        let ids: Vec<ProductId> = order.items.iter().map(|l| l.product_id.clone()).collect();
+        let keys = ids.iter().map(super::products::product_key).collect();
+        let now: HashMap<ProductId, Product> = self
+            .batch_get(keys, "reading the catalogue after a failed reservation")
+            .await?
+            .iter()
+            .map(super::products::from_item)
+            .map(|p| p.map(|p| (p.id.clone(), p)))
+            .collect::<Result<_>>()?;
+        let short: Vec<_> = order
+            .items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, line)| {
+                let p = now.get(&line.product_id).or_else(|| read_before.get(&line.product_id))?;
+                (p.stock < line.quantity).then(|| short_of_stock(i, p, line.quantity))
+            })
+            .collect();
+        Ok(if short.is_empty() {
+            Error::conflict("A product's price or availability changed while the order was placed; nothing was reserved. Review the products and try again.")
+        } else {
+            not_enough_stock(short)
+        })
+    }
+
+    /// The order `id`, read consistently.
+    pub async fn order(&self, id: &OrderId) -> Result<Option<Order>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk("reading an order"))?;
+        out.item.map(order_from).transpose()
+    }
+
+    /// Makes `mv` on `order` as a compare-and-set on its status, in one transaction with
+    /// everything the move implies: the makers' index items follow, reserved stock goes
+    /// back when the move releases it, a refund is marked pending (and put on the due
+    /// index for the sweeper), the payment deadline leaves the due index, and the Stripe
+    /// event that caused the move (if any) is recorded, so that a replay does nothing.
+    pub async fn apply_move(
+        &self,
+        order: &Order,
+        mv: Move,
+        now: &Timestamp,
+        event_id: Option<&str>,
+    ) -> Result<MoveOutcome> {
+        let next = order.moved(mv, now);
+        let entry = to_value(&vec![HistoryEntry { status: mv.to, at: now.clone(), note: None }])?;
+        let mut set = vec!["#status = :to", "updated_at = :now", "history = list_append(history, :entry)"];
+        let mut names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
+        let mut values = HashMap::from([
+            (":from".to_owned(), s(mv.from.as_str())),
+            (":to".to_owned(), s(mv.to.as_str())),
+            (":now".to_owned(), s(now.as_str())),
+            (":entry".to_owned(), entry.clone()),
+        ]);
+        let due = if mv.effects.refund {
+            set.extend(["#payment.refund_status = :pending", "gsi3pk = :due_pk", "gsi3sk = :due_sk"]);
+            names.insert("#payment".to_owned(), "payment".to_owned());
+            let at = now.plus(REFUND_RETRY_AFTER);
+            values.insert(":pending".to_owned(), to_value(&RefundStatus::Pending)?);
+            values.insert(":due_pk".to_owned(), s(DueKind::Refund.partition()));
+            values.insert(":due_sk".to_owned(), s(due_sort_key(&at, &order.id)));
+            ""
+        } else {
+            " REMOVE gsi3pk, gsi3sk"
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(order_key(&order.id)))
+            .update_expression(format!("SET {}{due}", set.join(", ")))
+            .condition_expression("#status = :from")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(sdk("building an order move"))?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for maker in order.maker_ids() {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(maker_key(&order.id, &maker)))
+                .update_expression("SET #status = :to, updated_at = :now, history = list_append(history, :entry)")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":to", s(mv.to.as_str()))
+                .expression_attribute_values(":now", s(now.as_str()))
+                .expression_attribute_values(":entry", entry.clone())
+                .build()
+                .map_err(sdk("building an order move"))?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        if mv.effects.release_stock {
+            for line in &order.items {
+                items.push(release(&self.table, &line.product_id, line.quantity)?);
+            }
+        }
+        let event_index = event_id.map(|_| items.len());
+        if let Some(event) = event_id {
+            items.push(self.event_record(event, &order.id, now)?);
+        }
+        self.transact_move(items, event_index, "moving an order").await.map(|outcome| match outcome {
+            Some(other) => other,
+            None => MoveOutcome::Moved(next),
+        })
+    }
+
+    fn event_record(&self, event_id: &str, order: &OrderId, now: &Timestamp) -> Result<TransactWriteItem> {
+        let expires = now.plus(EVENT_TTL).to_system_time().unwrap_or_else(std::time::SystemTime::now);
+        let item = HashMap::from([
+            ("pk".to_owned(), s(format!("STRIPE_EVENT#{event_id}"))),
+            ("sk".to_owned(), s("EVENT")),
+            ("entity".to_owned(), s("stripe_event")),
+            ("order_id".to_owned(), s(order.as_str())),
+            ("received_at".to_owned(), s(now.as_str())),
+            ("expires_at".to_owned(), n(epoch_secs(expires))),
+        ]);
+        put(&self.table, item, Some("attribute_not_exists(pk)"))
+    }
+
+    /// Runs a move's transaction, retrying conflicts. `None` when it was made; otherwise
+    /// why not: the first item's condition (the status) or the event record's failed.
+    async fn transact_move(
+        &self,
+        items: Vec<TransactWriteItem>,
+        event_index: Option<usize>,
+        context: &'static str,
+    ) -> Result<Option<MoveOutcome>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(None),
+                Err(err) => err,
+            };
+            let codes = cancellation_codes(&err);
+            let failed = |i: usize| codes.get(i).and_then(Option::as_deref) == Some("ConditionalCheckFailed");
+            if event_index.is_some_and(failed) {
+                return Ok(Some(MoveOutcome::EventSeen));
+            }
+            if failed(0) {
+                return Ok(Some(MoveOutcome::Stale));
+            }
+            let conflicted = codes.iter().any(|c| c.as_deref() == Some("TransactionConflict"));
+            if conflicted && u64::from(attempt) <= TRANSACTION_RETRIES * 2 {
+                backoff(attempt).await;
+                continue;
+            }
+            return Err(sdk(context)(err));
+        }
+    }
+
+    /// Marks a refund pending on an order that is not moving (a payment that succeeded
+    /// after the order expired, was cancelled or failed): once only — `false` when a refund
+    /// was already decided for it, or the order is no longer in `order.status`.
+    pub async fn mark_refund_pending(&self, order: &Order, now: &Timestamp, event_id: Option<&str>) -> Result<MoveOutcome> {
+        let at = now.plus(REFUND_RETRY_AFTER);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(order_key(&order.id)))
+            .update_expression("SET #payment.refund_status = :pending, updated_at = :now, gsi3pk = :due_pk, gsi3sk = :due_sk")
+            .condition_expression("#status = :status AND attribute_not_exists(#payment.refund_status)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#payment", "payment")
+            .expression_attribute_values(":status", s(order.status.as_str()))
+            .expression_attribute_values(":pending", to_value(&RefundStatus::Pending)?)
+            .expression_attribute_values(":now", s(now.as_str()))
+            .expression_attribute_values(":due_pk", s(DueKind::Refund.partition()))
+            .expression_attribute_values(":due_sk", s(due_sort_key(&at, &order.id)))
+            .build()
+            .map_err(sdk("building a refund mark"))?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        let event_index = event_id.map(|_| items.len());
+        if let Some(event) = event_id {
+            items.push(self.event_record(event, &order.id, now)?);
+        }
+        let mut next = order.clone();
+        next.payment.refund_status = Some(RefundStatus::Pending);
+        next.updated_at = now.clone();
+        self.transact_move(items, event_index, "marking a refund").await.map(|o| o.unwrap_or(MoveOutcome::Moved(next)))
+    }
+
+    /// Records the refund Stripe made for `order`, with a history note, and takes the order
+    /// off the refund due index. `Ok(None)` when it was recorded already.
+    /// `refund_id` is `None` when Stripe said the payment was refunded before without
+    /// naming the refund.
+    pub async fn record_refund(&self, order: &Order, refund_id: Option<&str>, now: &Timestamp) -> Result<Option<Order>> {
+        let text = match refund_id {
+            Some(id) => format!("payment refunded ({id})"),
+            None => "payment refunded".to_owned(),
+        };
+        let note = HistoryEntry { status: order.status, at: now.clone(), note: Some(text) };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(&order.id)))
+            .update_expression(format!(
+                "SET #payment.refund_status = :succeeded, {}updated_at = :now, \
+                 history = list_append(history, :entry) REMOVE gsi3pk, gsi3sk",
+                if refund_id.is_some() { "#payment.refund_id = :rid, " } else { "" }
+            ))
+            .condition_expression("#payment.refund_status = :pending")
+            .expression_attribute_names("#payment", "payment")
+            .expression_attribute_values(":succeeded", to_value(&RefundStatus::Succeeded)?)
+            .expression_attribute_values(":pending", to_value(&RefundStatus::Pending)?)
+            .set_expression_attribute_values(Some(
+                refund_id.map(|id| HashMap::from([(":rid".to_owned(), s(id))])).unwrap_or_default(),
+            ))
+            .expression_attribute_values(":now", s(now.as_str()))
+            .expression_attribute_values(":entry", to_value(&vec![note.clone()])?)
+            .send()
+            .await;
+                match result {
+            Ok(_) => {
+                let mut next = order.clone();
+                next.payment.refund_status = Some(RefundStatus::Succeeded);
+                next.payment.refund_id = refund_id.map(str::to_owned);
+                next.updated_at = now.clone();
+                next.history.push(note);
+                Ok(Some(next))
+            }
+            Err(err) if is_condition_failure(&err) => Ok(None),
+            Err(err) => Err(sdk("recording a refund")(err)),
+        }
+    }
+
+    /// Records a Stripe event that had no effect to make, so that it is not looked at again.
+    /// `false` when it was recorded before.
+    pub async fn record_event(&self, event_id: &str, order: &OrderId, now: &Timestamp) -> Result<bool> {
+        let item = self.event_record(event_id, order, now)?;
+        let Some(put) = item.put else { return Ok(false) };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(put.item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(sdk("recording a Stripe event")(err)),
+        }
+    }
+
+    /// `customer`'s orders, newest first.
+    pub async fn list_customer_orders(&self, customer: &UserId, limit: usize, start: Option<Key>) -> Result<Page<Order>> {
+        let query = IndexQuery::new("gsi1", ["gsi1pk", "gsi1sk"], "gsi1pk = :pk")
+            .value(":pk", s(format!("CUSTOMER#{}", customer.as_str())));
+        let (items, next) = self.query_page(query, limit, start, "listing a customer's orders").await?;
+        let items = items.into_iter().map(order_from).collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next })
+    }
+
+    /// The orders with a line of `maker`'s, as that maker sees them, newest first,
+    /// optionally only those in `status`.
+    pub async fn list_maker_orders(
+        &self,
+        maker: &UserId,
+        status: Option<OrderStatus>,
+        limit: usize,
+        start: Option<Key>,
+    ) -> Result<Page<MakerOrder>> {
+        let mut query = IndexQuery::new("gsi2", ["gsi2pk", "gsi2sk"], "gsi2pk = :pk")
+            .value(":pk", s(format!("MAKERORDERS#{}", maker.as_str())));
+        if let Some(status) = status {
+            query.filter("#status = :status");
+            query.values.insert(":status".into(), s(status.as_str()));
+            query.names.insert("#status".into(), "status".into());
+        }
+        let (items, next) = self.query_page(query, limit, start, "listing a maker's orders").await?;
+        let items = items
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item::<_, MakerRecord>(item)
+                    .map(|r| r.view)
+                    .map_err(|e| Error::internal("reading a maker's order", e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next })
+    }
+
+    /// Orders due for `kind` at `now`, oldest due first, at most `limit`: a Query on the
+    /// sparse due-time index, never a Scan. The index is eventually consistent, so callers
+    /// move what they get with compare-and-set moves.
+    pub async fn due_orders(&self, kind: DueKind, now: &Timestamp, limit: usize) -> Result<Vec<Order>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi3")
+            .key_condition_expression("gsi3pk = :pk AND gsi3sk <= :now")
+            .expression_attribute_values(":pk", s(kind.partition()))
+            // `~` sorts after every id character: everything due up to and at `now`.
+            .expression_attribute_values(":now", s(format!("{}#~", now.as_str())))
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(sdk("finding due orders"))?;
+        out.items.unwrap_or_default().into_iter().map(order_from).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Address, Currency, OrderLine, Payment};
+
+    fn order() -> Order {
+        let now = Timestamp::from_stored("2026-12-02T10:00:00.000Z".into());
+        Order {
+            id: OrderId::generate(),
+            customer_id: UserId::new("c-1"),
+            status: OrderStatus::PendingPayment,
+            items: vec![OrderLine {
+                product_id: ProductId::generate(),
+                maker_id: UserId::new("m-1"),
+                title: "Mug".into(),
+                unit_price_cents: 2400,
+                quantity: 2,
+                subtotal_cents: 4800,
+            }],
+            total_cents: 4800,
+            currency: Currency::Eur,
+            shipping_address: Address {
+                name: "Ada".into(),
+                line1: "Rua 1".into(),
+                line2: None,
+                city: "Porto".into(),
+                postal_code: "4000-001".into(),
+                country: "PT".into(),
+            },
+            payment: Payment::stripe("pi_1", "pi_1_secret_x"),
+            history: vec![HistoryEntry { status: OrderStatus::PendingPayment, at: now.clone(), note: None }],
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn an_order_item_round_trips_through_serde_dynamo_with_its_keys() {
+        let order = order();
+        let due = Timestamp::from_stored("2026-12-02T10:30:00.000Z".into());
+        let item = to_item(&order_record(&order, Some(&due))).unwrap_or_default();
+        assert_eq!(item.get("gsi3pk").and_then(|v| v.as_s().ok()).map(String::as_str), Some("DUE#PAYMENT"));
+        assert_eq!(item.get("total_cents").and_then(|v| v.as_n().ok()).map(String::as_str), Some("4800"));
+        assert_eq!(order_from(item).ok(), Some(order));
+    }
+
+    #[test]
+    fn a_maker_item_holds_only_that_makers_view() {
+        let order = order();
+        let item = to_item(&maker_record(&order, &UserId::new("m-1"))).unwrap_or_default();
+        assert!(!item.contains_key("payment") && !item.contains_key("customer_id"));
+        let back: Option<MakerRecord> = serde_dynamo::from_item(item).ok();
+        assert_eq!(back.map(|r| r.view), Some(order.for_maker(&UserId::new("m-1"))));
+    }
+}
