@@ -9,3 +9,4 @@ mod edges;
 mod jwks;
 mod listing;
 mod profiles;
+mod secrets;
