@@ -25,6 +25,8 @@ pub struct StackInfo {
     pub aws_endpoint_url: String,
     pub cognito: CognitoPool,
     pub stripe: StripeInfo,
+    /// Where the functions' secrets are in Secrets Manager (moto): ids only.
+    pub secrets: SecretIds,
     pub table_name: String,
     pub event_bus_name: String,
     pub users: DemoUsers,
@@ -118,6 +120,7 @@ impl Stack {
             aws_endpoint_url: moto.url(),
             cognito: provisioned.cognito,
             stripe: stripe_info,
+            secrets,
             table_name: provisioned.table_name,
             event_bus_name: EVENT_BUS_NAME.into(),
             users: provisioned.users,
