@@ -1,6 +1,6 @@
-//! Creating a stack's resources on the emulator: the table, the user pool and, for
-//! `cargo xtask dev`, demo users, shops and products — written through the same store
-//! code the functions use.
+//! Creating a stack's resources on the emulator: the table, the user pool, the secrets in
+//! Secrets Manager and, for `cargo xtask dev`, demo users, shops and products — written
+//! through the same store code the functions use.
 
 use crate::cognito::{self, CognitoPool};
 use anyhow::{Context, Result};
@@ -71,6 +71,88 @@ pub async fn provision(aws: &SdkConfig, opts: &ProvisionOptions) -> Result<Provi
         seed(aws, &store, &pool, &users).await.context("seeding demo data")?;
     }
     Ok(Provisioned { table_name: opts.table_name.clone(), cognito: pool, users })
+}
+
+/// What [`create_secrets`] stores: the secrets the functions read at run time.
+#[derive(Clone)]
+pub struct SecretsOptions {
+    /// Names the secrets (`{stack}/cursor-secret`, `{stack}/stripe`): the table name, so
+    /// each test context has its own.
+    pub stack: String,
+    /// Stripe's keys; `None`: no Stripe secret.
+    pub stripe: Option<StripeKeys>,
+}
+
+/// The values of the Stripe secret (`{"secret_key": …, "webhook_secret": …}`).
+#[derive(Clone)]
+pub struct StripeKeys {
+    pub secret_key: String,
+    pub webhook_secret: String,
+}
+
+impl std::fmt::Debug for StripeKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StripeKeys(***)")
+    }
+}
+
+impl std::fmt::Debug for SecretsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsOptions").field("stack", &self.stack).field("stripe", &self.stripe).finish()
+    }
+}
+
+/// The ids (ARNs) of the secrets made: all the functions are given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretIds {
+    pub cursor_secret_id: String,
+    pub stripe_secret_id: Option<String>,
+}
+
+/// The name of a stack's cursor-signing secret.
+pub fn cursor_secret_name(stack: &str) -> String {
+    format!("{stack}/cursor-secret")
+}
+
+/// The name of a stack's Stripe secret.
+pub fn stripe_secret_name(stack: &str) -> String {
+    format!("{stack}/stripe")
+}
+
+/// Creates the stack's secrets in Secrets Manager: a random cursor key (as the template's
+/// `GenerateSecretString` makes it: 64 letters and digits, from Secrets Manager itself) and,
+/// if given, the Stripe keys as JSON.
+pub async fn create_secrets(aws: &SdkConfig, opts: &SecretsOptions) -> Result<SecretIds> {
+    let client = aws_sdk_secretsmanager::Client::new(aws);
+    let random = client
+        .get_random_password()
+        .password_length(64)
+        .exclude_punctuation(true)
+        .send()
+        .await
+        .context("generating the cursor secret")?;
+    let cursor = random.random_password().context("Secrets Manager returned no random password")?;
+    let cursor_secret_id = create_secret(&client, &cursor_secret_name(&opts.stack), cursor).await?;
+    let stripe_secret_id = match &opts.stripe {
+        Some(keys) => {
+            let json = serde_json::json!({"secret_key": keys.secret_key, "webhook_secret": keys.webhook_secret});
+            Some(create_secret(&client, &stripe_secret_name(&opts.stack), &json.to_string()).await?)
+        }
+        None => None,
+    };
+    Ok(SecretIds { cursor_secret_id, stripe_secret_id })
+}
+
+/// Creates a secret, returning its ARN.
+async fn create_secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: &str) -> Result<String> {
+    let created = client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .with_context(|| format!("creating the secret {name}"))?;
+    created.arn().map(str::to_owned).with_context(|| format!("Secrets Manager returned no ARN for {name}"))
 }
 
 struct Shop {

@@ -1,8 +1,9 @@
 //! What a function builds once per cold start and lends to every invocation.
 
 use crate::auth::Authenticator;
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::domain::{Clock, SystemClock, Timestamp};
+use crate::secrets::{Secrets, StripeSecrets};
 use crate::store::Store;
 use std::sync::Arc;
 
@@ -12,11 +13,13 @@ pub struct App {
     pub store: Store,
     pub auth: Authenticator,
     pub clock: Arc<dyn Clock>,
+    /// Fetched on first use, then cached for the life of this `App` (one cold start).
+    pub secrets: Secrets,
 }
 
 impl App {
     /// Reads the configuration and builds the SDK clients. No network I/O: the SDK
-    /// connects and the JWKS is fetched on first use.
+    /// connects, and the JWKS and the secrets are fetched, on first use.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         init_logging();
         let config = Config::from_env()?;
@@ -27,7 +30,19 @@ impl App {
     pub fn new(config: Config, aws: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self {
         let store = Store::new(aws_sdk_dynamodb::Client::new(aws), config.table_name.clone());
         let auth = Authenticator::new(config.cognito.clone(), clock.clone());
-        Self { config, store, auth, clock }
+        let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(aws), &config);
+        Self { config, store, auth, clock, secrets }
+    }
+
+    /// The key that signs pagination cursors, from Secrets Manager (fetched once).
+    pub async fn cursor_secret(&self) -> crate::Result<&Secret> {
+        self.secrets.cursor().await
+    }
+
+    /// Stripe's API key and webhook secret, from Secrets Manager (fetched once). A 500 in
+    /// functions not configured for Stripe (no `STRIPE_SECRET_ID`).
+    pub async fn stripe_secrets(&self) -> crate::Result<&StripeSecrets> {
+        self.secrets.stripe().await
     }
 
     pub fn now(&self) -> Timestamp {

@@ -38,11 +38,16 @@ pub struct CognitoConfig {
 pub struct Config {
     pub table_name: String,
     pub cognito: CognitoConfig,
-    /// Key that signs pagination cursors, so clients cannot forge or reuse them.
-    pub cursor_secret: Secret,
     /// How long an order waits for its payment before the payment expirer expires it
     /// (`PAYMENT_WINDOW_SECONDS`, 30 minutes by default).
     pub payment_window: Duration,
+    /// Name or ARN of the Secrets Manager secret holding the key that signs pagination
+    /// cursors. Only the id is configuration: the value is read at run time
+    /// ([`crate::secrets`]), so it never sits in the function's environment.
+    pub cursor_secret_id: String,
+    /// Name or ARN of the JSON secret holding Stripe's keys. Set only for the functions
+    /// that talk to Stripe.
+    pub stripe_secret_id: Option<String>,
 }
 
 /// The payment window when `PAYMENT_WINDOW_SECONDS` is not set.
@@ -55,9 +60,6 @@ pub enum ConfigError {
     #[error("environment variable {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: &'static str },
 }
-
-/// The minimum cursor key length: an HMAC-SHA256 key shorter than this is guessable.
-const MIN_SECRET_LEN: usize = 32;
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -76,10 +78,6 @@ impl Config {
         if client_ids.is_empty() {
             return Err(ConfigError::Invalid { name: "COGNITO_CLIENT_IDS", reason: "no client id" });
         }
-        let cursor_secret = get("CURSOR_SECRET")?;
-        if cursor_secret.len() < MIN_SECRET_LEN {
-            return Err(ConfigError::Invalid { name: "CURSOR_SECRET", reason: "shorter than 32 bytes" });
-        }
         let payment_window = match lookup("PAYMENT_WINDOW_SECONDS").filter(|v| !v.trim().is_empty()) {
             None => DEFAULT_PAYMENT_WINDOW,
             Some(v) => match v.trim().parse::<u64>() {
@@ -91,7 +89,8 @@ impl Config {
             payment_window,
             table_name: get("TABLE_NAME")?,
             cognito: CognitoConfig { issuer, jwks_url, client_ids },
-            cursor_secret: Secret::new(cursor_secret),
+            cursor_secret_id: get("CURSOR_SECRET_ID")?,
+            stripe_secret_id: get("STRIPE_SECRET_ID").ok(),
         })
     }
 }
@@ -106,7 +105,7 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const CURSOR_ID: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:CursorSecret-AbCdEf";
 
     #[test]
     fn reads_every_setting_and_derives_the_jwks_url() {
@@ -114,7 +113,8 @@ mod tests {
             ("TABLE_NAME", "t"),
             ("COGNITO_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x/"),
             ("COGNITO_CLIENT_IDS", "a, b,"),
-            ("CURSOR_SECRET", SECRET),
+            ("CURSOR_SECRET_ID", CURSOR_ID),
+            ("STRIPE_SECRET_ID", "makers-market/stripe"),
         ]));
         let cfg = cfg.map_err(|e| e.to_string());
         let cfg = cfg.as_ref();
@@ -123,19 +123,50 @@ mod tests {
             cfg.map(|c| c.cognito.jwks_url.as_str()),
             Ok("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x/.well-known/jwks.json")
         );
-        assert!(!format!("{cfg:?}").contains(SECRET));
+        assert_eq!(cfg.map(|c| c.cursor_secret_id.as_str()), Ok(CURSOR_ID));
+        assert_eq!(cfg.map(|c| c.stripe_secret_id.as_deref()), Ok(Some("makers-market/stripe")));
     }
 
     #[test]
-    fn refuses_missing_or_weak_settings() {
-        let missing = Config::from_lookup(env(&[("TABLE_NAME", "t")]));
-        assert!(matches!(missing, Err(ConfigError::Missing("COGNITO_ISSUER"))));
-        let weak = Config::from_lookup(env(&[
+    fn the_stripe_secret_id_is_optional_and_blank_means_unset() {
+        let base =
+            [("TABLE_NAME", "t"), ("COGNITO_ISSUER", "i"), ("COGNITO_CLIENT_IDS", "c"), ("CURSOR_SECRET_ID", "x")];
+        let without = Config::from_lookup(env(&base)).map(|c| c.stripe_secret_id);
+        assert!(matches!(without, Ok(None)));
+        let blank =
+            Config::from_lookup(env(&[&base[..], &[("STRIPE_SECRET_ID", " ")]].concat())).map(|c| c.stripe_secret_id);
+        assert!(matches!(blank, Ok(None)));
+    }
+
+    #[test]
+    fn a_secret_value_in_the_environment_is_not_read() {
+        // The old CURSOR_SECRET (a value) is no substitute for the id of a secret.
+        let cfg = Config::from_lookup(env(&[
             ("TABLE_NAME", "t"),
             ("COGNITO_ISSUER", "i"),
             ("COGNITO_CLIENT_IDS", "c"),
-            ("CURSOR_SECRET", "short"),
+            ("CURSOR_SECRET", "0123456789abcdef0123456789abcdef"),
         ]));
-        assert!(matches!(weak, Err(ConfigError::Invalid { name: "CURSOR_SECRET", .. })));
+        assert!(matches!(cfg, Err(ConfigError::Missing("CURSOR_SECRET_ID"))));
+    }
+
+    #[test]
+    fn refuses_missing_or_invalid_settings() {
+        let missing = Config::from_lookup(env(&[("TABLE_NAME", "t")]));
+        assert!(matches!(missing, Err(ConfigError::Missing("COGNITO_ISSUER"))));
+        let no_clients = Config::from_lookup(env(&[
+            ("TABLE_NAME", "t"),
+            ("COGNITO_ISSUER", "i"),
+            ("COGNITO_CLIENT_IDS", " , "),
+            ("CURSOR_SECRET_ID", "x"),
+        ]));
+        assert!(matches!(no_clients, Err(ConfigError::Invalid { name: "COGNITO_CLIENT_IDS", .. })));
+    }
+
+    #[test]
+    fn a_secret_never_prints_its_value() {
+        let secret = Secret::new("0123456789abcdef0123456789abcdef");
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+        assert_eq!(secret.expose(), "0123456789abcdef0123456789abcdef");
     }
 }

@@ -1,5 +1,5 @@
-//! Test support: a fresh, uniquely named stack per test (table, user pool, users and
-//! their tokens) on the emulator, and requests sent the way the ALB sends them — as ALB
+//! Test support: a fresh, uniquely named stack per test (table, user pool, secrets, users
+//! and their tokens) on the emulator, and requests sent the way the ALB sends them — as ALB
 //! events routed by the real route table to the real handlers.
 
 // Test support: a setup failure should stop the test loudly.
@@ -9,10 +9,10 @@ use anyhow::Context as _;
 use aws_config::SdkConfig;
 use lambda_http::{Body, Request, Response};
 use local::cognito::{self, CognitoPool, Tokens};
-use local::provision::{DEMO_PASSWORD, ProvisionOptions};
+use local::provision::{DEMO_PASSWORD, ProvisionOptions, SecretsOptions, StripeKeys};
 use serde_json::{Value, json};
 use shared::App;
-use shared::config::{CognitoConfig, Config, Secret};
+use shared::config::{CognitoConfig, Config};
 use shared::domain::Clock;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -63,6 +63,8 @@ pub struct TestContext {
     pub maker: User,
     pub other_maker: User,
     pub admin: User,
+    /// What this context's Stripe secret holds.
+    pub stripe_keys: StripeKeys,
 }
 
 pub fn endpoint() -> String {
@@ -88,6 +90,12 @@ impl TestContext {
         )
         .await?;
         let pool = provisioned.cognito;
+        let stripe_keys = test_stripe_keys();
+        local::provision::create_secrets(
+            &aws,
+            &SecretsOptions { stack: provisioned.table_name.clone(), stripe: Some(stripe_keys.clone()) },
+        )
+        .await?;
         let user = |name: &'static str, groups: &'static [&'static str]| {
             let (aws, pool) = (aws.clone(), pool.clone());
             async move {
@@ -104,7 +112,7 @@ impl TestContext {
         )?;
         let clock = Arc::new(TestClock::default());
         let app = App::new(config(&provisioned.table_name, &pool), &aws, clock.clone());
-        Ok(Self { app, aws, pool, clock, customer, maker, other_maker, admin })
+        Ok(Self { app, aws, pool, clock, customer, maker, other_maker, admin, stripe_keys })
     }
 
     /// A request to `path`, as a client would send it to the ALB.
@@ -150,6 +158,9 @@ impl TestContext {
     }
 }
 
+/// The configuration of a test context's functions. Its secrets are named after the table
+/// (as [`TestContext::new`] creates them), by name rather than ARN: the cloud passes ARNs,
+/// and the local stack does, so both forms get used.
 pub fn config(table: &str, pool: &CognitoPool) -> Config {
     Config {
         table_name: table.to_owned(),
@@ -158,9 +169,16 @@ pub fn config(table: &str, pool: &CognitoPool) -> Config {
             jwks_url: pool.jwks_url.clone(),
             client_ids: vec![pool.client_id.clone()],
         },
-        cursor_secret: Secret::new("test-cursor-secret-0123456789abcdef"),
+        cursor_secret_id: local::provision::cursor_secret_name(table),
+        stripe_secret_id: Some(local::provision::stripe_secret_name(table)),
         payment_window: shared::config::DEFAULT_PAYMENT_WINDOW,
     }
+}
+
+/// Stripe keys for a test context's Stripe secret: unique, so a test can tell them apart.
+pub fn test_stripe_keys() -> StripeKeys {
+    let id = ulid::Ulid::new().to_string().to_lowercase();
+    StripeKeys { secret_key: format!("sk_test_{id}"), webhook_secret: format!("whsec_{id}") }
 }
 
 /// Calls the handler of `function` through the same wrapper its `main.rs` uses.

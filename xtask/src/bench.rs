@@ -417,7 +417,6 @@ fn function_env(name: &str, stack: Option<&Stack>, through_proxy: bool) -> Vec<(
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
         ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/01/01/[$LATEST]bench"),
-        ("CURSOR_SECRET", stack::CURSOR_SECRET),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -434,6 +433,7 @@ fn function_env(name: &str, stack: Option<&Stack>, through_proxy: bool) -> Vec<(
                 ("COGNITO_ISSUER", "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_bench"),
                 ("COGNITO_JWKS_URL", "http://127.0.0.1:9/us-east-1_bench/.well-known/jwks.json"),
                 ("COGNITO_CLIENT_IDS", "bench"),
+                ("CURSOR_SECRET_ID", stack::NO_STACK_CURSOR_SECRET_ID),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned())),

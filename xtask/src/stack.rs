@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use local::alb::{Alb, AlbOptions};
 use local::cognito::CognitoPool;
 use local::emulators::{self, Emulator, EmulatorOptions};
-use local::provision::{self, DemoUsers, ProvisionOptions};
+use local::provision::{self, DemoUsers, ProvisionOptions, SecretIds, SecretsOptions, StripeKeys};
 use local::venv::Venv;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,8 @@ pub struct StackInfo {
     pub aws_endpoint_url: String,
     pub cognito: CognitoPool,
     pub stripe: StripeInfo,
+    /// Where the functions' secrets are in Secrets Manager (moto): ids only.
+    pub secrets: SecretIds,
     pub table_name: String,
     pub event_bus_name: String,
     pub users: DemoUsers,
@@ -90,6 +92,18 @@ impl Stack {
             secret_key: format!("sk_test_local{}", crate::cli::random_hex(24)),
             webhook_secret: format!("whsec_{}", crate::cli::random_hex(32)),
         };
+        let secrets = provision::create_secrets(
+            &aws,
+            &SecretsOptions {
+                stack: provisioned.table_name.clone(),
+                stripe: Some(StripeKeys {
+                    secret_key: stripe_info.secret_key.clone(),
+                    webhook_secret: stripe_info.webhook_secret.clone(),
+                }),
+            },
+        )
+        .await
+        .context("creating the secrets on moto")?;
 
         let mut alb_opts = AlbOptions::new(&opts.bin_dir, &opts.log_dir, REGION);
         alb_opts.port = opts.alb_port;
@@ -97,7 +111,7 @@ impl Stack {
         alb_opts.prewarm = true;
         alb_opts.echo_logs = opts.echo_logs;
         alb_opts.access_log = opts.access_log;
-        alb_opts.env = function_env(&moto.url(), &provisioned.table_name, &provisioned.cognito, &stripe_info);
+        alb_opts.env = function_env(&moto.url(), &provisioned.table_name, &provisioned.cognito, &stripe_info, &secrets);
         let alb = Alb::start(alb_opts).await?;
 
         let info = StackInfo {
@@ -106,6 +120,7 @@ impl Stack {
             aws_endpoint_url: moto.url(),
             cognito: provisioned.cognito,
             stripe: stripe_info,
+            secrets,
             table_name: provisioned.table_name,
             event_bus_name: EVENT_BUS_NAME.into(),
             users: provisioned.users,
@@ -128,8 +143,16 @@ impl Stack {
 }
 
 /// The functions' configuration: what `template.yaml` gives them in the cloud, pointed at
-/// the emulators.
-fn function_env(aws_endpoint: &str, table: &str, cognito: &CognitoPool, stripe: &StripeInfo) -> Vec<(String, String)> {
+/// the emulators. Secrets are named by their ids only; the functions read the values from
+/// Secrets Manager (moto). Every function gets the Stripe secret's id here, since the local
+/// ALB runs them all with one environment; in the cloud only Stripe's functions do.
+fn function_env(
+    aws_endpoint: &str,
+    table: &str,
+    cognito: &CognitoPool,
+    stripe: &StripeInfo,
+    secrets: &SecretIds,
+) -> Vec<(String, String)> {
     let rust_log = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "info".into());
     [
         ("AWS_REGION", REGION),
@@ -143,10 +166,9 @@ fn function_env(aws_endpoint: &str, table: &str, cognito: &CognitoPool, stripe: 
         ("COGNITO_ISSUER", &cognito.issuer),
         ("COGNITO_JWKS_URL", &cognito.jwks_url),
         ("COGNITO_CLIENT_IDS", &cognito.client_id),
-        ("CURSOR_SECRET", &crate::cli::random_hex(64)),
+        ("CURSOR_SECRET_ID", &secrets.cursor_secret_id),
+        ("STRIPE_SECRET_ID", secrets.stripe_secret_id.as_deref().unwrap_or_default()),
         ("STRIPE_API_BASE", &stripe.api_base),
-        ("STRIPE_SECRET_KEY", &stripe.secret_key),
-        ("STRIPE_WEBHOOK_SECRET", &stripe.webhook_secret),
         ("RUST_LOG", &rust_log),
     ]
     .into_iter()
@@ -184,4 +206,47 @@ pub fn read_stack_file(root: &Path) -> anyhow::Result<StackInfo> {
     serde_json::from_str(&text).with_context(|| {
         format!("{} is not a stack description; restart `cargo xtask dev` to rewrite it", path.display())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_function_environment_holds_a_secret_value() {
+        let stripe = StripeInfo {
+            api_base: "http://127.0.0.1:8420/".into(),
+            secret_key: "sk_test_local0123456789abcdef".into(),
+            webhook_secret: "whsec_0123456789abcdef0123456789abcdef".into(),
+        };
+        let pool = CognitoPool {
+            user_pool_id: "eu-west-1_test".into(),
+            client_id: "client".into(),
+            issuer: "http://127.0.0.1:5000/eu-west-1_test".into(),
+            jwks_url: "http://127.0.0.1:5000/eu-west-1_test/.well-known/jwks.json".into(),
+        };
+        let ids = SecretIds {
+            cursor_secret_id: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:makers-market/cursor-secret-AbCdEf"
+                .into(),
+            stripe_secret_id: Some(
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:makers-market/stripe-GhIjKl".into(),
+            ),
+        };
+        let env = function_env("http://127.0.0.1:5000", TABLE_NAME, &pool, &stripe, &ids);
+        for (name, value) in &env {
+            for secret in [&stripe.secret_key, &stripe.webhook_secret] {
+                assert!(!value.contains(secret.as_str()), "{name} holds a Stripe secret");
+            }
+            // The only secret-looking variables are ids, and the emulator's dummy credentials.
+            if name.contains("SECRET") && name != "AWS_SECRET_ACCESS_KEY" {
+                assert!(name.ends_with("_SECRET_ID") && value.starts_with("arn:aws:secretsmanager:"), "{name}={value}");
+            }
+        }
+        let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        assert_eq!(get("CURSOR_SECRET_ID"), Some(ids.cursor_secret_id.as_str()));
+        assert_eq!(get("STRIPE_SECRET_ID"), ids.stripe_secret_id.as_deref());
+        assert_eq!(get("CURSOR_SECRET"), None);
+        assert_eq!(get("STRIPE_SECRET_KEY"), None);
+        assert_eq!(get("STRIPE_WEBHOOK_SECRET"), None);
+    }
 }

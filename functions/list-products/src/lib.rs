@@ -20,18 +20,18 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
         }
     }
     let limit = http::page_limit(&req)?;
+    let secret = app.cursor_secret().await?;
     if let (Some(min), Some(max)) = (filter.min_price_cents, filter.max_price_cents)
         && min > max
     {
         // An empty price range: nothing to read.
         let empty: Page<Product> = Page { items: Vec::new(), next: None };
-        return http::cursor::page(&app.config.cursor_secret, &filter.scope(), empty);
+        return http::cursor::page(secret, &filter.scope(), empty);
     }
     let scope = filter.scope();
-    let start =
-        http::query(&req, "cursor").map(|c| http::cursor::decode(&app.config.cursor_secret, &scope, c)).transpose()?;
+    let start = http::query(&req, "cursor").map(|c| http::cursor::decode(secret, &scope, c)).transpose()?;
     let page = app.store.list_products(&filter, limit, start).await?;
-    http::cursor::page(&app.config.cursor_secret, &scope, page)
+    http::cursor::page(secret, &scope, page)
 }
 
 /// The filters of the query string, every invalid one named.

@@ -1,5 +1,5 @@
 //! The whole HTTP contract, end to end: ALB events through the real handlers against the
-//! emulated DynamoDB and Cognito. Run with `cargo xtask test`.
+//! emulated DynamoDB, Cognito and Secrets Manager. Run with `cargo xtask test`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,3 +9,4 @@ mod edges;
 mod jwks;
 mod listing;
 mod profiles;
+mod secrets;

@@ -10,20 +10,21 @@ use anyhow::Context as _;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use local::emulators::{Emulator, EmulatorOptions};
-use local::provision::{ProvisionOptions, Provisioned};
+use local::provision::{ProvisionOptions, Provisioned, SecretIds, SecretsOptions};
 use serde_json::{Value, json};
 
 use super::proxy::CountingProxy;
 
 pub const REGION: &str = "us-east-1";
 const TABLE: &str = "bench";
-/// Cursor signing key of the benchmark functions (not a secret: loopback only).
-pub const CURSOR_SECRET: &str = "bench-cursor-secret-not-a-secret-0123456789";
+/// The cursor secret's id for runs without an emulator (its fetch fails fast, like the rest).
+pub const NO_STACK_CURSOR_SECRET_ID: &str = "bench/cursor-secret";
 
 pub struct Stack {
     moto: Emulator,
     pub proxy: CountingProxy,
     pub provisioned: Provisioned,
+    secrets: SecretIds,
     maker_token: String,
     customer_token: String,
     maker_id: String,
@@ -47,6 +48,9 @@ impl Stack {
         )
         .await
         .context("provisioning the benchmark table and user pool")?;
+        let secrets = local::provision::create_secrets(&aws, &SecretsOptions { stack: TABLE.to_owned(), stripe: None })
+            .await
+            .context("creating the benchmark secrets")?;
         let users = &provisioned.users;
         let pool = &provisioned.cognito;
         let maker_token =
@@ -60,7 +64,7 @@ impl Stack {
             "the seed gave the maker {} active products; 3 are needed",
             products.len()
         );
-        Ok(Stack { moto, proxy, provisioned, maker_token, customer_token, maker_id, products })
+        Ok(Stack { moto, proxy, provisioned, secrets, maker_token, customer_token, maker_id, products })
     }
 
     /// The function environment pointing at the emulator, through the proxy or directly.
@@ -73,6 +77,9 @@ impl Stack {
             ("COGNITO_ISSUER".to_owned(), pool.issuer.clone()),
             ("COGNITO_JWKS_URL".to_owned(), pool.jwks_url.clone()),
             ("COGNITO_CLIENT_IDS".to_owned(), pool.client_id.clone()),
+            ("CURSOR_SECRET_ID".to_owned(), self.secrets.cursor_secret_id.clone()),
+            // Past the proxy, which counts DynamoDB calls only.
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER".to_owned(), self.moto.url()),
         ]
     }
 

@@ -1,0 +1,122 @@
+//! `template.yaml` hands the functions secret ids, never secret values, and lets exactly the
+//! functions that read a secret read it.
+
+use serde_yaml::Value;
+use serde_yaml::value::TaggedValue;
+
+fn template_text() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn template() -> Value {
+    serde_yaml::from_str(&template_text()).unwrap_or_else(|e| panic!("template.yaml: {e}"))
+}
+
+/// The resource `value` is `!Ref` to, if it is one.
+fn ref_to(value: &Value) -> Option<&str> {
+    match value {
+        Value::Tagged(tagged) => {
+            let TaggedValue { tag, value } = tagged.as_ref();
+            (tag == "!Ref").then(|| value.as_str()).flatten()
+        }
+        _ => None,
+    }
+}
+
+/// The functions, as (binary name, properties).
+fn functions(template: &Value) -> Vec<(String, Value)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("template.yaml has no Resources"))
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|r| {
+            let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_default().to_owned();
+            (binary, r["Properties"].clone())
+        })
+        .collect()
+}
+
+/// The secrets a function may read: the `!Ref` targets of its GetSecretValue statements.
+fn readable_secrets(props: &Value) -> Vec<String> {
+    let mut secrets = Vec::new();
+    for policy in props["Policies"].as_sequence().into_iter().flatten() {
+        for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+            let actions: Vec<&str> =
+                statement["Action"].as_sequence().into_iter().flatten().filter_map(Value::as_str).collect();
+            if actions.iter().any(|a| a.starts_with("secretsmanager:")) {
+                assert_eq!(actions, ["secretsmanager:GetSecretValue"], "only reads: {statement:?}");
+                let target = ref_to(&statement["Resource"]);
+                let target = target.unwrap_or_else(|| panic!("a secret grant names one secret: {statement:?}"));
+                secrets.push(target.to_owned());
+            }
+        }
+    }
+    secrets
+}
+
+/// Whether the function crate's handler calls `accessor` (`cursor_secret()`).
+fn source_calls(binary: &str, accessor: &str) -> bool {
+    let dir = format!("{}/../functions/{binary}/src", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(Result::ok)
+        .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+        .any(|text| text.contains(accessor))
+}
+
+#[test]
+fn no_secret_is_resolved_into_the_environment() {
+    assert!(!template_text().contains("{{resolve:secretsmanager"), "secrets are read at run time");
+    let template = template();
+    let global = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(ref_to(&global["CURSOR_SECRET_ID"]), Some("CursorSecret"));
+    let mut environments = vec![("Globals".to_owned(), global.clone())];
+    environments.extend(functions(&template).into_iter().map(|(f, p)| (f, p["Environment"]["Variables"].clone())));
+    for (owner, variables) in environments {
+        for (name, value) in variables.as_mapping().into_iter().flatten() {
+            let name = name.as_str().unwrap_or_default();
+            if name.contains("SECRET") || name.ends_with("_KEY") {
+                assert!(name.ends_with("_SECRET_ID"), "{owner}: {name} looks like a secret value");
+                assert!(ref_to(value).is_some(), "{owner}: {name} is the !Ref of a secret");
+            }
+        }
+    }
+}
+
+#[test]
+fn exactly_the_functions_that_read_a_secret_may_read_it() {
+    let template = template();
+    for secret in ["CursorSecret", "StripeSecret"] {
+        assert_eq!(template["Resources"][secret]["Type"].as_str(), Some("AWS::SecretsManager::Secret"));
+    }
+    let functions = functions(&template);
+    assert!(functions.iter().any(|(f, _)| f == "list-products"), "the functions are found");
+    for (binary, props) in &functions {
+        let readable = readable_secrets(props);
+        for (accessor, secret, variable) in [
+            ("cursor_secret()", "CursorSecret", "CURSOR_SECRET_ID"),
+            ("stripe_secrets()", "StripeSecret", "STRIPE_SECRET_ID"),
+        ] {
+            let uses = source_calls(binary, accessor);
+            assert_eq!(
+                readable.iter().any(|s| s == secret),
+                uses,
+                "{binary}: may read {secret} iff it calls {accessor}"
+            );
+            if uses && secret == "StripeSecret" {
+                assert_eq!(ref_to(&props["Environment"]["Variables"][variable]), Some(secret), "{binary}: {variable}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_stripe_secret_starts_as_a_placeholder_with_both_keys() {
+    let template = template();
+    let text = template["Resources"]["StripeSecret"]["Properties"]["SecretString"].as_str().unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    assert_eq!(json, serde_json::json!({"secret_key": "", "webhook_secret": ""}));
+    assert_eq!(ref_to(&template["Outputs"]["StripeSecretArn"]["Value"]), Some("StripeSecret"));
+}

@@ -1,0 +1,180 @@
+//! Secrets Manager: the secrets a function reads at run time (the cursor key, the Stripe
+//! keys), each fetched on first use, once per cold start, and cached for the life of the
+//! execution environment.
+//!
+//! Why not at cold start: most invocations of most functions never need a secret, and init
+//! stays fast. Why not environment variables: anyone allowed `lambda:GetFunctionConfiguration`
+//! can read those. Values live only in [`Secret`]s, which never print; errors name the
+//! secret id and what went wrong, never the value.
+
+use crate::config::{Config, Secret};
+use crate::{Error, Result};
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// The minimum cursor key length: an HMAC-SHA256 key shorter than this is guessable.
+pub const MIN_CURSOR_SECRET_LEN: usize = 32;
+
+/// Secrets Manager answers in milliseconds; waiting longer only burns the function's
+/// timeout, and the next request tries again.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Stripe's keys, stored together as one JSON secret
+/// `{"secret_key": "sk_…", "webhook_secret": "whsec_…"}`.
+#[derive(Debug, Clone)]
+pub struct StripeSecrets {
+    /// Authenticates calls to the Stripe API.
+    pub secret_key: Secret,
+    /// Verifies the signatures of Stripe's webhook deliveries.
+    pub webhook_secret: Secret,
+}
+
+/// A configured secret and, once fetched, its value.
+struct Cached<T> {
+    id: Option<String>,
+    value: OnceCell<T>,
+}
+
+impl<T> Cached<T> {
+    fn new(id: Option<String>) -> Self {
+        Self { id, value: OnceCell::new() }
+    }
+}
+
+/// The function's secrets. One per [`App`](crate::App): a fresh `App` (a new cold start)
+/// reads them again.
+pub struct Secrets {
+    client: aws_sdk_secretsmanager::Client,
+    cursor: Cached<Secret>,
+    stripe: Cached<StripeSecrets>,
+    fetches: AtomicUsize,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secrets")
+            .field("cursor_secret_id", &self.cursor.id)
+            .field("cursor_secret_cached", &self.cursor.value.initialized())
+            .field("stripe_secret_id", &self.stripe.id)
+            .field("stripe_secrets_cached", &self.stripe.value.initialized())
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// No network I/O: nothing is fetched until a secret is first asked for.
+    pub fn new(client: aws_sdk_secretsmanager::Client, config: &Config) -> Self {
+        Self {
+            client,
+            cursor: Cached::new(Some(config.cursor_secret_id.clone())),
+            stripe: Cached::new(config.stripe_secret_id.clone()),
+            fetches: AtomicUsize::new(0),
+        }
+    }
+
+    /// The key that signs pagination cursors (`CURSOR_SECRET_ID`).
+    pub async fn cursor(&self) -> Result<&Secret> {
+        const CONTEXT: &str = "reading the cursor secret";
+        let id = self.cursor.id.as_deref().ok_or_else(|| Error::internal(CONTEXT, "CURSOR_SECRET_ID is not set"))?;
+        self.cursor
+            .value
+            .get_or_try_init(|| async {
+                let secret = self.fetch(CONTEXT, id).await?;
+                if secret.expose().len() < MIN_CURSOR_SECRET_LEN {
+                    return Err(Error::internal(
+                        CONTEXT,
+                        format!("secret {id} is shorter than {MIN_CURSOR_SECRET_LEN} bytes"),
+                    ));
+                }
+                Ok(secret)
+            })
+            .await
+    }
+
+    /// Stripe's API key and webhook signing secret (`STRIPE_SECRET_ID`). Only the functions
+    /// that talk to Stripe are given that id (and the permission to read it).
+    pub async fn stripe(&self) -> Result<&StripeSecrets> {
+        const CONTEXT: &str = "reading the Stripe secrets";
+        let id = self.stripe.id.as_deref().ok_or_else(|| {
+            Error::internal(CONTEXT, "STRIPE_SECRET_ID is not set: this function is not configured for Stripe")
+        })?;
+        self.stripe
+            .value
+            .get_or_try_init(|| async {
+                let secret = self.fetch(CONTEXT, id).await?;
+                parse_stripe(secret.expose())
+                    .map_err(|reason| Error::internal(CONTEXT, format!("secret {id} {reason}")))
+            })
+            .await
+    }
+
+    /// How many times a secret has been fetched from Secrets Manager: at most once per
+    /// configured secret, however many requests asked at once (failed attempts count too).
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    async fn fetch(&self, context: &'static str, id: &str) -> Result<Secret> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let request = self.client.get_secret_value().secret_id(id).send();
+        let output = tokio::time::timeout(FETCH_TIMEOUT, request)
+            .await
+            .map_err(|_| Error::internal(context, format!("GetSecretValue {id} timed out")))?
+            .map_err(|e| Error::internal(context, format!("GetSecretValue {id}: {}", DisplayErrorContext(e))))?;
+        let value = output
+            .secret_string()
+            .ok_or_else(|| Error::internal(context, format!("secret {id} has no string value (binary?)")))?;
+        tracing::info!(secret_id = id, "fetched a secret from Secrets Manager");
+        Ok(Secret::new(value))
+    }
+}
+
+/// Reads the Stripe JSON secret. The reason never quotes the value: serde's own messages
+/// can (`invalid type: string "sk_live_…"`), so it is not used.
+fn parse_stripe(text: &str) -> Result<StripeSecrets, String> {
+    let json: serde_json::Value =
+        serde_json::from_str(text).map_err(|_| "is not JSON: expected {\"secret_key\": …, \"webhook_secret\": …}")?;
+    let field = |name: &str| match json.get(name).and_then(serde_json::Value::as_str) {
+        Some(value) if !value.trim().is_empty() => Ok(Secret::new(value)),
+        Some(_) => Err(format!("has an empty {name}: set it with `aws secretsmanager put-secret-value`")),
+        None => Err(format!("has no string field {name}")),
+    };
+    Ok(StripeSecrets { secret_key: field("secret_key")?, webhook_secret: field("webhook_secret")? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripe_secrets_are_read_from_json_with_both_keys() {
+        let parsed = parse_stripe(r#"{"secret_key": "sk_test_1", "webhook_secret": "whsec_2"}"#);
+        let parsed = parsed.as_ref().map(|s| (s.secret_key.expose(), s.webhook_secret.expose()));
+        assert_eq!(parsed, Ok(("sk_test_1", "whsec_2")));
+    }
+
+    #[test]
+    fn a_malformed_stripe_secret_is_refused_without_quoting_it() {
+        for (text, expected) in [
+            (r#""sk_live_hush""#, "has no string field secret_key"),
+            ("sk_live_hush", "is not JSON"),
+            (r#"{"secret_key": "sk_live_hush"}"#, "has no string field webhook_secret"),
+            (r#"{"secret_key": "sk_live_hush", "webhook_secret": ""}"#, "has an empty webhook_secret"),
+            (r#"{"secret_key": 42, "webhook_secret": "sk_live_hush"}"#, "has no string field secret_key"),
+        ] {
+            let Err(reason) = parse_stripe(text) else { panic!("{text} was accepted") };
+            assert!(reason.starts_with(expected), "{text}: {reason}");
+            assert!(!reason.contains("hush") && !reason.contains("42"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn stripe_secrets_never_print_their_values() {
+        let secrets =
+            StripeSecrets { secret_key: Secret::new("sk_live_hush"), webhook_secret: Secret::new("whsec_hush") };
+        assert!(!format!("{secrets:?}").contains("hush"));
+    }
+}
