@@ -199,7 +199,7 @@ impl StripeSettings {
 
 /// Stripe ids (`pi_…`) go into URL paths: anything else is refused before it is sent, so a
 /// stored value can never change which endpoint is called.
-pub(crate) fn is_stripe_id(id: &str) -> bool {
+pub fn is_stripe_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 

@@ -205,6 +205,8 @@ pub(crate) struct IntentJson {
     pub amount: u64,
     pub currency: String,
     pub status: String,
+    /// Read by the Stripe client only; events carry it too, but nothing needs it there.
+    #[cfg_attr(not(feature = "stripe"), allow(dead_code))]
     #[serde(default)]
     pub client_secret: Option<String>,
     #[serde(default)]
