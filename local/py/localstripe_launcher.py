@@ -11,6 +11,12 @@ serves the same aiohttp app, but:
   `amount_received`, `confirmation_method` and `payment_method_types` (absent in
   localstripe) and returns `latest_charge` as an id unless it was expanded, as Stripe does;
 * gives events `pending_webhooks` (absent in localstripe), as Stripe does;
+* honours `Idempotency-Key` on POSTs as Stripe does (localstripe ignores it): the same key
+  with the same request replays the first answer (header `Idempotent-Replayed: true`), with
+  other parameters it is a 400 `idempotency_error`, and while the first is in flight a 409;
+* refuses to refund a charge that is already fully refunded with Stripe's 400
+  `charge_already_refunded` (localstripe refunds it again), and refunding an unpaid
+  PaymentIntent with a 400 (localstripe fails with a 500);
 * exits when its parent process is gone.
 
 Webhooks are registered as with localstripe itself: `POST /_config/webhooks/{id}` with form
@@ -65,6 +71,79 @@ def make_payment_intents_stripe_shaped(resources):
     resources.Event._export = _export_event
 
 
+def honour_idempotency_keys(app):
+    from aiohttp import web
+
+    # (API key, Idempotency-Key) -> None while in flight, then (method, path, body, answer).
+    # Stripe keeps keys 24 h; this process lives shorter than that.
+    seen = {}
+
+    def idempotency_error(status, message):
+        body = {"error": {"type": "idempotency_error", "message": message}}
+        return web.json_response(body, status=status)
+
+    @web.middleware
+    async def idempotency(request, handler):
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key or request.path.startswith("/_config/"):
+            return await handler(request)
+        body = await request.read()  # cached by aiohttp: the handler reads it again
+        scope = (request.headers.get("Authorization", ""), key)
+        if scope in seen:
+            first = seen[scope]
+            if first is None:
+                return idempotency_error(409, "There is currently another in-progress request using this Idempotent Key.")
+            method, path, sent, (status, answer, content_type) = first
+            if (method, path, sent) != (request.method, request.path, body):
+                return idempotency_error(
+                    400,
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+                )
+            return web.Response(
+                status=status, body=answer, content_type=content_type, headers={"Idempotent-Replayed": "true"}
+            )
+        seen[scope] = None
+        try:
+            response = await handler(request)
+        except BaseException:
+            del seen[scope]
+            raise
+        if response.status >= 500 or not isinstance(response, web.Response):
+            # Stripe does not keep answers to requests that failed on its side.
+            del seen[scope]
+        else:
+            seen[scope] = (request.method, request.path, body, (response.status, response.body, response.content_type))
+        return response
+
+    # Outermost, so that it sees the error answers the other middlewares make of exceptions.
+    app.middlewares.insert(0, idempotency)
+
+
+def refunds_like_stripe(resources):
+    from localstripe.errors import UserError
+
+    original = resources.Refund.__init__
+
+    def __init__(self, charge=None, payment_intent=None, amount=None, **kwargs):
+        target = charge
+        if charge is None and isinstance(payment_intent, str) and payment_intent.startswith("pi_"):
+            intent = resources.PaymentIntent._api_retrieve(payment_intent)  # 404 if unknown
+            if intent.latest_charge is None:
+                raise UserError(400, "This PaymentIntent does not have a successful charge to refund.")
+            target = intent.latest_charge.id
+        if isinstance(target, str):
+            charge_obj = resources.store.get("charge:" + target)
+            if charge_obj is not None and charge_obj.status == "succeeded" and charge_obj.refunded:
+                raise UserError(
+                    400,
+                    "Charge %s has already been refunded." % target,
+                    {"code": "charge_already_refunded", "charge": target},
+                )
+        original(self, charge=charge, payment_intent=payment_intent, amount=amount, **kwargs)
+
+    resources.Refund.__init__ = __init__
+
+
 def main():
     parser = argparse.ArgumentParser(description="localstripe on one address, state in memory")
     parser.add_argument("--host", default="127.0.0.1")
@@ -78,6 +157,8 @@ def main():
 
     keep_state_in_memory(resources)
     make_payment_intents_stripe_shaped(resources)
+    refunds_like_stripe(resources)
+    honour_idempotency_keys(server.app)
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

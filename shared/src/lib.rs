@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod orders;
+pub mod payments;
 pub mod secrets;
 pub mod store;
 

@@ -1,0 +1,254 @@
+//! Payments (Stripe): the [`Payments`] port the order code talks to, the values it
+//! exchanges, and the verification and parsing of Stripe's webhooks ([`webhook`]).
+//!
+//! The Stripe client itself, [`StripePayments`], is behind the cargo feature `stripe`, so
+//! that only the functions that call Stripe link async-stripe. Everything else here
+//! (the trait, the types, webhook verification and event parsing) needs no feature.
+//!
+//! Every call carries a Stripe `Idempotency-Key` chosen by the caller from the order
+//! (`order-<id>-create`, `order-<id>-cancel`, `order-<id>-refund`), so that a retried
+//! request has its effect once at Stripe.
+
+#[cfg(feature = "stripe")]
+mod stripe;
+pub mod webhook;
+
+#[cfg(feature = "stripe")]
+pub use self::stripe::StripePayments;
+
+use crate::Result;
+use crate::config::{ConfigError, Secret};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// What a [`Payments`] call returns: boxed so that the trait stays object-safe
+/// (`Arc<dyn Payments>` in the app, a recording fake in tests).
+pub type PaymentsFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// The payment provider, as the order code needs it.
+///
+/// Errors: the provider could not be reached or did not answer within the call's timeout →
+/// [`crate::Error::provider_unavailable`] (503); it answered with an error →
+/// [`crate::Error::provider_failed`] (502). Outcomes the caller must act on (already
+/// cancelled, already paid, already refunded, unknown intent) are values, not errors.
+pub trait Payments: Send + Sync + fmt::Debug {
+    /// Creates a PaymentIntent for an order, with the order id in its metadata.
+    fn create_intent<'a>(&'a self, req: &'a NewIntent) -> PaymentsFuture<'a, Intent>;
+
+    /// Cancels a PaymentIntent that has not been paid.
+    fn cancel_intent<'a>(&'a self, intent_id: &'a str, idempotency_key: &'a str) -> PaymentsFuture<'a, CancelOutcome>;
+
+    /// Refunds a paid PaymentIntent in full.
+    fn refund<'a>(&'a self, intent_id: &'a str, idempotency_key: &'a str) -> PaymentsFuture<'a, RefundOutcome>;
+}
+
+/// A PaymentIntent to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIntent {
+    /// Goes into the intent's `metadata.order_id`, which webhooks carry back.
+    pub order_id: String,
+    pub amount_cents: u64,
+    /// Lower-case ISO 4217 (`"eur"`).
+    pub currency: String,
+    /// 1–255 visible ASCII characters, e.g. `order-<id>-create`.
+    pub idempotency_key: String,
+}
+
+/// A PaymentIntent as Stripe returned it.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    pub id: String,
+    /// What the storefront confirms the payment with: shown to the order's customer only,
+    /// so it is a [`Secret`] that never reaches a log line.
+    pub client_secret: Secret,
+    pub status: IntentStatus,
+    pub amount: u64,
+    pub currency: String,
+}
+
+/// A PaymentIntent's `status`. Statuses Stripe adds later arrive as `Other`, not as an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntentStatus {
+    RequiresPaymentMethod,
+    RequiresConfirmation,
+    RequiresAction,
+    Processing,
+    RequiresCapture,
+    Canceled,
+    Succeeded,
+    Other(String),
+}
+
+impl IntentStatus {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "requires_payment_method" => Self::RequiresPaymentMethod,
+            "requires_confirmation" => Self::RequiresConfirmation,
+            "requires_action" => Self::RequiresAction,
+            "processing" => Self::Processing,
+            "requires_capture" => Self::RequiresCapture,
+            "canceled" => Self::Canceled,
+            "succeeded" => Self::Succeeded,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::RequiresPaymentMethod => "requires_payment_method",
+            Self::RequiresConfirmation => "requires_confirmation",
+            Self::RequiresAction => "requires_action",
+            Self::Processing => "processing",
+            Self::RequiresCapture => "requires_capture",
+            Self::Canceled => "canceled",
+            Self::Succeeded => "succeeded",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for IntentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What cancelling a PaymentIntent came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// Cancelled now: no payment can succeed on it any more.
+    Cancelled,
+    /// It was cancelled before (a retry, or another cancel won).
+    AlreadyCancelled,
+    /// It was paid before the cancel arrived: cannot be cancelled, refund instead.
+    AlreadySucceeded,
+    /// Stripe does not know this intent.
+    NotFound,
+}
+
+/// What refunding a PaymentIntent came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    Refunded(Refund),
+    /// Stripe says the charge was refunded before (`charge_already_refunded`).
+    AlreadyRefunded,
+    /// Stripe does not know this intent.
+    NotFound,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub id: String,
+    /// `pending`, `succeeded`, `failed`, `canceled`, `requires_action`: kept as Stripe's
+    /// word, since only `failed` and `canceled` call for action.
+    pub status: String,
+    pub amount: u64,
+}
+
+/// Where and how the Stripe client calls Stripe. Plain data, so functions that do not link
+/// the client can still read and check it.
+#[derive(Debug, Clone)]
+pub struct StripeSettings {
+    /// `{api_base}v1/…`: `https://api.stripe.com/` in the cloud, localstripe locally.
+    pub api_base: String,
+    pub secret_key: Secret,
+    /// Reaching Stripe takes milliseconds; a second means it is unreachable.
+    pub connect_timeout: Duration,
+    /// The whole call, connect included, and any follow-up request it makes. Kept well under
+    /// the function's own timeout so that the client gets a 503, not a Lambda timeout.
+    pub request_timeout: Duration,
+}
+
+impl StripeSettings {
+    pub const DEFAULT_API_BASE: &'static str = "https://api.stripe.com/";
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+    pub fn new(api_base: impl Into<String>, secret_key: Secret) -> Self {
+        Self {
+            api_base: api_base.into(),
+            secret_key,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+
+    /// `STRIPE_SECRET_KEY` (required), `STRIPE_API_BASE` (default Stripe's),
+    /// `STRIPE_CONNECT_TIMEOUT_MS` and `STRIPE_TIMEOUT_MS` (defaults 1000 and 5000).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let secret_key = get("STRIPE_SECRET_KEY").ok_or(ConfigError::Missing("STRIPE_SECRET_KEY"))?;
+        let millis = |name: &'static str, default: Duration| match get(name) {
+            None => Ok(default),
+            Some(v) => match v.parse::<u64>() {
+                Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+                _ => Err(ConfigError::Invalid { name, reason: "not a positive number of milliseconds" }),
+            },
+        };
+        let mut settings = Self::new(
+            get("STRIPE_API_BASE").unwrap_or_else(|| Self::DEFAULT_API_BASE.to_owned()),
+            Secret::new(secret_key),
+        );
+        settings.connect_timeout = millis("STRIPE_CONNECT_TIMEOUT_MS", Self::DEFAULT_CONNECT_TIMEOUT)?;
+        settings.request_timeout = millis("STRIPE_TIMEOUT_MS", Self::DEFAULT_REQUEST_TIMEOUT)?;
+        Ok(settings)
+    }
+}
+
+/// Stripe ids (`pi_…`) go into URL paths: anything else is refused before it is sent, so a
+/// stored value can never change which endpoint is called.
+pub fn is_stripe_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intent_statuses_round_trip_and_unknown_ones_are_kept() {
+        for s in ["requires_payment_method", "processing", "canceled", "succeeded"] {
+            assert_eq!(IntentStatus::parse(s).as_str(), s);
+        }
+        assert_eq!(
+            IntentStatus::parse("requires_reauthorization"),
+            IntentStatus::Other("requires_reauthorization".into())
+        );
+    }
+
+    #[test]
+    fn only_plain_stripe_ids_may_go_into_a_path() {
+        assert!(is_stripe_id("pi_3MtwBwLkdIwHu7ix28a3tqPa"));
+        assert!(!is_stripe_id(""));
+        assert!(!is_stripe_id("pi_1/../../customers"));
+        assert!(!is_stripe_id("pi_1?expand[]=x"));
+    }
+
+    #[test]
+    fn stripe_settings_default_to_stripe_with_short_timeouts() {
+        let env = |name: &str| (name == "STRIPE_SECRET_KEY").then(|| "sk_test_x".to_owned());
+        let settings = StripeSettings::from_lookup(env).map_err(|e| e.to_string());
+        assert_eq!(settings.as_ref().map(|s| s.api_base.as_str()), Ok("https://api.stripe.com/"));
+        assert_eq!(settings.as_ref().map(|s| s.connect_timeout), Ok(Duration::from_secs(1)));
+        assert_eq!(settings.as_ref().map(|s| s.request_timeout), Ok(Duration::from_secs(5)));
+        assert!(!format!("{settings:?}").contains("sk_test_x"));
+        let bad = |name: &str| match name {
+            "STRIPE_SECRET_KEY" => Some("sk".to_owned()),
+            "STRIPE_TIMEOUT_MS" => Some("0".to_owned()),
+            _ => None,
+        };
+        assert!(matches!(
+            StripeSettings::from_lookup(bad),
+            Err(ConfigError::Invalid { name: "STRIPE_TIMEOUT_MS", .. })
+        ));
+        assert!(matches!(StripeSettings::from_lookup(|_| None), Err(ConfigError::Missing("STRIPE_SECRET_KEY"))));
+    }
+
+    #[test]
+    fn the_trait_is_object_safe() {
+        fn takes(_: Option<&dyn Payments>) {}
+        takes(None);
+    }
+}

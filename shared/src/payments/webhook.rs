@@ -1,0 +1,492 @@
+//! Stripe webhooks: verifying the `Stripe-Signature` header, then reading the event loosely.
+//!
+//! Verification follows Stripe's scheme: the header is `t=<unix seconds>,v1=<hex>[,v1=…]`
+//! (other schemes such as `v0` are ignored), each `v1` is an HMAC-SHA256 of `"{t}.{body}"`
+//! keyed with the endpoint's signing secret (the whole `whsec_…` string). Any matching `v1`
+//! is accepted, because during a secret rotation Stripe signs with both secrets. `t` must be
+//! within [`TOLERANCE`] of now either way, so a captured request cannot be replayed later.
+//!
+//! Parsing is deliberately loose ([`parse_event`]): only the fields the order code needs,
+//! unknown fields ignored, so a Stripe API version change (or localstripe's leaner events)
+//! cannot break it. It runs only after [`verify`] passed.
+
+use crate::config::Secret;
+use crate::payments::IntentStatus;
+use crate::{Error, Result};
+use aws_lc_rs::hmac;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How far the signature's timestamp may be from now, into the past or the future.
+pub const TOLERANCE: Duration = Duration::from_secs(300);
+
+/// Why a webhook was refused: distinct kinds for the log. Clients get one 400 for all
+/// (`From<WebhookError> for Error`), so a forger learns nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("no Stripe-Signature header")]
+    Missing,
+    #[error("malformed Stripe-Signature header: {0}")]
+    Malformed(&'static str),
+    #[error("no v1 signature matches the body")]
+    Forged,
+    #[error("signature timestamp is {age_secs} s old, over the tolerance")]
+    Stale { age_secs: u64 },
+    #[error("signature timestamp is {ahead_secs} s in the future, over the tolerance")]
+    FromTheFuture { ahead_secs: u64 },
+}
+
+impl From<WebhookError> for Error {
+    fn from(_: WebhookError) -> Self {
+        Error::bad_request("The Stripe-Signature header is missing or does not match the body.")
+    }
+}
+
+/// Checks that `raw_body` (the exact bytes received, before any parsing) was signed by
+/// Stripe with `secret` within [`TOLERANCE`] of `now`.
+pub fn verify(secret: &Secret, signature_header: &str, raw_body: &[u8], now: SystemTime) -> Result<(), WebhookError> {
+    let header = SignatureHeader::parse(signature_header)?;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.expose().as_bytes());
+    let message = signed_payload(header.timestamp, raw_body);
+    // A candidate that is not hex cannot match; the header is malformed only if none is.
+    let candidates: Vec<Vec<u8>> = header.v1.iter().filter_map(|hex| decode_hex(hex)).collect();
+    if candidates.is_empty() {
+        return Err(WebhookError::Malformed("v1 is not a hex HMAC-SHA256"));
+    }
+    // aws-lc's verify compares in constant time, so timing reveals nothing about the tag.
+    if !candidates.iter().any(|tag| hmac::verify(&key, &message, tag).is_ok()) {
+        return Err(WebhookError::Forged);
+    }
+    let now = unix_seconds(now);
+    let tolerance = TOLERANCE.as_secs();
+    if header.timestamp < now {
+        let age_secs = now - header.timestamp;
+        if age_secs > tolerance {
+            return Err(WebhookError::Stale { age_secs });
+        }
+    } else {
+        let ahead_secs = header.timestamp - now;
+        if ahead_secs > tolerance {
+            return Err(WebhookError::FromTheFuture { ahead_secs });
+        }
+    }
+    Ok(())
+}
+
+/// A `Stripe-Signature` header value for `body` signed at `timestamp`, as Stripe (and
+/// localstripe) send it: for tests and the local stack.
+pub fn sign(secret: &Secret, body: &[u8], timestamp: SystemTime) -> String {
+    let t = unix_seconds(timestamp);
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.expose().as_bytes());
+    let tag = hmac::sign(&key, &signed_payload(t, body));
+    format!("t={t},v1={}", encode_hex(tag.as_ref()))
+}
+
+fn signed_payload(timestamp: u64, body: &[u8]) -> Vec<u8> {
+    let prefix = format!("{timestamp}.");
+    let mut message = Vec::with_capacity(prefix.len() + body.len());
+    message.extend_from_slice(prefix.as_bytes());
+    message.extend_from_slice(body);
+    message
+}
+
+fn unix_seconds(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+struct SignatureHeader<'a> {
+    timestamp: u64,
+    v1: Vec<&'a str>,
+}
+
+impl<'a> SignatureHeader<'a> {
+    fn parse(raw: &'a str) -> Result<Self, WebhookError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(WebhookError::Missing);
+        }
+        let mut timestamp = None;
+        let mut v1 = Vec::new();
+        for item in raw.split(',') {
+            let (key, value) =
+                item.trim().split_once('=').ok_or(WebhookError::Malformed("an item is not key=value"))?;
+            match key {
+                "t" => {
+                    if timestamp.is_some() {
+                        return Err(WebhookError::Malformed("more than one timestamp"));
+                    }
+                    let t = value.parse().map_err(|_| WebhookError::Malformed("the timestamp is not a number"))?;
+                    timestamp = Some(t);
+                }
+                "v1" => v1.push(value),
+                // v0 (test mode's legacy scheme) and schemes Stripe may add: not ours to check.
+                _ => {}
+            }
+        }
+        let timestamp = timestamp.ok_or(WebhookError::Malformed("no timestamp"))?;
+        if v1.is_empty() {
+            return Err(WebhookError::Malformed("no v1 signature"));
+        }
+        Ok(Self { timestamp, v1 })
+    }
+}
+
+fn encode_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// Bytes of an HMAC-SHA256 in hex (64 digits, either case), `None` for anything else.
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    hex.as_bytes().chunks_exact(2).map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
+}
+
+/// A Stripe event, reduced to what the order code needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    /// `evt_…`: recorded with the event's effect, so a redelivery has none.
+    pub id: String,
+    pub kind: EventKind,
+    /// Unix seconds.
+    pub created: i64,
+    /// `data.object` when it is a PaymentIntent.
+    pub intent: Option<IntentObject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    PaymentIntentSucceeded,
+    PaymentIntentPaymentFailed,
+    /// Any other `type`, kept for the log.
+    Other(String),
+}
+
+impl EventKind {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "payment_intent.succeeded" => Self::PaymentIntentSucceeded,
+            "payment_intent.payment_failed" => Self::PaymentIntentPaymentFailed,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+/// The PaymentIntent an event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentObject {
+    pub id: String,
+    pub amount: u64,
+    pub currency: String,
+    pub status: IntentStatus,
+    /// `metadata.order_id`, set when the intent was created for an order.
+    pub order_id: Option<String>,
+}
+
+/// The lenient shape of a PaymentIntent, shared with the Stripe client's responses: only
+/// what is read, everything else ignored.
+#[derive(Debug, Deserialize)]
+pub(crate) struct IntentJson {
+    pub id: String,
+    pub amount: u64,
+    pub currency: String,
+    pub status: String,
+    /// Read by the Stripe client only; events carry it too, but nothing needs it there.
+    #[cfg_attr(not(feature = "stripe"), allow(dead_code))]
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<HashMap<String, serde_json::Value>>,
+}
+
+impl IntentJson {
+    pub(crate) fn order_id(&self) -> Option<String> {
+        self.metadata.as_ref()?.get("order_id")?.as_str().map(str::to_owned)
+    }
+
+    fn into_object(self) -> IntentObject {
+        let order_id = self.order_id();
+        IntentObject {
+            id: self.id,
+            amount: self.amount,
+            currency: self.currency,
+            status: IntentStatus::parse(&self.status),
+            order_id,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct EventJson {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    created: i64,
+    #[serde(default)]
+    data: Option<EventDataJson>,
+}
+
+#[derive(Deserialize)]
+struct EventDataJson {
+    #[serde(default)]
+    object: Option<serde_json::Value>,
+}
+
+/// Reads a verified event body. A body that is not an event, or a `payment_intent.*` event
+/// without a readable PaymentIntent, is a 400: acknowledging it would drop a payment.
+pub fn parse_event(raw_body: &[u8]) -> Result<WebhookEvent> {
+    let event: EventJson = serde_json::from_slice(raw_body).map_err(|e| {
+        tracing::warn!(error = %e, "a signed Stripe webhook body is not an event");
+        Error::bad_request("The body is not a Stripe event.")
+    })?;
+    let object = event.data.and_then(|d| d.object);
+    let is_intent = object.as_ref().and_then(|o| o.get("object")).and_then(|o| o.as_str()) == Some("payment_intent");
+    let intent = match object {
+        Some(object) if is_intent || event.kind.starts_with("payment_intent.") => {
+            let intent: IntentJson = serde_json::from_value(object).map_err(|e| {
+                tracing::warn!(error = %e, event_id = %event.id, "a payment_intent event without a readable intent");
+                Error::bad_request("The event's PaymentIntent is not readable.")
+            })?;
+            Some(intent.into_object())
+        }
+        _ => None,
+    };
+    Ok(WebhookEvent { id: event.id, kind: EventKind::parse(&event.kind), created: event.created, intent })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &[u8] = br#"{"id":"evt_1","type":"payment_intent.succeeded"}"#;
+
+    fn secret() -> Secret {
+        Secret::new("whsec_test_0123456789abcdef")
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    const NOW: u64 = 1_780_000_000;
+
+    #[test]
+    fn a_body_signed_with_the_secret_verifies() {
+        let header = sign(&secret(), BODY, at(NOW));
+        assert!(header.starts_with(&format!("t={NOW},v1=")), "{header}");
+        assert_eq!(verify(&secret(), &header, BODY, at(NOW + 10)), Ok(()));
+    }
+
+    #[test]
+    fn one_matching_v1_among_several_is_enough_for_a_secret_rotation() {
+        let good = sign(&secret(), BODY, at(NOW));
+        let other = sign(&Secret::new("whsec_old"), BODY, at(NOW));
+        let other_v1 = other.split_once(",v1=").map(|(_, v)| v).unwrap_or_default();
+        let good_v1 = good.split_once(",v1=").map(|(_, v)| v).unwrap_or_default();
+        let header = format!("t={NOW},v1={other_v1},v1={good_v1},v0=abc");
+        assert_eq!(verify(&secret(), &header, BODY, at(NOW)), Ok(()));
+        let header = format!("t={NOW}, v0=abc, v1={good_v1}, v1={other_v1}");
+        assert_eq!(verify(&secret(), &header, BODY, at(NOW)), Ok(()));
+    }
+
+    #[test]
+    fn another_secret_is_a_forgery() {
+        let header = sign(&Secret::new("whsec_someone_else"), BODY, at(NOW));
+        assert_eq!(verify(&secret(), &header, BODY, at(NOW)), Err(WebhookError::Forged));
+    }
+
+    #[test]
+    fn a_tampered_body_or_timestamp_is_a_forgery() {
+        let header = sign(&secret(), BODY, at(NOW));
+        let tampered = br#"{"id":"evt_1","type":"payment_intent.succeeded" }"#;
+        assert_eq!(verify(&secret(), &header, tampered, at(NOW)), Err(WebhookError::Forged));
+        let moved = header.replace(&format!("t={NOW}"), &format!("t={}", NOW + 1));
+        assert_eq!(verify(&secret(), &moved, BODY, at(NOW)), Err(WebhookError::Forged));
+    }
+
+    #[test]
+    fn a_signature_older_than_five_minutes_is_stale() {
+        let header = sign(&secret(), BODY, at(NOW));
+        assert_eq!(verify(&secret(), &header, BODY, at(NOW + 300)), Ok(()));
+        assert_eq!(verify(&secret(), &header, BODY, at(NOW + 301)), Err(WebhookError::Stale { age_secs: 301 }));
+    }
+
+    #[test]
+    fn a_signature_from_more_than_five_minutes_ahead_is_refused() {
+        let header = sign(&secret(), BODY, at(NOW + 300));
+        assert_eq!(verify(&secret(), &header, BODY, at(NOW)), Ok(()));
+        let header = sign(&secret(), BODY, at(NOW + 301));
+        assert_eq!(verify(&secret(), &header, BODY, at(NOW)), Err(WebhookError::FromTheFuture { ahead_secs: 301 }));
+    }
+
+    #[test]
+    fn malformed_headers_are_told_apart_from_forgeries() {
+        let good = sign(&secret(), BODY, at(NOW));
+        let v1 = good.split_once(",v1=").map(|(_, v)| v.to_owned()).unwrap_or_default();
+        let cases: &[(&str, WebhookError)] = &[
+            ("", WebhookError::Missing),
+            ("   ", WebhookError::Missing),
+            (&format!("v1={v1}"), WebhookError::Malformed("no timestamp")),
+            (&format!("t={NOW}"), WebhookError::Malformed("no v1 signature")),
+            (&format!("t={NOW},v0={v1}"), WebhookError::Malformed("no v1 signature")),
+            (&format!("t=yesterday,v1={v1}"), WebhookError::Malformed("the timestamp is not a number")),
+            (&format!("t=-5,v1={v1}"), WebhookError::Malformed("the timestamp is not a number")),
+            (&format!("t={NOW},t={NOW},v1={v1}"), WebhookError::Malformed("more than one timestamp")),
+            (&format!("t={NOW},{v1}"), WebhookError::Malformed("an item is not key=value")),
+            (&format!("t={NOW},v1=zz{}", &v1[2..]), WebhookError::Malformed("v1 is not a hex HMAC-SHA256")),
+            (&format!("t={NOW},v1={}", &v1[..62]), WebhookError::Malformed("v1 is not a hex HMAC-SHA256")),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(&verify(&secret(), header, BODY, at(NOW)), &Err(expected.clone()), "header {header:?}");
+        }
+        // Upper-case hex is still hex.
+        assert_eq!(verify(&secret(), &format!("t={NOW},v1={}", v1.to_uppercase()), BODY, at(NOW)), Ok(()));
+    }
+
+    #[test]
+    fn a_refused_webhook_is_a_400_that_says_nothing_about_why() {
+        let err = Error::from(WebhookError::Stale { age_secs: 999 });
+        assert_eq!(err.status(), 400);
+        assert!(!format!("{:?}", err.problem()).contains("999"));
+    }
+
+    /// Trimmed from Stripe's documentation of a 2024+ API version event.
+    const STRIPE_EVENT: &str = r#"{
+      "id": "evt_3MtwBwLkdIwHu7ix0XTRO0Tv",
+      "object": "event",
+      "api_version": "2026-09-30.clover",
+      "created": 1680064028,
+      "data": {
+        "object": {
+          "id": "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+          "object": "payment_intent",
+          "amount": 2000,
+          "amount_capturable": 0,
+          "amount_details": {"tip": {}},
+          "amount_received": 2000,
+          "automatic_payment_methods": null,
+          "capture_method": "automatic_async",
+          "client_secret": "pi_3MtwBwLkdIwHu7ix28a3tqPa_secret_YrKJUKribcBjcG8HVhfZluoGH",
+          "confirmation_method": "automatic",
+          "created": 1680064020,
+          "currency": "eur",
+          "latest_charge": "ch_3MtwBwLkdIwHu7ix0snN0B15",
+          "livemode": false,
+          "metadata": {"order_id": "ord_01JABCDEF"},
+          "payment_method": "pm_1MtwBwLkdIwHu7ixZ1cFq1ar",
+          "payment_method_types": ["card"],
+          "status": "succeeded",
+          "some_field_from_the_future": {"nested": [1, 2, 3]}
+        }
+      },
+      "livemode": false,
+      "pending_webhooks": 1,
+      "request": {"id": "req_abc", "idempotency_key": "order-ord_01JABCDEF-create"},
+      "type": "payment_intent.succeeded"
+    }"#;
+
+    /// As localstripe 1.15 sends it (through the project's launcher): API version 2017,
+    /// no `pending_webhooks` from localstripe itself, `charges` list inlined.
+    const LOCALSTRIPE_EVENT: &str = r#"{
+      "api_version": "2017-08-15",
+      "created": 1780000000,
+      "data": {
+        "object": {
+          "amount": 4599,
+          "amount_capturable": 0,
+          "amount_received": 0,
+          "capture_method": "automatic_async",
+          "charges": {"data": [{"id": "ch_abc", "status": "failed"}], "has_more": false, "object": "list", "total_count": 1, "url": "/v1/charges?payment_intent=pi_abc"},
+          "client_secret": "pi_abc_secret_xyz",
+          "confirmation_method": "automatic",
+          "created": 1780000000,
+          "currency": "eur",
+          "customer": null,
+          "id": "pi_abc",
+          "invoice": null,
+          "last_payment_error": {"charge": "ch_abc", "code": "card_declined", "message": "Your card was declined."},
+          "latest_charge": "ch_abc",
+          "livemode": false,
+          "metadata": {"order_id": "ord_01JXYZ"},
+          "next_action": null,
+          "object": "payment_intent",
+          "payment_method": "pm_card_chargeCustomerFail",
+          "payment_method_types": ["card"],
+          "status": "requires_payment_method"
+        }
+      },
+      "id": "evt_localstripe1",
+      "livemode": false,
+      "object": "event",
+      "type": "payment_intent.payment_failed"
+    }"#;
+
+    #[test]
+    fn a_stripe_payment_intent_event_is_read_with_its_order_id() {
+        let event = parse_event(STRIPE_EVENT.as_bytes()).map_err(|e| e.to_string());
+        assert_eq!(
+            event,
+            Ok(WebhookEvent {
+                id: "evt_3MtwBwLkdIwHu7ix0XTRO0Tv".into(),
+                kind: EventKind::PaymentIntentSucceeded,
+                created: 1_680_064_028,
+                intent: Some(IntentObject {
+                    id: "pi_3MtwBwLkdIwHu7ix28a3tqPa".into(),
+                    amount: 2000,
+                    currency: "eur".into(),
+                    status: IntentStatus::Succeeded,
+                    order_id: Some("ord_01JABCDEF".into()),
+                }),
+            })
+        );
+    }
+
+    #[test]
+    fn a_localstripe_payment_failed_event_is_read() {
+        let event = parse_event(LOCALSTRIPE_EVENT.as_bytes()).map_err(|e| e.to_string());
+        let event = event.as_ref();
+        assert_eq!(event.map(|e| &e.kind), Ok(&EventKind::PaymentIntentPaymentFailed));
+        let intent = event.ok().and_then(|e| e.intent.clone());
+        assert_eq!(intent.as_ref().map(|i| i.status.clone()), Some(IntentStatus::RequiresPaymentMethod));
+        assert_eq!(intent.as_ref().and_then(|i| i.order_id.as_deref()), Some("ord_01JXYZ"));
+        assert_eq!(intent.map(|i| i.amount), Some(4599));
+    }
+
+    #[test]
+    fn other_events_are_kept_by_name_without_an_intent() {
+        let body = br#"{"id":"evt_2","type":"charge.refunded","created":1,"data":{"object":{"object":"charge","id":"ch_1","amount":5}}}"#;
+        let event = parse_event(body).map_err(|e| e.to_string());
+        assert_eq!(event.as_ref().map(|e| e.kind.clone()), Ok(EventKind::Other("charge.refunded".into())));
+        assert_eq!(event.map(|e| e.intent), Ok(None));
+    }
+
+    #[test]
+    fn an_intent_without_metadata_has_no_order_id() {
+        let body = br#"{"id":"evt_3","type":"payment_intent.succeeded","created":1,"data":{"object":{"object":"payment_intent","id":"pi_1","amount":5,"currency":"eur","status":"succeeded"}}}"#;
+        let event = parse_event(body).map_err(|e| e.to_string());
+        assert_eq!(event.map(|e| e.intent.and_then(|i| i.order_id)), Ok(None));
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_event_or_an_unreadable_intent_is_a_400() {
+        assert_eq!(parse_event(b"not json").map_err(|e| e.status()).err(), Some(400));
+        assert_eq!(parse_event(br#"{"type":"x"}"#).map_err(|e| e.status()).err(), Some(400));
+        let no_amount = br#"{"id":"evt_4","type":"payment_intent.succeeded","data":{"object":{"object":"payment_intent","id":"pi_1","currency":"eur","status":"succeeded"}}}"#;
+        assert_eq!(parse_event(no_amount).map_err(|e| e.status()).err(), Some(400));
+    }
+}
