@@ -3,9 +3,17 @@
 use crate::auth::Authenticator;
 use crate::config::{Config, Secret};
 use crate::domain::{Clock, SystemClock, Timestamp};
+use crate::payments::Payments;
 use crate::secrets::{Secrets, StripeSecrets};
 use crate::store::Store;
+use crate::{Error, Result};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// Builds the payment provider's client once its key is known. The Stripe-linked functions
+/// give [`App::with_stripe`]'s; a function without one has no payments.
+pub type PaymentsFactory = fn(&Config, &StripeSecrets) -> Result<Arc<dyn Payments>>;
 
 #[derive(Debug)]
 pub struct App {
@@ -15,7 +23,14 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Fetched on first use, then cached for the life of this `App` (one cold start).
     pub secrets: Secrets,
+    payments_factory: Option<PaymentsFactory>,
+    payments: OnceCell<Arc<dyn Payments>>,
 }
+
+/// DynamoDB calls give up well before a function's own timeout (15 s for the order
+/// functions), so a DynamoDB that stops answering is a clean 503, not a Lambda timeout.
+const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+const DYNAMODB_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl App {
     /// Reads the configuration and builds the SDK clients. No network I/O: the SDK
@@ -28,10 +43,48 @@ impl App {
     }
 
     pub fn new(config: Config, aws: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self {
-        let store = Store::new(aws_sdk_dynamodb::Client::new(aws), config.table_name.clone());
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
+            .operation_timeout(DYNAMODB_OPERATION_TIMEOUT)
+            .build();
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(aws).timeout_config(timeouts).build();
+        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), config.table_name.clone());
         let auth = Authenticator::new(config.cognito.clone(), clock.clone());
         let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(aws), &config);
-        Self { config, store, auth, clock, secrets }
+        Self { config, store, auth, clock, secrets, payments_factory: None, payments: OnceCell::new() }
+    }
+
+    /// This app with a payment provider, built by `factory` on first use.
+    pub fn with_payments(mut self, factory: PaymentsFactory) -> Self {
+        self.payments_factory = Some(factory);
+        self
+    }
+
+    /// This app with Stripe as its payment provider (`STRIPE_API_BASE`, key from Secrets
+    /// Manager). Only the functions that talk to Stripe link it (feature `stripe`).
+    #[cfg(feature = "stripe")]
+    pub fn with_stripe(self) -> Self {
+        self.with_payments(|config, secrets| {
+            let mut settings =
+                crate::payments::StripeSettings::new(config.stripe_api_base.clone(), secrets.secret_key.clone());
+            settings.request_timeout = config.stripe_timeout;
+            settings.connect_timeout = settings.connect_timeout.min(config.stripe_timeout);
+            crate::payments::StripePayments::new(settings)
+                .map(|stripe| Arc::new(stripe) as Arc<dyn Payments>)
+                .map_err(|e| Error::internal("configuring the Stripe client", e))
+        })
+    }
+
+    /// The payment provider, built on first use from Secrets Manager's key, then cached.
+    pub async fn payments(&self) -> Result<&dyn Payments> {
+        let factory = self
+            .payments_factory
+            .ok_or_else(|| Error::internal("calling the payment provider", "this function has no payments configured"))?;
+        let payments = self
+            .payments
+            .get_or_try_init(|| async { factory(&self.config, self.stripe_secrets().await?) })
+            .await?;
+        Ok(payments.as_ref())
     }
 
     /// The key that signs pagination cursors, from Secrets Manager (fetched once).

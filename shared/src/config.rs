@@ -41,6 +41,12 @@ pub struct Config {
     /// How long an order waits for its payment before the payment expirer expires it
     /// (`PAYMENT_WINDOW_SECONDS`, 30 minutes by default).
     pub payment_window: Duration,
+    /// Where Stripe's API is (`STRIPE_API_BASE`): Stripe's own by default, localstripe
+    /// locally. Configuration, not a secret; the key comes from Secrets Manager.
+    pub stripe_api_base: String,
+    /// How long one call to Stripe may take in all (`STRIPE_TIMEOUT_MS`, 5 s by default),
+    /// well under the function's timeout.
+    pub stripe_timeout: Duration,
     /// Name or ARN of the Secrets Manager secret holding the key that signs pagination
     /// cursors. Only the id is configuration: the value is read at run time
     /// ([`crate::secrets`]), so it never sits in the function's environment.
@@ -49,6 +55,11 @@ pub struct Config {
     /// that talk to Stripe.
     pub stripe_secret_id: Option<String>,
 }
+
+/// Stripe's API, when `STRIPE_API_BASE` is not set.
+pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com/";
+/// A whole Stripe call, when `STRIPE_TIMEOUT_MS` is not set.
+pub const DEFAULT_STRIPE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The payment window when `PAYMENT_WINDOW_SECONDS` is not set.
 pub const DEFAULT_PAYMENT_WINDOW: Duration = Duration::from_secs(30 * 60);
@@ -85,8 +96,19 @@ impl Config {
                 _ => return Err(ConfigError::Invalid { name: "PAYMENT_WINDOW_SECONDS", reason: "not a positive integer" }),
             },
         };
+        let stripe_timeout = match lookup("STRIPE_TIMEOUT_MS").filter(|v| !v.trim().is_empty()) {
+            None => DEFAULT_STRIPE_TIMEOUT,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                _ => return Err(ConfigError::Invalid { name: "STRIPE_TIMEOUT_MS", reason: "not a positive integer" }),
+            },
+        };
         Ok(Self {
             payment_window,
+            stripe_api_base: lookup("STRIPE_API_BASE")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.to_owned()),
+            stripe_timeout,
             table_name: get("TABLE_NAME")?,
             cognito: CognitoConfig { issuer, jwks_url, client_ids },
             cursor_secret_id: get("CURSOR_SECRET_ID")?,

@@ -172,6 +172,8 @@ pub fn config(table: &str, pool: &CognitoPool) -> Config {
         cursor_secret_id: local::provision::cursor_secret_name(table),
         stripe_secret_id: Some(local::provision::stripe_secret_name(table)),
         payment_window: shared::config::DEFAULT_PAYMENT_WINDOW,
+        stripe_api_base: stripe_api_base(),
+        stripe_timeout: shared::config::DEFAULT_STRIPE_TIMEOUT,
     }
 }
 
