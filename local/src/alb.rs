@@ -5,7 +5,8 @@
 //!
 //! What it does like ALB:
 //! * no matching rule → the listener's default action, forwarding to the
-//!   [`routes::DEFAULT_FUNCTION`] (a problem+json 404);
+//!   [`routes::DEFAULT_FUNCTION`] (a problem+json 405 with `Allow` on a path the route
+//!   table serves with other methods, else 404);
 //! * request body over 1 MiB → 413; function crash, error, or malformed or oversized
 //!   response → 502; no response within the timeout → 504 (ALB's own HTML error pages);
 //! * adds `x-amzn-trace-id`, `x-forwarded-for`, `x-forwarded-proto`, `x-forwarded-port`.

@@ -1,10 +1,10 @@
-//! `openapi.yaml` describes exactly the routed operations of `local::routes::ROUTES`, and
+//! `openapi.yaml` describes exactly the routed operations of `shared::routes::ROUTES`, and
 //! declares what every handler can answer (request id, 500, 401 where a token is read).
 
 use std::collections::BTreeSet;
 
-use local::routes::ROUTES;
 use serde_yaml::{Mapping, Value};
+use shared::routes::ROUTES;
 
 const SPEC: &str = include_str!("../../openapi.yaml");
 const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
@@ -63,7 +63,7 @@ fn the_spec_has_exactly_the_routed_operations() {
     let unrouted = show(documented.difference(&routed).collect());
     assert!(
         undocumented.is_empty() && unrouted.is_empty(),
-        "openapi.yaml differs from local/src/routes.rs\n  routed but not in openapi.yaml:{undocumented}\n  \
+        "openapi.yaml differs from shared/src/routes.rs\n  routed but not in openapi.yaml:{undocumented}\n  \
          in openapi.yaml but not routed:{unrouted}"
     );
 }

@@ -1,10 +1,10 @@
-//! `template.yaml`'s ALB listener rules route exactly like `local::routes::ROUTES`, so the
+//! `template.yaml`'s ALB listener rules route exactly like `shared::routes::ROUTES`, so the
 //! local ALB emulator and the cloud agree on which function answers which request.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use local::routes::ROUTES;
 use serde_yaml::{Mapping, Value};
+use shared::routes::ROUTES;
 
 const TEMPLATE: &str = include_str!("../../template.yaml");
 
@@ -233,7 +233,7 @@ fn listener_rules_route_exactly_like_the_route_table() {
     let extra: BTreeSet<_> = actual.difference(&expected).cloned().collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "template.yaml listener rules differ from local/src/routes.rs\n  \
+        "template.yaml listener rules differ from shared/src/routes.rs\n  \
          in routes.rs but not in template.yaml:{}\n  in template.yaml but not in routes.rs:{}",
         show(&missing),
         show(&extra),
@@ -246,7 +246,7 @@ fn every_routed_function_has_a_function_a_log_group_and_an_alb_permission() {
     let functions = t.functions_by_binary();
     let permissions: Vec<(&str, &Value)> = t.of_type("AWS::Lambda::Permission").collect();
 
-    for name in local::routes::functions() {
+    for name in shared::routes::functions() {
         let fn_id = functions.get(name).unwrap_or_else(|| panic!("no AWS::Serverless::Function builds binary {name}"));
         assert_eq!(*fn_id, format!("{}Function", pascal(name)), "function resource naming convention");
 
@@ -294,7 +294,7 @@ fn requests_no_rule_matches_go_to_the_default_function() {
     let (id, listener) = https.expect("an HTTPS listener");
     let actions = props(id, listener).get("DefaultActions").and_then(Value::as_sequence).expect("DefaultActions");
     let [action] = actions.as_slice() else { panic!("{id} must have exactly one default action") };
-    assert_eq!(forward_target(&t, id, action), local::routes::DEFAULT_FUNCTION);
+    assert_eq!(forward_target(&t, id, action), shared::routes::DEFAULT_FUNCTION);
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod orders;
 pub mod payments;
+pub mod routes;
 pub mod secrets;
 pub mod store;
 

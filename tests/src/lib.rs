@@ -146,7 +146,7 @@ impl TestContext {
         let req = lambda_http::request::from_str(&text).expect("an ALB event lambda_http can read");
         let method = event["httpMethod"].as_str().unwrap_or_default();
         let path = event["path"].as_str().unwrap_or_default();
-        let function = local::routes::function_for(method, path);
+        let function = shared::routes::function_for(method, path);
         TestResponse::from(dispatch(&self.app, function, req).await)
     }
 

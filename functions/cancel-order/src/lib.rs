@@ -13,10 +13,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
 
 /// `{id}` of `/orders/{id}/cancel`.
 fn cancel_path_id(req: &Request) -> Result<&str> {
-    use lambda_http::RequestExt as _;
-    let path = req.raw_http_path();
-    let path = if path.is_empty() { req.uri().path() } else { path };
-    path.strip_prefix("/orders/")
+    http::path(req)
+        .strip_prefix("/orders/")
         .and_then(|p| p.strip_suffix("/cancel"))
         .filter(|id| !id.is_empty() && !id.contains('/'))
         .ok_or_else(|| Error::not_found("No such resource."))

@@ -1,4 +1,4 @@
-//! The ALB's default action: requests no route serves get a problem+json 404 with a request id.
+//! The ALB's default action: requests no route serves get a problem+json 405 or 404.
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -228,16 +228,37 @@ fn without_position(err: &serde_json::Error) -> String {
     }
 }
 
-/// The single path parameter of `/<collection>/<id>`: the ALB passes no path parameters,
-/// so they come from the raw path. Anything else under the collection is a 404.
-pub fn path_id<'r>(req: &'r Request, collection: &str) -> Result<&'r str> {
+/// The request's path as the client sent it (the ALB event's `path`).
+pub fn path(req: &Request) -> &str {
     let path = req.raw_http_path();
-    let path = if path.is_empty() { req.uri().path() } else { path };
-    path.strip_prefix('/')
+    if path.is_empty() { req.uri().path() } else { path }
+}
+
+/// The answer to a request that no function serves as it was sent: 405 with the `Allow`
+/// list of the route table when its path serves other methods, else 404 with `detail`.
+/// The `not-found` function (the ALB's default action) answers this way, and so do routed
+/// functions for paths their listener rule's pattern takes in but that name no resource.
+pub fn unrouted(req: &Request, detail: &'static str) -> Error {
+    let allow = crate::routes::allowed_methods(path(req));
+    let method = req.method().as_str();
+    // A listed method means the table routes it here, so this is no method problem.
+    if allow.is_empty() || allow.iter().any(|m| m.eq_ignore_ascii_case(method)) {
+        Error::not_found(detail)
+    } else {
+        Error::MethodNotAllowed { allow }
+    }
+}
+
+/// The single path parameter of `/<collection>/<id>`: the ALB passes no path parameters,
+/// so they come from the raw path. Anything else under the collection is a 404 (or a 405,
+/// should the route table serve that path with other methods).
+pub fn path_id<'r>(req: &'r Request, collection: &str) -> Result<&'r str> {
+    path(req)
+        .strip_prefix('/')
         .and_then(|p| p.strip_prefix(collection))
         .and_then(|p| p.strip_prefix('/'))
         .filter(|id| !id.is_empty() && !id.contains('/'))
-        .ok_or_else(|| Error::not_found("No such resource."))
+        .ok_or_else(|| unrouted(req, "No such resource."))
 }
 
 /// One query-string parameter (the last one when repeated), as lambda_http decoded it.
@@ -315,6 +336,36 @@ mod tests {
         assert_eq!(err.map(fields), Some(vec!["extra".to_owned()]));
         let err = json_body::<Payload>(&post(Some(JSON), r#"{}"#)).err();
         assert_eq!(err.map(fields), Some(vec!["n".to_owned()]));
+    }
+
+    fn request(method: &str, uri: &str) -> Request {
+        let mut req = Request::new(Body::Empty);
+        *req.method_mut() = method.parse().unwrap_or_default();
+        *req.uri_mut() = uri.parse().unwrap_or_default();
+        req
+    }
+
+    #[test]
+    fn an_unrouted_method_on_a_known_path_is_a_405_with_allow() {
+        let err = unrouted(&request("PUT", "/products/prd_x"), "none");
+        assert!(matches!(&err, Error::MethodNotAllowed { allow } if allow == &["DELETE", "GET", "PATCH"]), "{err:?}");
+        let response = problem_response(&err);
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers().get(header::ALLOW).and_then(|v| v.to_str().ok()), Some("DELETE, GET, PATCH"));
+        assert_eq!(response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()), Some(PROBLEM_JSON));
+        let err = unrouted(&request("DELETE", "/me"), "none");
+        assert!(matches!(&err, Error::MethodNotAllowed { allow } if allow == &["GET", "PUT"]), "{err:?}");
+    }
+
+    #[test]
+    fn unknown_paths_and_routed_methods_are_a_404() {
+        for (method, uri) in [("GET", "/nope"), ("PUT", "/products/a/b"), ("GET", "/products/a/b"), ("POST", "/me/")] {
+            let err = unrouted(&request(method, uri), "none");
+            assert!(matches!(err, Error::NotFound(_)), "{method} {uri}: {err:?}");
+        }
+        assert!(matches!(path_id(&request("GET", "/products/a/b"), "products"), Err(Error::NotFound(_))));
+        assert!(matches!(path_id(&request("GET", "/products/"), "products"), Err(Error::NotFound(_))));
+        assert_eq!(path_id(&request("GET", "/products/prd_1"), "products").ok(), Some("prd_1"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use e2e::{TestContext, product_body, sample_event};
 use serde_json::json;
+use std::collections::BTreeSet;
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_reuses_the_alb_trace_id() {
@@ -100,11 +101,11 @@ async fn every_sample_event_is_served_by_its_function() {
     let ctx = TestContext::new().await;
     let product = ctx.create_product(&ctx.maker, json!({})).await;
     let id = product["id"].as_str().unwrap();
-    for function in local::routes::functions() {
+    for function in shared::routes::functions() {
         let mut event = sample_event(function);
         let method = event["httpMethod"].as_str().unwrap().to_owned();
         let path = event["path"].as_str().unwrap().to_owned();
-        assert_eq!(local::routes::function_for(&method, &path), function, "the sample of {function} routes elsewhere");
+        assert_eq!(shared::routes::function_for(&method, &path), function, "the sample of {function} routes elsewhere");
         // Point the sample at this stack's data and users.
         let path = path
             .replace("prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F", id)
@@ -125,14 +126,70 @@ async fn every_sample_event_is_served_by_its_function() {
 }
 
 #[tokio::test]
-async fn requests_no_route_serves_get_a_problem_404_with_a_request_id() {
+async fn requests_to_unknown_paths_get_a_problem_404_with_a_request_id() {
     let ctx = TestContext::new().await;
-    for (method, path) in
-        [("GET", "/nope"), ("PUT", "/products"), ("POST", "/me"), ("GET", "/"), ("DELETE", "/makers/x")]
-    {
+    for (method, path) in [
+        ("GET", "/nope"),
+        ("POST", "/nope"),
+        ("GET", "/"),
+        ("PUT", "/me/"),
+        ("GET", "/Products"),
+        // `/products/*` rules match these, yet they name no product, for any method.
+        ("GET", "/products/a/b"),
+        ("PUT", "/products/a/b"),
+        ("DELETE", "/products/a/b"),
+        ("PUT", "/products/"),
+        ("OPTIONS", "/makers/a/b"),
+    ] {
         let response = ctx.request(method, path).auth(&ctx.maker).send().await;
         let body = response.problem(404);
         assert_eq!(body["type"], json!("https://makers-market.pt/problems/not-found"), "{method} {path}");
+        assert_eq!(response.header("allow"), None, "{method} {path}");
         assert!(response.header("x-request-id").is_some_and(|id| id.starts_with("1-6745f2a1-")), "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn a_known_path_answers_a_method_it_does_not_serve_with_405_and_allow() {
+    let ctx = TestContext::new().await;
+    for (method, path, allow) in [
+        ("PUT", "/products/prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F", "DELETE, GET, PATCH"),
+        ("DELETE", "/me", "GET, PUT"),
+        ("PUT", "/products", "GET, POST"),
+        ("POST", "/me", "GET, PUT"),
+        ("DELETE", "/makers/x", "GET"),
+        ("POST", "/health", "GET"),
+    ] {
+        let response = ctx.request(method, path).auth(&ctx.maker).send().await;
+        let body = response.problem(405);
+        assert_eq!(body["type"], json!("https://makers-market.pt/problems/method-not-allowed"), "{method} {path}");
+        assert_eq!(response.header("allow"), Some(allow), "{method} {path}");
+        assert!(response.header("x-request-id").is_some_and(|id| id.starts_with("1-6745f2a1-")), "{method} {path}");
+    }
+}
+
+/// Derived from the route table, so a new route is covered without editing this test.
+#[tokio::test]
+async fn every_known_path_answers_every_unrouted_method_with_405_and_its_routed_methods() {
+    let ctx = TestContext::new().await;
+    let api_paths: BTreeSet<&str> = shared::routes::ROUTES.iter().map(|r| r.api_path).collect();
+    for api_path in api_paths {
+        let routed: BTreeSet<&str> =
+            shared::routes::ROUTES.iter().filter(|r| r.api_path == api_path).map(|r| r.method).collect();
+        let allow = routed.iter().copied().collect::<Vec<_>>().join(", ");
+        let path: String = api_path
+            .split('/')
+            .map(|segment| if segment.starts_with('{') { "prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F" } else { segment })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"] {
+            if routed.contains(method) {
+                continue;
+            }
+            let response = ctx.request(method, &path).auth(&ctx.maker).send().await;
+            assert_eq!(response.status, 405, "{method} {path}: {}", response.text());
+            response.problem(405);
+            assert_eq!(response.header("allow"), Some(allow.as_str()), "{method} {path}");
+        }
     }
 }

@@ -1,0 +1,201 @@
+//! The ALB routing table: which function serves which request, and which methods a path
+//! serves. The single source of truth for the local ALB emulator and for the `not-found`
+//! function (the listener's default action, which answers 405 with `Allow` from it); tests in
+//! `local/tests` check that `template.yaml`'s listener rules and `openapi.yaml` agree.
+//!
+//! It lives in `shared`, not `local`, so that the `not-found` Lambda can read it without
+//! linking the local stack. It is plain data and string matching: no I/O, no allocation
+//! outside [`allowed_methods`].
+//!
+//! HEAD and OPTIONS: no rule routes them and the ALB does not answer them by itself, so
+//! they reach the default action like any other unrouted method (405 on a known path, 404
+//! elsewhere), and `Allow` never lists them. Adding them would take a listener rule each.
+
+/// One ALB listener rule: an HTTP method and an ALB path pattern (`*` matches any run of
+/// characters, `?` exactly one), forwarded to one function's target group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// Listener rule priority (lower wins), as in `template.yaml`.
+    pub priority: u32,
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The function's crate and binary name (`functions/<name>`).
+    pub function: &'static str,
+    /// The same path as `openapi.yaml` and `API.md` write it (`/products/{id}`).
+    pub api_path: &'static str,
+}
+
+const fn route(
+    priority: u32,
+    method: &'static str,
+    path: &'static str,
+    function: &'static str,
+    api_path: &'static str,
+) -> Route {
+    Route { priority, method, path, function, api_path }
+}
+
+/// Every routed function, in priority order. A new route is one line here (with its rule in
+/// `template.yaml` and its operation in `openapi.yaml`); `Allow` headers follow from it.
+pub const ROUTES: &[Route] = &[
+    route(10, "GET", "/health", "health", "/health"),
+    route(20, "GET", "/products", "list-products", "/products"),
+    route(21, "POST", "/products", "create-product", "/products"),
+    route(22, "GET", "/products/*", "get-product", "/products/{id}"),
+    route(23, "PATCH", "/products/*", "update-product", "/products/{id}"),
+    route(24, "DELETE", "/products/*", "archive-product", "/products/{id}"),
+    route(30, "GET", "/makers/*", "get-maker", "/makers/{id}"),
+    route(40, "GET", "/me", "get-me", "/me"),
+    route(41, "PUT", "/me", "put-me", "/me"),
+    route(50, "POST", "/orders", "create-order", "/orders"),
+    route(51, "GET", "/orders", "list-orders", "/orders"),
+    route(52, "GET", "/orders/*", "get-order", "/orders/{id}"),
+    route(53, "POST", "/orders/*/cancel", "cancel-order", "/orders/{id}/cancel"),
+    route(60, "GET", "/maker/orders", "list-maker-orders", "/maker/orders"),
+    route(70, "POST", "/webhooks/stripe", "stripe-webhook", "/webhooks/stripe"),
+];
+
+/// The listener's default action: the function that answers requests no rule matches.
+pub const DEFAULT_FUNCTION: &str = "not-found";
+
+/// Every function behind the ALB: the routed ones in routing order, then the default.
+pub fn functions() -> impl Iterator<Item = &'static str> {
+    ROUTES.iter().map(|r| r.function).chain(std::iter::once(DEFAULT_FUNCTION))
+}
+
+/// The function an ALB with these rules sends `method path` to, the default one included.
+pub fn function_for(method: &str, path: &str) -> &'static str {
+    route_for(method, path).map_or(DEFAULT_FUNCTION, |r| r.function)
+}
+
+/// The function an ALB with these rules forwards `method path` to, if any.
+pub fn route_for(method: &str, path: &str) -> Option<&'static Route> {
+    let mut rules: Vec<&Route> = ROUTES.iter().collect();
+    rules.sort_by_key(|r| r.priority);
+    rules.into_iter().find(|r| r.method.eq_ignore_ascii_case(method) && alb_pattern_matches(r.path, path))
+}
+
+/// The methods that `path` serves, sorted and deduplicated (an `Allow` header's list);
+/// empty when `path` is no resource of the API (a 404, whatever the method).
+///
+/// A route counts when its listener rule matches `path` *and* `path` has the shape of the
+/// route's `api_path`, each `{param}` one non-empty segment. The second condition is what
+/// the routed functions do: `/products/*` also matches `/products/a/b` and `/products/`,
+/// which the ALB sends to get-product for a GET and get-product answers 404 (no such
+/// product, see `http::path_id`); so for every other method they are unknown paths too,
+/// not paths that serve GET.
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let mut methods: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|r| alb_pattern_matches(r.path, path) && api_path_matches(r.api_path, path))
+        .map(|r| r.method)
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
+}
+
+/// Whether `path` fills the template `api_path` (`/products/{id}`): the same segments,
+/// each `{param}` standing for exactly one non-empty segment, the others literal.
+pub fn api_path_matches(api_path: &str, path: &str) -> bool {
+    let (mut template, mut segments) = (api_path.split('/'), path.split('/'));
+    loop {
+        match (template.next(), segments.next()) {
+            (None, None) => return true,
+            (Some(t), Some(s)) if t.starts_with('{') && t.ends_with('}') => {
+                if s.is_empty() {
+                    return false;
+                }
+            }
+            (Some(t), Some(s)) if t == s => {}
+            _ => return false,
+        }
+    }
+}
+
+/// ALB path-pattern semantics: case-sensitive, `*` matches zero or more characters
+/// (including `/`), `?` matches exactly one character.
+pub fn alb_pattern_matches(pattern: &str, path: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
+            Some((b'?', rest)) => !s.is_empty() && go(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    go(pattern.as_bytes(), path.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_resolve_like_an_alb() {
+        assert_eq!(route_for("GET", "/products").map(|r| r.function), Some("list-products"));
+        assert_eq!(route_for("GET", "/products/prd_1").map(|r| r.function), Some("get-product"));
+        assert_eq!(route_for("DELETE", "/products/prd_1").map(|r| r.function), Some("archive-product"));
+        assert_eq!(route_for("PUT", "/products/prd_1"), None);
+        assert_eq!(route_for("GET", "/nope"), None);
+        assert!(!alb_pattern_matches("/me", "/me/"));
+        assert!(alb_pattern_matches("/a?c", "/abc"));
+    }
+
+    #[test]
+    fn allowed_methods_are_the_sorted_methods_routed_at_a_path() {
+        assert_eq!(allowed_methods("/health"), ["GET"]);
+        assert_eq!(allowed_methods("/products"), ["GET", "POST"]);
+        assert_eq!(allowed_methods("/products/prd_x"), ["DELETE", "GET", "PATCH"]);
+        assert_eq!(allowed_methods("/makers/3f6c1a52"), ["GET"]);
+        assert_eq!(allowed_methods("/me"), ["GET", "PUT"]);
+    }
+
+    #[test]
+    fn paths_that_are_no_resource_allow_nothing() {
+        for path in [
+            "",
+            "/",
+            "/nope",
+            "/me/",
+            "/ME",
+            "/health/x",
+            // The ALB pattern `/products/*` matches these, but get-product answers them 404.
+            "/products/",
+            "/products/a/b",
+            "/products/a/",
+            "/makers/",
+            "/makers/a/b",
+            "/productsx",
+        ] {
+            assert!(allowed_methods(path).is_empty(), "{path:?} allows {:?}", allowed_methods(path));
+        }
+    }
+
+    #[test]
+    fn api_path_templates_take_one_non_empty_segment_per_parameter() {
+        assert!(api_path_matches("/products/{id}", "/products/prd_1"));
+        assert!(api_path_matches("/orders/{id}/cancel", "/orders/ord_1/cancel"));
+        assert!(!api_path_matches("/orders/{id}/cancel", "/orders/ord_1"));
+        assert!(!api_path_matches("/orders/{id}/cancel", "/orders//cancel"));
+        assert!(!api_path_matches("/products/{id}", "/products"));
+        assert!(!api_path_matches("/products/{id}", "/products/a/b"));
+        assert!(api_path_matches("/me", "/me"));
+        assert!(!api_path_matches("/me", "/me/"));
+    }
+
+    /// Every route answers at its own API path: its rule matches it, no rule of higher
+    /// priority takes it, and `allowed_methods` lists its method there. A rule shadowed by
+    /// a wider pattern would make `Allow` promise a method that another function answers.
+    #[test]
+    fn every_route_is_reached_at_its_api_path() {
+        for r in ROUTES {
+            let sample: String =
+                r.api_path.split('/').map(|s| if s.starts_with('{') { "x1" } else { s }).collect::<Vec<_>>().join("/");
+            assert_eq!(route_for(r.method, &sample), Some(r), "{} {sample}", r.method);
+            let allowed = allowed_methods(&sample);
+            assert!(allowed.contains(&r.method), "{} {sample}: {allowed:?}", r.method);
+            assert!(allowed.windows(2).all(|w| w[0] < w[1]), "{sample}: {allowed:?} is not sorted and unique");
+        }
+    }
+}
