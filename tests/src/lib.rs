@@ -197,6 +197,12 @@ pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body>
         "get-me" => serve(app, req, get_me::handle).await,
         "put-me" => serve(app, req, put_me::handle).await,
         "not-found" => serve(app, req, not_found::handle).await,
+        "create-order" => serve(app, req, create_order::handle).await,
+        "list-orders" => serve(app, req, list_orders::handle).await,
+        "get-order" => serve(app, req, get_order::handle).await,
+        "cancel-order" => serve(app, req, cancel_order::handle).await,
+        "list-maker-orders" => serve(app, req, list_maker_orders::handle).await,
+        "stripe-webhook" => serve(app, req, stripe_webhook::handle).await,
         other => panic!("no handler for function {other}"),
     }
 }
