@@ -7,4 +7,5 @@ pub mod emulators;
 pub mod provision;
 pub mod routes;
 pub mod runtime_api;
+pub mod stripe;
 pub mod venv;

@@ -114,6 +114,13 @@ impl Stack {
         alb_opts.env = function_env(&moto.url(), &provisioned.table_name, &provisioned.cognito, &stripe_info, &secrets);
         let alb = Alb::start(alb_opts).await?;
 
+        // What the Stripe dashboard's webhook endpoint is in the cloud. localstripe keeps it
+        // in memory, so it is registered at every start.
+        let webhook_url = format!("{}/webhooks/stripe", alb.url().trim_end_matches('/'));
+        local::stripe::register_webhook(&stripe_info.api_base, &webhook_url, &stripe_info.webhook_secret)
+            .await
+            .context("registering the Stripe webhook with localstripe")?;
+
         let info = StackInfo {
             api_url: alb.url(),
             region: REGION.into(),

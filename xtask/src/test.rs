@@ -3,8 +3,9 @@
 //! 1. **lint** — `cfn-lint template.yaml` and `sam validate --lint` (tools venv).
 //! 2. **api** — the full local stack (provisioned and seeded, like `dev`), fuzzed by
 //!    schemathesis against `openapi.yaml` with a maker's access token.
-//! 3. **rust** — the workspace's tests against a fresh moto (`MM_TEST_AWS_ENDPOINT`); tests
-//!    create their own uniquely named tables and pools in it. Doc tests, then
+//! 3. **rust** — the workspace's tests against a fresh moto (`MM_TEST_AWS_ENDPOINT`) and
+//!    localstripe (`MM_TEST_STRIPE_API_BASE`); tests create their own uniquely named tables
+//!    and pools, and their own intents. Doc tests, then
 //!    `cargo nextest run` (or `cargo test` where nextest is missing).
 //!
 //! The Rust tests run last so that the output ends with the test runner's summary. A failing
@@ -197,16 +198,28 @@ async fn rust_tests(venv: &Venv, work_dir: &Path) -> anyhow::Result<()> {
     let moto = emulators::start_moto(venv, &EmulatorOptions::new(None, work_dir.join("logs"))).await?;
     let endpoint = moto.url();
     eprintln!("xtask: MM_TEST_AWS_ENDPOINT={endpoint}");
+    let stripe = match emulators::start_localstripe(venv, &EmulatorOptions::new(None, work_dir.join("logs"))).await {
+        Ok(stripe) => stripe,
+        Err(e) => {
+            moto.stop().await;
+            return Err(e);
+        }
+    };
+    // `{api_base}v1/…`, as StripeSettings::api_base wants it.
+    let stripe_api_base = format!("{}/", stripe.url());
+    eprintln!("xtask: MM_TEST_STRIPE_API_BASE={stripe_api_base}");
     // Blocking waits on a worker thread of this runtime are fine: nothing else runs on it
-    // but the moto handle, which needs no polling.
-    let outcome = tokio::task::block_in_place(|| run_cargo_tests(&endpoint));
+    // but the emulator handles, which need no polling.
+    let outcome = tokio::task::block_in_place(|| run_cargo_tests(&endpoint, &stripe_api_base));
     moto.stop().await;
+    stripe.stop().await;
     outcome
 }
 
-fn run_cargo_tests(endpoint: &str) -> anyhow::Result<()> {
+fn run_cargo_tests(endpoint: &str, stripe_api_base: &str) -> anyhow::Result<()> {
     let with_env = |mut cmd: Command| {
         cmd.env("MM_TEST_AWS_ENDPOINT", endpoint).env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd.env("MM_TEST_STRIPE_API_BASE", stripe_api_base);
         cmd
     };
     let has_nextest = cli::cargo()
