@@ -77,13 +77,11 @@ impl App {
 
     /// The payment provider, built on first use from Secrets Manager's key, then cached.
     pub async fn payments(&self) -> Result<&dyn Payments> {
-        let factory = self
-            .payments_factory
-            .ok_or_else(|| Error::internal("calling the payment provider", "this function has no payments configured"))?;
-        let payments = self
-            .payments
-            .get_or_try_init(|| async { factory(&self.config, self.stripe_secrets().await?) })
-            .await?;
+        let factory = self.payments_factory.ok_or_else(|| {
+            Error::internal("calling the payment provider", "this function has no payments configured")
+        })?;
+        let payments =
+            self.payments.get_or_try_init(|| async { factory(&self.config, self.stripe_secrets().await?) }).await?;
         Ok(payments.as_ref())
     }
 

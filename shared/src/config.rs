@@ -93,7 +93,12 @@ impl Config {
             None => DEFAULT_PAYMENT_WINDOW,
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(secs) if secs > 0 => Duration::from_secs(secs),
-                _ => return Err(ConfigError::Invalid { name: "PAYMENT_WINDOW_SECONDS", reason: "not a positive integer" }),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "PAYMENT_WINDOW_SECONDS",
+                        reason: "not a positive integer",
+                    });
+                }
             },
         };
         let stripe_timeout = match lookup("STRIPE_TIMEOUT_MS").filter(|v| !v.trim().is_empty()) {

@@ -103,12 +103,7 @@ pub fn request_hash(body: &serde_json::Value) -> String {
 }
 
 /// `POST /orders` for `who`: see the module docs for the order of the steps.
-pub async fn place(
-    app: &App,
-    who: &Principal,
-    body: serde_json::Value,
-    key: Option<&str>,
-) -> Result<Placed> {
+pub async fn place(app: &App, who: &Principal, body: serde_json::Value, key: Option<&str>) -> Result<Placed> {
     let hash = request_hash(&body);
     let input: OrderInput = crate::http::from_json_value(body)?;
     let new = NewOrder::parse(input)?;
@@ -163,12 +158,7 @@ pub async fn place(
 }
 
 /// The order an idempotency key was first used for, or a 422 if the body differs.
-async fn replay(
-    app: &App,
-    who: &Principal,
-    record: &crate::store::IdempotencyRecord,
-    hash: &str,
-) -> Result<Placed> {
+async fn replay(app: &App, who: &Principal, record: &crate::store::IdempotencyRecord, hash: &str) -> Result<Placed> {
     if record.request_hash != hash {
         return Err(Error::IdempotencyKeyReused);
     }
@@ -326,7 +316,8 @@ async fn apply_event(app: &App, payments: &dyn Payments, event: &WebhookEvent) -
     if intent.id != order.payment.payment_intent_id {
         return Ok(WebhookOutcome::Ignored("another intent than the order's"));
     }
-    if target == OrderStatus::Paid && (intent.amount != order.total_cents || !intent.currency.eq_ignore_ascii_case("eur"))
+    if target == OrderStatus::Paid
+        && (intent.amount != order.total_cents || !intent.currency.eq_ignore_ascii_case("eur"))
     {
         return Ok(WebhookOutcome::Ignored("amount or currency differ from the order's"));
     }
@@ -362,7 +353,8 @@ async fn apply_event(app: &App, payments: &dyn Payments, event: &WebhookEvent) -
                 WebhookOutcome::Ignored("the order is past this event")
             });
         }
-        order = app.store.order(&order_id).await?.ok_or_else(|| Error::internal("applying a webhook", "order vanished"))?;
+        order =
+            app.store.order(&order_id).await?.ok_or_else(|| Error::internal("applying a webhook", "order vanished"))?;
     }
     Err(Error::conflict("The order is changing right now; Stripe will deliver the event again."))
 }
@@ -383,8 +375,11 @@ pub async fn expire_due(app: &App, batch: usize) -> Result<ExpiryReport> {
     let now = app.now();
     let mut report = ExpiryReport::default();
     let due = app.store.due_orders(DueKind::Payment, &now, batch).await?;
-    let results: Vec<Result<bool>> =
-        stream::iter(&due).map(|order| expire_one(app, payments, order)).buffer_unordered(EXPIRER_CONCURRENCY).collect().await;
+    let results: Vec<Result<bool>> = stream::iter(&due)
+        .map(|order| expire_one(app, payments, order))
+        .buffer_unordered(EXPIRER_CONCURRENCY)
+        .collect()
+        .await;
     for result in results {
         match result {
             Ok(true) => report.expired += 1,
@@ -419,10 +414,12 @@ mod tests {
 
     #[test]
     fn the_request_hash_ignores_key_order_and_whitespace_but_not_values() {
-        let a: serde_json::Value = serde_json::from_str(r#"{"items":[{"product_id":"p","quantity":1}]}"#).unwrap_or_default();
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"items":[{"product_id":"p","quantity":1}]}"#).unwrap_or_default();
         let b: serde_json::Value =
             serde_json::from_str(r#"{ "items" : [ { "quantity" : 1, "product_id" : "p" } ] }"#).unwrap_or_default();
-        let c: serde_json::Value = serde_json::from_str(r#"{"items":[{"product_id":"p","quantity":2}]}"#).unwrap_or_default();
+        let c: serde_json::Value =
+            serde_json::from_str(r#"{"items":[{"product_id":"p","quantity":2}]}"#).unwrap_or_default();
         assert_eq!(request_hash(&a), request_hash(&b));
         assert_ne!(request_hash(&a), request_hash(&c));
     }

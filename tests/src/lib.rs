@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 
 pub const REGION: &str = "eu-west-1";
 pub const ENDPOINT_VAR: &str = "MM_TEST_AWS_ENDPOINT";
+pub const STRIPE_VAR: &str = "MM_TEST_STRIPE_API_BASE";
 
 /// A clock tests can move forward.
 #[derive(Debug, Default)]
@@ -60,6 +61,8 @@ pub struct TestContext {
     pub pool: CognitoPool,
     pub clock: Arc<TestClock>,
     pub customer: User,
+    /// A second customer, who must not see the first one's orders.
+    pub other_customer: User,
     pub maker: User,
     pub other_maker: User,
     pub admin: User,
@@ -70,6 +73,13 @@ pub struct TestContext {
 pub fn endpoint() -> String {
     std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
         panic!("{ENDPOINT_VAR} is not set: run the tests with `cargo xtask test`, which starts the emulator")
+    })
+}
+
+/// localstripe's API base (`http://127.0.0.1:<port>/`), set by `cargo xtask test`.
+pub fn stripe_api_base() -> String {
+    std::env::var(STRIPE_VAR).unwrap_or_else(|_| {
+        panic!("{STRIPE_VAR} is not set: run the tests with `cargo xtask test`, which starts localstripe")
     })
 }
 
@@ -104,15 +114,16 @@ impl TestContext {
                 anyhow::Ok(User { username: name.to_owned(), sub, tokens })
             }
         };
-        let (customer, maker, other_maker, admin) = tokio::try_join!(
+        let (customer, other_customer, maker, other_maker, admin) = tokio::try_join!(
             user("ada", &[]),
+            user("bea", &[]),
             user("maria", &["makers"]),
             user("joao", &["makers"]),
             user("admin", &["admins"]),
         )?;
         let clock = Arc::new(TestClock::default());
-        let app = App::new(config(&provisioned.table_name, &pool), &aws, clock.clone());
-        Ok(Self { app, aws, pool, clock, customer, maker, other_maker, admin, stripe_keys })
+        let app = App::new(config(&provisioned.table_name, &pool), &aws, clock.clone()).with_stripe();
+        Ok(Self { app, aws, pool, clock, customer, other_customer, maker, other_maker, admin, stripe_keys })
     }
 
     /// A request to `path`, as a client would send it to the ALB.
@@ -154,7 +165,7 @@ impl TestContext {
     pub fn app_with(&self, edit: impl FnOnce(&mut Config)) -> App {
         let mut cfg = self.app.config.clone();
         edit(&mut cfg);
-        App::new(cfg, &self.aws, self.clock.clone())
+        App::new(cfg, &self.aws, self.clock.clone()).with_stripe()
     }
 }
 

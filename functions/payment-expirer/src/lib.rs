@@ -8,8 +8,14 @@ pub const BATCH: usize = 200;
 
 /// One run, on whatever the schedule sends (its content does not matter).
 pub async fn handle(app: &App, _event: serde_json::Value) -> shared::Result<serde_json::Value> {
-    let report = orders::expire_due(app, BATCH).await?;
-    tracing::info!(expired = report.expired, refunds_retried = report.refunds_retried, skipped = report.skipped, "payment expirer ran");
+    // Boxed: the future is deep enough to overflow the compiler's layout query limit inline.
+    let report = Box::pin(orders::expire_due(app, BATCH)).await?;
+    tracing::info!(
+        expired = report.expired,
+        refunds_retried = report.refunds_retried,
+        skipped = report.skipped,
+        "payment expirer ran"
+    );
     Ok(serde_json::json!({
         "expired": report.expired,
         "refunds_retried": report.refunds_retried,

@@ -7,13 +7,13 @@ pub(crate) mod product;
 mod profile;
 mod time;
 
-pub use product::{
-    Category, Currency, MAX_PRICE_CENTS, MAX_STOCK, NewProduct, Product, ProductId, ProductInput, ProductPatch,
-    ProductPatchInput, ProductStatus, search_words,
-};
 pub use order::{
     Actor, HistoryEntry, MakerOrder, Move, NewOrder, Order, OrderId, OrderInput, OrderLine, OrderStatus, Payment,
     RefundStatus,
+};
+pub use product::{
+    Category, Currency, MAX_PRICE_CENTS, MAX_STOCK, NewProduct, Product, ProductId, ProductInput, ProductPatch,
+    ProductPatchInput, ProductStatus, search_words,
 };
 pub use profile::{Address, MakerShop, Profile, ProfileInput, ProfileUpdate, Role, UserId, countries};
 pub use time::{Clock, SystemClock, Timestamp};

@@ -169,9 +169,8 @@ pub fn legal_move(from: OrderStatus, to: OrderStatus, actor: Actor) -> Option<Mo
 
 /// The move to `to` by `actor`, or a 409 that names the current status.
 pub fn require_move(from: OrderStatus, to: OrderStatus, actor: Actor) -> Result<Move> {
-    legal_move(from, to, actor).ok_or_else(|| {
-        Error::conflict(format!("An order that is {} cannot become {}.", words(from), words(to)))
-    })
+    legal_move(from, to, actor)
+        .ok_or_else(|| Error::conflict(format!("An order that is {} cannot become {}.", words(from), words(to))))
 }
 
 /// The delivery simulator's next step from `from`, if there is one.
@@ -543,7 +542,10 @@ mod tests {
             "items": [{"product_id": P1, "quantity": 1, "unit_price_cents": 1}],
             "total_cents": 1,
         })));
-        assert_eq!(order.map(|o| o.lines).ok(), Some(vec![(ProductId::parse(P1).unwrap_or_else(ProductId::generate), 1)]));
+        assert_eq!(
+            order.map(|o| o.lines).ok(),
+            Some(vec![(ProductId::parse(P1).unwrap_or_else(ProductId::generate), 1)])
+        );
     }
 
     #[test]

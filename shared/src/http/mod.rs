@@ -142,7 +142,8 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T> {
     let body = checked_body(req)?;
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
-    de.end().map_err(|e| Error::bad_request(format!("The request body is not valid JSON: {}.", without_position(&e))))?;
+    de.end()
+        .map_err(|e| Error::bad_request(format!("The request body is not valid JSON: {}.", without_position(&e))))?;
     Ok(value)
 }
 

@@ -8,8 +8,8 @@ use super::query::IndexQuery;
 use super::{Page, Store, TRANSACTION_RETRIES, cancellation_codes, is_condition_failure, sdk};
 use crate::domain::order::{not_enough_stock, short_of_stock};
 use crate::domain::{
-    Address, HistoryEntry, MakerOrder, Move, Order, OrderId, OrderStatus, Product, ProductId, RefundStatus,
-    Timestamp, UserId,
+    Address, HistoryEntry, MakerOrder, Move, Order, OrderId, OrderStatus, Product, ProductId, RefundStatus, Timestamp,
+    UserId,
 };
 use crate::http::cursor::Key;
 use crate::{Error, Result};
@@ -210,7 +210,13 @@ fn release(table: &str, product: &ProductId, quantity: u64) -> Result<TransactWr
 /// Backoff before attempt `attempt` (1-based) of a transaction that lost a conflict, with
 /// jitter so that a rush does not retry in lockstep.
 async fn backoff(attempt: u32) {
-    let jitter = u64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or_default() % 20);
+    let jitter = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default()
+            % 20,
+    );
     let base = 10u64 * u64::from(attempt.min(6));
     tokio::time::sleep(Duration::from_millis(base + jitter)).await;
 }
@@ -240,8 +246,8 @@ impl Store {
             } else if pk.starts_with("USER#") {
                 read.profile_address = super::profiles::address_from(&item)?;
             } else if pk.starts_with("IDEM#") {
-                let record: IdempotencyRecord = serde_dynamo::from_item(item)
-                    .map_err(|e| Error::internal("reading an idempotency record", e))?;
+                let record: IdempotencyRecord =
+                    serde_dynamo::from_item(item).map_err(|e| Error::internal("reading an idempotency record", e))?;
                 // TTL deletion lags: an expired record is no record.
                 if record.expires_at > epoch_secs(now) {
                     read.idempotency = Some(record);
@@ -258,13 +264,8 @@ impl Store {
         let mut items = Vec::new();
         for attempt in 1..=5u32 {
             let Some(request) = pending.take() else { break };
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(sdk(context))?;
+            let out =
+                self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(sdk(context))?;
             items.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
             pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
             if pending.is_some() {
@@ -306,7 +307,11 @@ impl Store {
         catalogue: &HashMap<ProductId, Product>,
         now: std::time::SystemTime,
     ) -> Result<Placement> {
-        let mut items = vec![put(&self.table, to_item(&order_record(order, Some(payment_due)))?, Some("attribute_not_exists(pk)"))?];
+        let mut items = vec![put(
+            &self.table,
+            to_item(&order_record(order, Some(payment_due)))?,
+            Some("attribute_not_exists(pk)"),
+        )?];
         let makers = order.maker_ids();
         for maker in &makers {
             items.push(put(&self.table, to_item(&maker_record(order, maker))?, None)?);
@@ -341,16 +346,14 @@ impl Store {
             // An expired record that TTL has not deleted yet may be replaced.
             items.push(put(&self.table, item, Some("attribute_not_exists(pk) OR expires_at <= :now"))?);
             if let Some(TransactWriteItem { put: Some(put), .. }) = items.last_mut() {
-                put.expression_attribute_values =
-                    Some(HashMap::from([(":now".to_owned(), n(epoch_secs(now)))]));
+                put.expression_attribute_values = Some(HashMap::from([(":now".to_owned(), n(epoch_secs(now)))]));
             }
         }
 
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result =
-                self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
             let err = match result {
                 Ok(_) => return Ok(Placement::Placed),
                 Err(err) => err,
@@ -403,7 +406,9 @@ impl Store {
             })
             .collect();
         Ok(if short.is_empty() {
-            Error::conflict("A product's price or availability changed while the order was placed; nothing was reserved. Review the products and try again.")
+            Error::conflict(
+                "A product's price or availability changed while the order was placed; nothing was reserved. Review the products and try again.",
+            )
         } else {
             not_enough_stock(short)
         })
@@ -543,12 +548,19 @@ impl Store {
     /// Marks a refund pending on an order that is not moving (a payment that succeeded
     /// after the order expired, was cancelled or failed): once only — `false` when a refund
     /// was already decided for it, or the order is no longer in `order.status`.
-    pub async fn mark_refund_pending(&self, order: &Order, now: &Timestamp, event_id: Option<&str>) -> Result<MoveOutcome> {
+    pub async fn mark_refund_pending(
+        &self,
+        order: &Order,
+        now: &Timestamp,
+        event_id: Option<&str>,
+    ) -> Result<MoveOutcome> {
         let at = now.plus(REFUND_RETRY_AFTER);
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(order_key(&order.id)))
-            .update_expression("SET #payment.refund_status = :pending, updated_at = :now, gsi3pk = :due_pk, gsi3sk = :due_sk")
+            .update_expression(
+                "SET #payment.refund_status = :pending, updated_at = :now, gsi3pk = :due_pk, gsi3sk = :due_sk",
+            )
             .condition_expression("#status = :status AND attribute_not_exists(#payment.refund_status)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#payment", "payment")
@@ -574,7 +586,12 @@ impl Store {
     /// off the refund due index. `Ok(None)` when it was recorded already.
     /// `refund_id` is `None` when Stripe said the payment was refunded before without
     /// naming the refund.
-    pub async fn record_refund(&self, order: &Order, refund_id: Option<&str>, now: &Timestamp) -> Result<Option<Order>> {
+    pub async fn record_refund(
+        &self,
+        order: &Order,
+        refund_id: Option<&str>,
+        now: &Timestamp,
+    ) -> Result<Option<Order>> {
         let text = match refund_id {
             Some(id) => format!("payment refunded ({id})"),
             None => "payment refunded".to_owned(),
@@ -601,7 +618,7 @@ impl Store {
             .expression_attribute_values(":entry", to_value(&vec![note.clone()])?)
             .send()
             .await;
-                match result {
+        match result {
             Ok(_) => {
                 let mut next = order.clone();
                 next.payment.refund_status = Some(RefundStatus::Succeeded);
@@ -636,7 +653,12 @@ impl Store {
     }
 
     /// `customer`'s orders, newest first.
-    pub async fn list_customer_orders(&self, customer: &UserId, limit: usize, start: Option<Key>) -> Result<Page<Order>> {
+    pub async fn list_customer_orders(
+        &self,
+        customer: &UserId,
+        limit: usize,
+        start: Option<Key>,
+    ) -> Result<Page<Order>> {
         let query = IndexQuery::new("gsi1", ["gsi1pk", "gsi1sk"], "gsi1pk = :pk")
             .value(":pk", s(format!("CUSTOMER#{}", customer.as_str())));
         let (items, next) = self.query_page(query, limit, start, "listing a customer's orders").await?;
