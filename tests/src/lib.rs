@@ -387,3 +387,102 @@ impl TestContext {
         panic!("pagination did not end")
     }
 }
+
+/// A valid shipping address.
+pub fn address() -> Value {
+    json!({"name": "Ada Lovelace", "line1": "Rua das Flores 12", "city": "Porto", "postal_code": "4050-262", "country": "PT"})
+}
+
+/// A `POST /orders` body for these (product id, quantity) lines, shipped to [`address`].
+pub fn order_body(lines: &[(&str, u64)]) -> Value {
+    let items: Vec<Value> = lines.iter().map(|(id, q)| json!({"product_id": id, "quantity": q})).collect();
+    json!({"items": items, "shipping_address": address()})
+}
+
+impl TestContext {
+    /// `POST /orders` as `user`.
+    pub async fn place_order(&self, user: &User, body: &Value) -> TestResponse {
+        self.request("POST", "/orders").auth(user).json(body).send().await
+    }
+
+    /// Places an order that must succeed, returning its JSON.
+    pub async fn order(&self, user: &User, lines: &[(&str, u64)]) -> Value {
+        let response = self.place_order(user, &order_body(lines)).await;
+        response.expect(201);
+        response.json()
+    }
+
+    /// A product's stock as its maker sees it now.
+    pub async fn stock(&self, product_id: &str) -> u64 {
+        let response = self.get(&format!("/products/{product_id}")).auth(&self.admin).send().await;
+        response.expect(200);
+        response.json()["stock"].as_u64().expect("a product has a stock")
+    }
+
+    /// The order as its customer sees it.
+    pub async fn fetch_order(&self, user: &User, order: &Value) -> Value {
+        let id = order["id"].as_str().expect("an order id");
+        let response = self.get(&format!("/orders/{id}")).auth(user).send().await;
+        response.expect(200);
+        response.json()
+    }
+
+    pub fn stripe_api_base(&self) -> String {
+        stripe_api_base()
+    }
+
+    /// Pays `order`'s intent at localstripe with `card`, and returns the PaymentIntent as
+    /// localstripe then has it.
+    pub async fn confirm_at_stripe(&self, order: &Value, card: local::stripe::TestCard) -> Value {
+        let intent = order["payment"]["payment_intent_id"].as_str().expect("an intent id");
+        local::stripe::confirm_with_test_card(&stripe_api_base(), &self.stripe_keys.secret_key, intent, card)
+            .await
+            .expect("confirming at localstripe")
+    }
+
+    /// A Stripe event of `kind` about `intent` (a PaymentIntent's JSON), as Stripe sends it.
+    pub fn stripe_event(&self, kind: &str, intent: &Value) -> Value {
+        json!({
+            "id": format!("evt_{}", ulid::Ulid::new()),
+            "object": "event",
+            "api_version": "2024-06-20",
+            "created": SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default(),
+            "type": kind,
+            "data": {"object": intent},
+        })
+    }
+
+    /// Delivers `event` to `POST /webhooks/stripe`, signed with this stack's webhook secret.
+    pub async fn deliver(&self, event: &Value) -> TestResponse {
+        let body = event.to_string();
+        let secret = shared::config::Secret::new(self.stripe_keys.webhook_secret.clone());
+        let signature = shared::payments::webhook::sign(&secret, body.as_bytes(), self.clock.now());
+        self.deliver_raw(&body, &signature).await
+    }
+
+    /// Delivers `body` with this `Stripe-Signature` header, as it is.
+    pub async fn deliver_raw(&self, body: &str, signature: &str) -> TestResponse {
+        self.request("POST", "/webhooks/stripe")
+            .header("stripe-signature", signature)
+            .raw_body("application/json; charset=utf-8", body)
+            .send()
+            .await
+    }
+
+    /// Pays `order` at localstripe and delivers the `payment_intent.succeeded` event.
+    pub async fn pay(&self, order: &Value) -> Value {
+        let intent = self.confirm_at_stripe(order, local::stripe::TestCard::Visa).await;
+        assert_eq!(intent["status"], "succeeded", "{intent}");
+        self.deliver(&self.stripe_event("payment_intent.succeeded", &intent)).await.expect(200);
+        self.fetch_order(&self.customer_of(order), order).await
+    }
+
+    /// The test user who placed `order`.
+    pub fn customer_of(&self, order: &Value) -> User {
+        [&self.customer, &self.other_customer, &self.maker, &self.other_maker, &self.admin]
+            .into_iter()
+            .find(|u| order["customer_id"].as_str() == Some(u.sub.as_str()))
+            .cloned()
+            .expect("an order of a test user")
+    }
+}

@@ -6,8 +6,11 @@ use crate::Result;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
+
+/// The attribute DynamoDB's TTL deletes items by (Unix seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 /// Global secondary indexes: name, partition key, sort key.
 pub const INDEXES: [(&str, &str, &str); 3] =
@@ -47,5 +50,19 @@ pub async fn create_table(client: &Client, table: &str) -> Result<()> {
         );
     }
     request.send().await.map_err(sdk("creating the table"))?;
+    // Idempotency records and Stripe event records expire by themselves.
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TTL_ATTRIBUTE)
+                .enabled(true)
+                .build()
+                .map_err(sdk("describing the table"))?,
+        )
+        .send()
+        .await
+        .map_err(sdk("enabling the table's TTL"))?;
     Ok(())
 }
