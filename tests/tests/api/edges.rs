@@ -136,3 +136,20 @@ async fn requests_no_route_serves_get_a_problem_404_with_a_request_id() {
         assert!(response.header("x-request-id").is_some_and(|id| id.starts_with("1-6745f2a1-")), "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn the_handlers_keep_their_data_on_dynamodb_local_and_none_on_moto() {
+    let ctx = TestContext::new().await;
+    let table = ctx.app.config.table_name.clone();
+    let created = ctx.create_product(&ctx.maker, json!({})).await;
+    let id = created["id"].as_str().unwrap();
+
+    let dynamodb_local = aws_sdk_dynamodb::Client::new(&ctx.aws);
+    let items = dynamodb_local.scan().table_name(&table).send().await.expect("the table is on DynamoDB Local");
+    let ids: Vec<&str> = items.items().iter().filter_map(|i| i.get("id")?.as_s().ok()).map(String::as_str).collect();
+    assert!(ids.contains(&id), "the created product is on DynamoDB Local: {ids:?}");
+
+    let moto = aws_sdk_dynamodb::Client::new(&local::provision::sdk_config(&e2e::endpoint(), e2e::REGION).await);
+    let err = moto.describe_table().table_name(&table).send().await.expect_err("moto has no such table");
+    assert!(err.into_service_error().is_resource_not_found_exception(), "the table is not on moto");
+}
