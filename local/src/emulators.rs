@@ -1,5 +1,7 @@
-//! The emulators, each a child process on loopback: moto server (AWS) and localstripe
-//! (Stripe), both started through the launchers in `local/py/`.
+//! The emulators, each a child process: DynamoDB Local (DynamoDB, through
+//! `local/dynamodb/launch.sh`), moto server (the rest of AWS) and localstripe (Stripe), both
+//! started through the launchers in `local/py/`. moto and localstripe listen on loopback only;
+//! DynamoDB Local cannot be told an address and listens on every interface.
 //!
 //! An [`Emulator`] owns its process: dropping the handle kills it (its whole process group),
 //! and the launchers exit by themselves if the process that started them dies. Children run
@@ -20,6 +22,8 @@ use crate::venv::Venv;
 /// Default ports of `cargo xtask dev` (moto's and localstripe's own defaults).
 pub const DEFAULT_MOTO_PORT: u16 = 5000;
 pub const DEFAULT_STRIPE_PORT: u16 = 8420;
+/// DynamoDB Local's own default.
+pub const DEFAULT_DYNAMODB_PORT: u16 = 8000;
 
 /// How to start one emulator.
 #[derive(Debug, Clone)]
@@ -66,6 +70,12 @@ impl Emulator {
     /// `http://127.0.0.1:<port>` (no trailing slash).
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The emulator's process id (for DynamoDB Local, the JVM's), so a fault test can
+    /// SIGSTOP/SIGCONT it; `None` once it has been reaped.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     pub fn log_path(&self) -> &Path {
@@ -126,6 +136,33 @@ pub async fn start_localstripe(venv: &Venv, opts: &EmulatorOptions) -> anyhow::R
     start(venv, "localstripe", "localstripe_launcher.py", "/v1/customers", opts).await
 }
 
+/// Starts DynamoDB Local (installing it first if needed, see [`crate::dynamodb_local`]):
+/// in memory, one database for every access key and region (`-sharedDb`), no telemetry.
+/// Ready when it answers HTTP.
+///
+/// It has no option to choose its address: it listens on EVERY interface, not only on
+/// loopback. Never give it a port that a network can reach.
+pub async fn start_dynamodb_local(opts: &EmulatorOptions) -> anyhow::Result<Emulator> {
+    let name = "dynamodb-local";
+    let port = choose_port(name, opts)?;
+    let dir = tokio::task::spawn_blocking(crate::dynamodb_local::ensure_installed)
+        .await
+        .context("the DynamoDB Local install task panicked")??;
+    if !on_path("java") {
+        bail!(
+            "`java` is not on PATH: DynamoDB Local needs Java 17+ (Debian: `apt-get install openjdk-17-jre-headless`)"
+        );
+    }
+    let mut cmd = Command::new("sh");
+    cmd.arg(crate::dynamodb_local::launcher()).arg(&dir).arg(port.to_string());
+    let emulator = spawn(name, port, cmd, opts).await?;
+    wait_ready(emulator, "/", opts).await
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
 async fn start(
     venv: &Venv,
     name: &'static str,
@@ -133,35 +170,48 @@ async fn start(
     ready_path: &str,
     opts: &EmulatorOptions,
 ) -> anyhow::Result<Emulator> {
-    let port = match opts.port {
+    let port = choose_port(name, opts)?;
+    let script = launchers_dir().join(launcher);
+    let mut cmd = Command::new(venv.python());
+    cmd.arg(&script)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PATH", venv.path_env());
+    let emulator = spawn(name, port, cmd, opts).await?;
+    wait_ready(emulator, ready_path, opts).await
+}
+
+fn choose_port(name: &str, opts: &EmulatorOptions) -> anyhow::Result<u16> {
+    match opts.port {
         Some(port) => {
             ensure_port_free(port, name, opts.port_flag.as_deref())?;
-            port
+            Ok(port)
         }
-        None => free_port()?,
-    };
+        None => free_port(),
+    }
+}
+
+/// Runs `cmd` in its own process group with its output in `<log_dir>/<name>.log`.
+async fn spawn(name: &'static str, port: u16, mut cmd: Command, opts: &EmulatorOptions) -> anyhow::Result<Emulator> {
     std::fs::create_dir_all(&opts.log_dir)
         .with_context(|| format!("cannot create the log directory {}", opts.log_dir.display()))?;
     let log = opts.log_dir.join(format!("{name}.log"));
     let out = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
     let err = out.try_clone().with_context(|| format!("cannot open {}", log.display()))?;
-
-    let script = launchers_dir().join(launcher);
-    let child = Command::new(venv.python())
-        .arg(&script)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .env("PYTHONUNBUFFERED", "1")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PATH", venv.path_env())
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("cannot start {name} ({} {})", venv.python().display(), script.display()))?;
-    let mut emulator = Emulator { name, port, log, child };
+        .with_context(|| format!("cannot start {name} ({:?})", cmd.as_std()))?;
+    Ok(Emulator { name, port, log, child })
+}
 
+async fn wait_ready(mut emulator: Emulator, ready_path: &str, opts: &EmulatorOptions) -> anyhow::Result<Emulator> {
+    let (name, port) = (emulator.name, emulator.port);
     let deadline = Instant::now() + opts.ready_timeout;
     loop {
         emulator.check_running()?;
@@ -252,5 +302,16 @@ mod tests {
         assert!(err.contains("the local ALB") && err.contains("--port <port>"), "{err}");
         drop(held);
         assert!(ensure_port_free(port, "the local ALB", Some("--port")).is_ok());
+    }
+
+    #[tokio::test]
+    async fn dynamodb_local_on_a_busy_port_is_a_clear_error_naming_its_flag() {
+        let held = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = held.local_addr().unwrap().port();
+        let log_dir = std::env::temp_dir().join(format!("mm-emulators-test-{}", std::process::id()));
+        let opts = EmulatorOptions::new(Some(port), &log_dir).port_flag("--dynamodb-port");
+        let err = start_dynamodb_local(&opts).await.unwrap_err().to_string();
+        assert!(err.contains(&format!("port {port}")), "{err}");
+        assert!(err.contains("dynamodb-local") && err.contains("--dynamodb-port <port>"), "{err}");
     }
 }

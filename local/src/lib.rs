@@ -3,6 +3,7 @@
 
 pub mod alb;
 pub mod cognito;
+pub mod dynamodb_local;
 pub mod emulators;
 pub mod provision;
 pub mod routes;

@@ -26,6 +26,31 @@ pub async fn sdk_config(endpoint_url: &str, region: &str) -> SdkConfig {
         .await
 }
 
+/// SDK configuration for the local stack: DynamoDB clients built from it go to DynamoDB
+/// Local at `dynamodb_endpoint_url`, every other client (Cognito, SES, EventBridge, SQS,
+/// Secrets Manager) to moto at `aws_endpoint_url` — what the functions get from
+/// `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_ENDPOINT_URL`. `endpoint_url()` stays moto's.
+pub async fn sdk_config_with_dynamodb(aws_endpoint_url: &str, dynamodb_endpoint_url: &str, region: &str) -> SdkConfig {
+    let mut builder = sdk_config(aws_endpoint_url, region).await.into_builder();
+    // A service client ignores service-specific endpoints when the shared one was set in
+    // code; mark it as coming from the environment, as it does for the functions, so that
+    // the DynamoDB client asks the service config below first.
+    builder.insert_origin("endpoint_url", aws_types::origin::Origin::shared_environment_variable());
+    builder.service_config(DynamoDbEndpoint(dynamodb_endpoint_url.to_owned())).build()
+}
+
+/// The service-specific configuration of [`sdk_config_with_dynamodb`]: an endpoint for
+/// DynamoDB, nothing else (so a stray `AWS_ENDPOINT_URL_*` in the caller's environment
+/// cannot send a client elsewhere).
+#[derive(Debug)]
+struct DynamoDbEndpoint(String);
+
+impl aws_types::service_config::LoadServiceConfig for DynamoDbEndpoint {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        (key.service_id() == "DynamoDB" && key.profile() == "endpoint_url").then(|| self.0.clone())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ProvisionOptions {
     pub table_name: String,
@@ -248,4 +273,42 @@ async fn seed(aws: &SdkConfig, store: &Store, pool: &CognitoPool, users: &DemoUs
 
 fn slug(title: &str) -> String {
     shared::domain::search_words(title).join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepts one connection on a fresh loopback port and reports that it came.
+    async fn listener() -> (String, tokio::sync::oneshot::Receiver<()>) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            if listener.accept().await.is_ok() {
+                let _ = tx.send(());
+            }
+        });
+        (url, rx)
+    }
+
+    #[tokio::test]
+    async fn the_stack_config_sends_dynamodb_to_dynamodb_local_and_cognito_to_moto() {
+        let (moto, mut moto_hit) = listener().await;
+        let (dynamodb, mut dynamodb_hit) = listener().await;
+        let aws = sdk_config_with_dynamodb(&moto, &dynamodb, "eu-west-1").await;
+        assert_eq!(aws.endpoint_url(), Some(moto.as_str()));
+        let timeout = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+            .operation_timeout(std::time::Duration::from_millis(500))
+            .build();
+        let aws = aws.into_builder().timeout_config(timeout).build();
+
+        // The listeners never answer: only where each request went matters.
+        let _ = aws_sdk_dynamodb::Client::new(&aws).list_tables().send().await;
+        assert!(dynamodb_hit.try_recv().is_ok(), "DynamoDB did not go to DynamoDB Local");
+        assert!(moto_hit.try_recv().is_err(), "DynamoDB went to moto");
+
+        let _ = aws_sdk_cognitoidentityprovider::Client::new(&aws).list_user_pools().max_results(1).send().await;
+        assert!(moto_hit.try_recv().is_ok(), "Cognito did not go to moto");
+    }
 }

@@ -1,5 +1,5 @@
-//! Test support: a fresh, uniquely named stack per test (table, user pool, secrets, users
-//! and their tokens) on the emulator, and requests sent the way the ALB sends them — as ALB
+//! Test support: a fresh, uniquely named stack per test (table on DynamoDB Local; user
+//! pool, secrets, users and their tokens on moto), and requests sent the way the ALB sends them — as ALB
 //! events routed by the real route table to the real handlers.
 
 // Test support: a setup failure should stop the test loudly.
@@ -18,8 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 pub const REGION: &str = "eu-west-1";
+/// moto: Cognito and the rest of AWS but DynamoDB.
 pub const ENDPOINT_VAR: &str = "MM_TEST_AWS_ENDPOINT";
 pub const STRIPE_VAR: &str = "MM_TEST_STRIPE_API_BASE";
+/// DynamoDB Local: DynamoDB.
+pub const DYNAMODB_ENDPOINT_VAR: &str = "MM_TEST_DYNAMODB_ENDPOINT";
 
 /// A clock tests can move forward.
 #[derive(Debug, Default)]
@@ -83,6 +86,18 @@ pub fn stripe_api_base() -> String {
     })
 }
 
+/// DynamoDB Local's endpoint. No fallback to moto: its transactions are not isolated.
+pub fn dynamodb_endpoint() -> String {
+    std::env::var(DYNAMODB_ENDPOINT_VAR).unwrap_or_else(|_| {
+        panic!("{DYNAMODB_ENDPOINT_VAR} is not set: run the tests with `cargo xtask test`, which starts DynamoDB Local")
+    })
+}
+
+/// SDK configuration for the test emulators: DynamoDB on DynamoDB Local, the rest on moto.
+pub async fn sdk_config() -> SdkConfig {
+    local::provision::sdk_config_with_dynamodb(&endpoint(), &dynamodb_endpoint(), REGION).await
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
 }
@@ -93,7 +108,7 @@ impl TestContext {
     }
 
     async fn try_new() -> anyhow::Result<Self> {
-        let aws = local::provision::sdk_config(&endpoint(), REGION).await;
+        let aws = sdk_config().await;
         let provisioned = local::provision::provision(
             &aws,
             &ProvisionOptions { table_name: unique("mm-test"), user_pool_name: unique("mm-test"), seed: false },

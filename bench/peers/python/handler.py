@@ -15,7 +15,10 @@ from boto3.dynamodb.types import TypeDeserializer
 API = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation"
 TABLE = os.environ["TABLE_NAME"]
 # Built once per cold start, like any Lambda would.
-DYNAMODB = boto3.client("dynamodb", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+# The service-specific variable first, as the Rust SDK reads them (DynamoDB Local vs moto).
+DYNAMODB = boto3.client(
+    "dynamodb", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
+)
 DESERIALIZE = TypeDeserializer().deserialize
 INTERNAL = re.compile(r"^(pk|sk|entity|title_words|gsi\d+(pk|sk))$")
 

@@ -193,3 +193,40 @@ async fn every_known_path_answers_every_unrouted_method_with_405_and_its_routed_
         }
     }
 }
+
+#[tokio::test]
+async fn the_handlers_keep_their_data_on_dynamodb_local_and_none_on_moto() {
+    let ctx = TestContext::new().await;
+    let table = ctx.app.config.table_name.clone();
+    let created = ctx.create_product(&ctx.maker, json!({})).await;
+    let id = created["id"].as_str().unwrap();
+
+    let dynamodb_local = aws_sdk_dynamodb::Client::new(&ctx.aws);
+    let items = dynamodb_local.scan().table_name(&table).send().await.expect("the table is on DynamoDB Local");
+    let ids: Vec<&str> = items.items().iter().filter_map(|i| i.get("id")?.as_s().ok()).map(String::as_str).collect();
+    assert!(ids.contains(&id), "the created product is on DynamoDB Local: {ids:?}");
+
+    let moto = aws_sdk_dynamodb::Client::new(&local::provision::sdk_config(&e2e::endpoint(), e2e::REGION).await);
+    let err = moto.describe_table().table_name(&table).send().await.expect_err("moto has no such table");
+    assert!(err.into_service_error().is_resource_not_found_exception(), "the table is not on moto");
+}
+
+/// What a fault test relies on: `Emulator::pid` is DynamoDB Local's JVM itself, so stopping
+/// it freezes DynamoDB and continuing it brings it back.
+#[tokio::test]
+async fn dynamodb_local_can_be_frozen_and_thawed_through_its_process_id() {
+    use local::emulators::{EmulatorOptions, http_status, start_dynamodb_local};
+    let log_dir = std::env::temp_dir().join(e2e::unique("mm-dynamodb-fault"));
+    let dynamodb = start_dynamodb_local(&EmulatorOptions::new(None, &log_dir)).await.unwrap();
+    let pid = dynamodb.pid().unwrap().to_string();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(String::from_utf8_lossy(&cmdline).contains("DynamoDBLocal.jar"), "the pid is the JVM's");
+
+    let signal = |sig: &str| std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
+    assert!(signal("-STOP").success());
+    assert!(http_status(dynamodb.port(), "/").await.is_err(), "a frozen DynamoDB Local does not answer");
+    assert!(signal("-CONT").success());
+    assert_eq!(http_status(dynamodb.port(), "/").await.unwrap(), 400, "it answers again (400: no signature)");
+    dynamodb.stop().await;
+    let _ = std::fs::remove_dir_all(&log_dir);
+}

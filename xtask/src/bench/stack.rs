@@ -1,6 +1,6 @@
-//! The emulated AWS side of a benchmark run: moto on a free port, provisioned and seeded
-//! by the same `local::provision` code as `cargo xtask dev`, with a counting proxy in front
-//! of it; access tokens for a maker and a customer; ALB events for every function.
+//! The emulated AWS side of a benchmark run: DynamoDB Local (DynamoDB) and moto (Cognito) on
+//! free ports, provisioned and seeded by the same `local::provision` code as `cargo xtask dev`,
+//! with a counting proxy in front of DynamoDB Local; access tokens for a maker and a customer; ALB events for every function.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,6 +22,7 @@ pub const NO_STACK_CURSOR_SECRET_ID: &str = "bench/cursor-secret";
 
 pub struct Stack {
     moto: Emulator,
+    dynamodb: Emulator,
     pub proxy: CountingProxy,
     pub provisioned: Provisioned,
     secrets: SecretIds,
@@ -38,10 +39,14 @@ impl Stack {
         let venv = tokio::task::spawn_blocking(move || local::venv::ensure_emulators(&root_owned))
             .await
             .context("the venv task panicked")??;
-        let moto = local::emulators::start_moto(&venv, &EmulatorOptions::new(None, log_dir)).await?;
-        let upstream = SocketAddr::from(([127, 0, 0, 1], moto.port()));
+        let opts = EmulatorOptions::new(None, log_dir);
+        let (moto, dynamodb) = tokio::try_join!(
+            local::emulators::start_moto(&venv, &opts),
+            local::emulators::start_dynamodb_local(&opts)
+        )?;
+        let upstream = SocketAddr::from(([127, 0, 0, 1], dynamodb.port()));
         let proxy = CountingProxy::start(upstream).await?;
-        let aws = local::provision::sdk_config(&moto.url(), REGION).await;
+        let aws = local::provision::sdk_config_with_dynamodb(&moto.url(), &dynamodb.url(), REGION).await;
         let provisioned = local::provision::provision(
             &aws,
             &ProvisionOptions { table_name: TABLE.to_owned(), user_pool_name: "bench".to_owned(), seed: true },
@@ -64,15 +69,17 @@ impl Stack {
             "the seed gave the maker {} active products; 3 are needed",
             products.len()
         );
-        Ok(Stack { moto, proxy, provisioned, secrets, maker_token, customer_token, maker_id, products })
+        Ok(Stack { moto, dynamodb, proxy, provisioned, secrets, maker_token, customer_token, maker_id, products })
     }
 
-    /// The function environment pointing at the emulator, through the proxy or directly.
+    /// The function environment pointing at the emulators, DynamoDB through the proxy or
+    /// directly.
     pub fn function_env(&self, through_proxy: bool) -> Vec<(String, String)> {
-        let endpoint = if through_proxy { self.proxy.url() } else { self.moto.url() };
+        let dynamodb = if through_proxy { self.proxy.url() } else { self.dynamodb.url() };
         let pool = &self.provisioned.cognito;
         vec![
-            ("AWS_ENDPOINT_URL".to_owned(), endpoint),
+            ("AWS_ENDPOINT_URL".to_owned(), self.moto.url()),
+            ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), dynamodb),
             ("TABLE_NAME".to_owned(), self.provisioned.table_name.clone()),
             ("COGNITO_ISSUER".to_owned(), pool.issuer.clone()),
             ("COGNITO_JWKS_URL".to_owned(), pool.jwks_url.clone()),
@@ -119,6 +126,7 @@ impl Stack {
     pub async fn stop(self) {
         drop(self.proxy);
         self.moto.stop().await;
+        self.dynamodb.stop().await;
     }
 }
 
