@@ -107,8 +107,18 @@ impl TestContext {
         Self::try_new().await.expect("setting up a test stack on the emulator")
     }
 
+    /// A stack whose DynamoDB is the DynamoDB Local at `dynamodb_endpoint` (a private one,
+    /// for a test that freezes it).
+    pub async fn on_dynamodb(dynamodb_endpoint: &str) -> Self {
+        let aws = local::provision::sdk_config_with_dynamodb(&endpoint(), dynamodb_endpoint, REGION).await;
+        Self::try_new_on(aws).await.expect("setting up a test stack on the emulator")
+    }
+
     async fn try_new() -> anyhow::Result<Self> {
-        let aws = sdk_config().await;
+        Self::try_new_on(sdk_config().await).await
+    }
+
+    async fn try_new_on(aws: SdkConfig) -> anyhow::Result<Self> {
         let provisioned = local::provision::provision(
             &aws,
             &ProvisionOptions { table_name: unique("mm-test"), user_pool_name: unique("mm-test"), seed: false },
@@ -490,6 +500,11 @@ impl TestContext {
         assert_eq!(intent["status"], "succeeded", "{intent}");
         self.deliver(&self.stripe_event("payment_intent.succeeded", &intent)).await.expect(200);
         self.fetch_order(&self.customer_of(order), order).await
+    }
+
+    /// The customer's user id.
+    pub fn customer_id(&self) -> shared::domain::UserId {
+        shared::domain::UserId::new(self.customer.sub.clone())
     }
 
     /// The test user who placed `order`.

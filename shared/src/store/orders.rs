@@ -597,6 +597,15 @@ impl Store {
             None => "payment refunded".to_owned(),
         };
         let note = HistoryEntry { status: order.status, at: now.clone(), note: Some(text) };
+        let mut values = HashMap::from([
+            (":succeeded".to_owned(), to_value(&RefundStatus::Succeeded)?),
+            (":pending".to_owned(), to_value(&RefundStatus::Pending)?),
+            (":now".to_owned(), s(now.as_str())),
+            (":entry".to_owned(), to_value(&vec![note.clone()])?),
+        ]);
+        if let Some(id) = refund_id {
+            values.insert(":rid".to_owned(), s(id));
+        }
         let result = self
             .client
             .update_item()
@@ -609,13 +618,7 @@ impl Store {
             ))
             .condition_expression("#payment.refund_status = :pending")
             .expression_attribute_names("#payment", "payment")
-            .expression_attribute_values(":succeeded", to_value(&RefundStatus::Succeeded)?)
-            .expression_attribute_values(":pending", to_value(&RefundStatus::Pending)?)
-            .set_expression_attribute_values(Some(
-                refund_id.map(|id| HashMap::from([(":rid".to_owned(), s(id))])).unwrap_or_default(),
-            ))
-            .expression_attribute_values(":now", s(now.as_str()))
-            .expression_attribute_values(":entry", to_value(&vec![note.clone()])?)
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
         match result {

@@ -101,6 +101,8 @@ async fn every_sample_event_is_served_by_its_function() {
     let ctx = TestContext::new().await;
     let product = ctx.create_product(&ctx.maker, json!({})).await;
     let id = product["id"].as_str().unwrap();
+    let order = ctx.order(&ctx.maker, &[(id, 1)]).await;
+    let order_id = order["id"].as_str().unwrap();
     for function in shared::routes::functions() {
         let mut event = sample_event(function);
         let method = event["httpMethod"].as_str().unwrap().to_owned();
@@ -109,14 +111,23 @@ async fn every_sample_event_is_served_by_its_function() {
         // Point the sample at this stack's data and users.
         let path = path
             .replace("prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F", id)
-            .replace("3f6c1a52-7e0b-4d0c-9b1e-2a4f6d8c0e11", &ctx.maker.sub);
+            .replace("3f6c1a52-7e0b-4d0c-9b1e-2a4f6d8c0e11", &ctx.maker.sub)
+            .replace("ord_01JDR0A1B2C3D4E5F6G7H8J9K0", order_id);
         event["path"] = json!(path);
+        let body = event["body"].as_str().unwrap_or_default().replace("prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F", id);
+        event["body"] = json!(body);
+        if event["headers"].get("stripe-signature").is_some() {
+            // The sample's signature is years old by now: sign it again, with this stack's secret.
+            let secret = shared::config::Secret::new(ctx.stripe_keys.webhook_secret.clone());
+            let signature = shared::payments::webhook::sign(&secret, body.as_bytes(), std::time::SystemTime::now());
+            event["headers"]["stripe-signature"] = json!(signature);
+        }
         if event["headers"].get("authorization").is_some() {
             event["headers"]["authorization"] = json!(ctx.maker.bearer());
         }
         let response = ctx.send_event(&event).await;
         let expected = match function {
-            "create-product" => 201,
+            "create-product" | "create-order" => 201,
             "archive-product" => 204,
             "not-found" => 404,
             _ => 200,

@@ -12,4 +12,5 @@ mod listing;
 mod order_faults;
 mod orders;
 mod profiles;
+mod races;
 mod secrets;
