@@ -235,7 +235,16 @@ async fn dynamodb_local_can_be_frozen_and_thawed_through_its_process_id() {
 
     let signal = |sig: &str| std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
     assert!(signal("-STOP").success());
-    assert!(http_status(dynamodb.port(), "/").await.is_err(), "a frozen DynamoDB Local does not answer");
+    // A group stop reaches every thread of the JVM asynchronously: wait until it took hold.
+    let state = || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    for _ in 0..100 {
+        if state().rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T')) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let probe = http_status(dynamodb.port(), "/").await;
+    assert!(probe.is_err(), "a frozen DynamoDB Local does not answer: {probe:?}; /proc/{pid}/stat: {}", state());
     assert!(signal("-CONT").success());
     assert_eq!(http_status(dynamodb.port(), "/").await.unwrap(), 400, "it answers again (400: no signature)");
     dynamodb.stop().await;
