@@ -77,3 +77,13 @@ fn the_deployed_table_has_the_keys_and_indexes_the_store_queries() {
     expected.sort();
     assert_eq!(attributes, expected, "every key attribute is a string");
 }
+
+/// Idempotency records and Stripe event records carry `expires_at` (Unix seconds, see
+/// `shared::store` orders): the deployed table lets DynamoDB's TTL delete them.
+#[test]
+fn the_deployed_table_expires_items_by_expires_at() {
+    let template = template();
+    let ttl = &template["Resources"]["Table"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(ttl["AttributeName"].as_str(), Some("expires_at"));
+    assert_eq!(ttl["Enabled"].as_bool(), Some(true));
+}
