@@ -101,7 +101,10 @@ async fn every_sample_event_is_served_by_its_function() {
     let ctx = TestContext::new().await;
     let product = ctx.create_product(&ctx.maker, json!({})).await;
     let id = product["id"].as_str().unwrap();
-    let order = ctx.order(&ctx.maker, &[(id, 1)]).await;
+    // The archive-product sample archives `id`: orders get a product of their own.
+    let for_orders = ctx.create_product(&ctx.maker, json!({})).await;
+    let for_orders = for_orders["id"].as_str().unwrap();
+    let order = ctx.order(&ctx.maker, &[(for_orders, 1)]).await;
     let order_id = order["id"].as_str().unwrap();
     for function in shared::routes::functions() {
         let mut event = sample_event(function);
@@ -114,7 +117,7 @@ async fn every_sample_event_is_served_by_its_function() {
             .replace("3f6c1a52-7e0b-4d0c-9b1e-2a4f6d8c0e11", &ctx.maker.sub)
             .replace("ord_01JDR0A1B2C3D4E5F6G7H8J9K0", order_id);
         event["path"] = json!(path);
-        let body = event["body"].as_str().unwrap_or_default().replace("prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F", id);
+        let body = event["body"].as_str().unwrap_or_default().replace("prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F", for_orders);
         event["body"] = json!(body);
         if event["headers"].get("stripe-signature").is_some() {
             // The sample's signature is years old by now: sign it again, with this stack's secret.
