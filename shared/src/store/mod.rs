@@ -10,6 +10,15 @@
 //! | profile (and maker shop) by user       | `pk=USER#<sub>`, `sk=PROFILE`                      | GetItem / UpdateItem upsert |
 //! | create a product                       | Put product (`attribute_not_exists`) + Update the maker's profile | TransactWriteItems |
 //! | update / archive a product             | Put with `version = :read_version`                 | GetItem + conditional PutItem |
+//! | order by id                            | `pk=ORDER#<id>`, `sk=ORDER`                        | GetItem (consistent) |
+//! | a customer's orders, newest first      | `gsi1`: `gsi1pk=CUSTOMER#<sub>`, `gsi1sk=<order id>` | Query, descending |
+//! | a maker's orders (by status)           | maker index item `pk=ORDER#<id>`, `sk=MAKER#<sub>`; `gsi2`: `gsi2pk=MAKERORDERS#<sub>`, `gsi2sk=<order id>` | Query, descending, filter `status` |
+//! | orders due: payment expiry, refund retry | `gsi3` (sparse): `gsi3pk=DUE#PAYMENT` / `DUE#REFUND`, `gsi3sk=<due at>#<order id>` | Query `gsi3sk <= now` |
+//! | checkout read                          | the products, `USER#<sub>`/`PROFILE`, `IDEM#<sub>`/`KEY#<key>` | one BatchGetItem (consistent) |
+//! | place an order                         | Put order + Put maker items + Update products (`active`, `price`, `stock >= q`) + Put idempotency record | TransactWriteItems |
+//! | move an order (state machine)          | Update order (`status = :from`) + Update maker items [+ release stock] [+ Put Stripe event] | TransactWriteItems |
+//! | Stripe event seen                      | `pk=STRIPE_EVENT#<id>`, `sk=EVENT`, TTL `expires_at` | Put `attribute_not_exists` with its effect |
+//! | idempotency key                        | `pk=IDEM#<sub>`, `sk=KEY#<key>`, TTL `expires_at` (24 h) | in the checkout read and the placing transaction |
 //!
 //! Product ids are ULIDs, so sorting by id is sorting by creation time. `q` (words of the
 //! title) and price bounds are filter expressions on the chosen index; price and word

@@ -310,3 +310,31 @@ async fn a_success_that_arrives_after_a_cancellation_is_refunded_once() {
     let notes = after["history"].as_array().unwrap().iter().filter(|h| h["note"].is_string()).count();
     assert!(notes <= 1, "{after}");
 }
+
+#[tokio::test]
+async fn bad_input_on_every_order_route_is_a_problem_4xx_that_changes_nothing() {
+    let ctx = TestContext::new().await;
+    let mug = product(&ctx, 5).await;
+    let order = ctx.order(&ctx.customer, &[(&mug, 1)]).await;
+    // Lists: tampered, foreign and garbage cursors, bad limits.
+    for path in ["/orders", "/maker/orders"] {
+        for (name, value) in [("cursor", "e30.AAAA"), ("cursor", "not-a-cursor"), ("limit", "0"), ("limit", "x"), ("limit", "101")] {
+            let response = ctx.get(path).auth(&ctx.maker).query(name, value).send().await;
+            assert_eq!(response.invalid_fields(), vec![name.to_owned()], "{path} {name}={value}");
+        }
+    }
+    // A maker's cursor does not open another maker's list.
+    let other = ctx.create_product(&ctx.other_maker, json!({"stock": 5})).await;
+    ctx.order(&ctx.customer, &[(other["id"].as_str().unwrap(), 1)]).await;
+    ctx.order(&ctx.customer, &[(other["id"].as_str().unwrap(), 1)]).await;
+    let page = ctx.get("/maker/orders").auth(&ctx.other_maker).query("limit", "1").send().await.json();
+    let cursor = page["next_cursor"].as_str().unwrap();
+    ctx.get("/maker/orders").auth(&ctx.maker).query("limit", "1").query("cursor", cursor).send().await.problem(400);
+    // The webhook: an oversized body is a 413 before any verification.
+    let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(300 * 1024));
+    ctx.deliver_raw(&huge, "t=1,v1=00").await.problem(413);
+    // Cancel takes no body; whatever comes is ignored, and a bad id is a 404.
+    ctx.request("POST", "/orders/ord_x/cancel").auth(&ctx.customer).raw_body("application/json", "{").send().await.problem(404);
+    assert_eq!(ctx.fetch_order(&ctx.customer, &order).await["status"], "pending_payment");
+    assert_eq!(ctx.stock(&mug).await, 4);
+}
