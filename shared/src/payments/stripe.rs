@@ -36,6 +36,8 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Byte
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const STRIPE_VERSION: HeaderName = HeaderName::from_static("stripe-version");
+/// Below the idle timeouts of the load balancers in front of Stripe.
+const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The Stripe client. Build it once per cold start and share it (`Arc<dyn Payments>`).
 pub struct StripePayments {
@@ -192,8 +194,13 @@ impl StripePayments {
                     .enable_http1()
                     .wrap_connector(http);
                 // Connections are kept between invocations of a warm function: a TLS
-                // handshake per call would cost more than the call.
-                Ok(Client::builder(hyper_util::rt::TokioExecutor::new()).build(https))
+                // handshake per call would cost more than the call. Not for long, though:
+                // an idle connection may have been closed by Stripe's side while the
+                // function was frozen, and an expired one is dropped before it is reused.
+                Ok(Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                    .pool_timer(hyper_util::rt::TokioTimer::new())
+                    .build(https))
             })
             .await
     }
@@ -238,8 +245,21 @@ impl StripePayments {
         };
         let request = builder.body(Full::new(body)).map_err(|e| Error::internal(CONTEXT, e))?;
 
+        // One more try after a transport failure, when repeating cannot double an effect (a
+        // GET, or a POST whose Idempotency-Key makes Stripe replay the first answer). It
+        // covers a kept-alive connection that died while the function was frozen; it runs
+        // inside the operation's deadline, so it never makes a call slower than the timeout.
+        let repeatable = idempotency_key.is_some() || request.method() == http::Method::GET;
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let response = client.request(request).await.map_err(|e| Error::provider_unavailable(CONTEXT, e))?;
+        let response = match client.request(request.clone()).await {
+            Ok(response) => response,
+            Err(first) if repeatable => {
+                tracing::info!(error = %first, "Stripe request failed in transport; trying once more");
+                self.calls.fetch_add(1, Ordering::Relaxed);
+                client.request(request).await.map_err(|e| Error::provider_unavailable(CONTEXT, e))?
+            }
+            Err(e) => return Err(Error::provider_unavailable(CONTEXT, e)),
+        };
         let status = response.status();
         let request_id = response.headers().get("request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = response
