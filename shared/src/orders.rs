@@ -205,7 +205,7 @@ pub async fn cancel(app: &App, who: &Principal, id: &str) -> Result<Order> {
     for _ in 0..MOVE_ATTEMPTS {
         let mv = require_move(order.status, OrderStatus::Cancelled, actor)?;
         match app.store.apply_move(&order, mv, &app.now(), None).await? {
-            MoveOutcome::Moved(moved) => return after_move(app, payments, moved, mv.effects).await,
+            MoveOutcome::Moved(moved) => return after_move(app, payments, *moved, mv.effects).await,
             MoveOutcome::Stale | MoveOutcome::EventSeen => {
                 order = app.store.order(&order.id).await?.ok_or_else(not_found)?;
             }
@@ -229,7 +229,7 @@ async fn after_move(
                 // Paid between our read and the cancel: refund it now rather than wait for
                 // the webhook (whichever comes second finds the refund decided).
                 if let MoveOutcome::Moved(marked) = app.store.mark_refund_pending(&order, &app.now(), None).await? {
-                    return Ok(refund(app, payments, marked).await);
+                    return Ok(refund(app, payments, *marked).await);
                 }
             }
             Ok(_) => {}
@@ -337,7 +337,7 @@ async fn apply_event(app: &App, payments: &dyn Payments, event: &WebhookEvent) -
             }
             match app.store.mark_refund_pending(&order, &now, Some(&event.id)).await? {
                 MoveOutcome::Moved(marked) => {
-                    refund(app, payments, marked).await;
+                    refund(app, payments, *marked).await;
                     return Ok(WebhookOutcome::LateRefunded);
                 }
                 MoveOutcome::EventSeen => return Ok(WebhookOutcome::Duplicate),
@@ -401,7 +401,7 @@ async fn expire_one(app: &App, payments: &dyn Payments, order: &Order) -> Result
     let Some(mv) = legal_move(order.status, OrderStatus::Expired, Actor::PaymentExpirer) else { return Ok(false) };
     match app.store.apply_move(order, mv, &app.now(), None).await? {
         MoveOutcome::Moved(expired) => {
-            after_move(app, payments, expired, mv.effects).await?;
+            after_move(app, payments, *expired, mv.effects).await?;
             Ok(true)
         }
         MoveOutcome::Stale | MoveOutcome::EventSeen => Ok(false),

@@ -132,8 +132,8 @@ pub enum Placement {
 /// How a move ended.
 #[derive(Debug)]
 pub enum MoveOutcome {
-    /// Made: the order as it is now.
-    Moved(Order),
+    /// Made: the order as it is now (boxed: it is much larger than the other outcomes).
+    Moved(Box<Order>),
     /// The order was no longer in the move's `from` status: someone else moved it first.
     Stale,
     /// The Stripe event was already recorded: its effect happened before.
@@ -495,7 +495,7 @@ impl Store {
         }
         self.transact_move(items, event_index, "moving an order").await.map(|outcome| match outcome {
             Some(other) => other,
-            None => MoveOutcome::Moved(next),
+            None => MoveOutcome::Moved(Box::new(next)),
         })
     }
 
@@ -579,7 +579,7 @@ impl Store {
         let mut next = order.clone();
         next.payment.refund_status = Some(RefundStatus::Pending);
         next.updated_at = now.clone();
-        self.transact_move(items, event_index, "marking a refund").await.map(|o| o.unwrap_or(MoveOutcome::Moved(next)))
+        self.transact_move(items, event_index, "marking a refund").await.map(|o| o.unwrap_or(MoveOutcome::Moved(Box::new(next))))
     }
 
     /// Records the refund Stripe made for `order`, with a history note, and takes the order

@@ -6,7 +6,10 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 async fn product(ctx: &TestContext, stock: u64) -> String {
-    ctx.create_product(&ctx.maker, json!({"stock": stock, "price_cents": 2500})).await["id"].as_str().unwrap().to_owned()
+    ctx.create_product(&ctx.maker, json!({"stock": stock, "price_cents": 2500})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn id(order: &Value) -> &str {
@@ -72,12 +75,9 @@ async fn every_order_route_answers_each_role_as_it_should() {
     }
     // Cancel: anonymous 401, another customer and a maker without a line 404, the maker
     // with a line 403 — and none of them changes anything.
-    for (user, status) in [
-        (None, 401),
-        (Some(&ctx.other_customer), 404),
-        (Some(&ctx.other_maker), 404),
-        (Some(&ctx.maker), 403),
-    ] {
+    for (user, status) in
+        [(None, 401), (Some(&ctx.other_customer), 404), (Some(&ctx.other_maker), 404), (Some(&ctx.maker), 403)]
+    {
         let req = ctx.request("POST", &cancel);
         let req = match user {
             Some(u) => req.auth(u),
@@ -279,7 +279,9 @@ async fn unpaid_orders_expire_releasing_their_stock_and_a_late_payment_is_refund
     let late = ctx.fetch_order(&ctx.customer, &paid_late).await;
     assert_eq!(late["status"], "expired");
     assert_eq!(late["payment"]["refund_status"], "succeeded", "{late}");
-    assert!(late["history"].as_array().unwrap().iter().any(|h| h["note"].as_str().is_some_and(|n| n.contains("refund"))));
+    assert!(
+        late["history"].as_array().unwrap().iter().any(|h| h["note"].as_str().is_some_and(|n| n.contains("refund")))
+    );
     let pi = paid_late["payment"]["payment_intent_id"].as_str().unwrap();
     let refunds = local::stripe::list_refunds(&ctx.stripe_api_base(), &ctx.stripe_keys.secret_key, pi).await.unwrap();
     assert_eq!(refunds.len(), 1);
@@ -318,7 +320,9 @@ async fn bad_input_on_every_order_route_is_a_problem_4xx_that_changes_nothing() 
     let order = ctx.order(&ctx.customer, &[(&mug, 1)]).await;
     // Lists: tampered, foreign and garbage cursors, bad limits.
     for path in ["/orders", "/maker/orders"] {
-        for (name, value) in [("cursor", "e30.AAAA"), ("cursor", "not-a-cursor"), ("limit", "0"), ("limit", "x"), ("limit", "101")] {
+        for (name, value) in
+            [("cursor", "e30.AAAA"), ("cursor", "not-a-cursor"), ("limit", "0"), ("limit", "x"), ("limit", "101")]
+        {
             let response = ctx.get(path).auth(&ctx.maker).query(name, value).send().await;
             assert_eq!(response.invalid_fields(), vec![name.to_owned()], "{path} {name}={value}");
         }
@@ -334,7 +338,12 @@ async fn bad_input_on_every_order_route_is_a_problem_4xx_that_changes_nothing() 
     let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(300 * 1024));
     ctx.deliver_raw(&huge, "t=1,v1=00").await.problem(413);
     // Cancel takes no body; whatever comes is ignored, and a bad id is a 404.
-    ctx.request("POST", "/orders/ord_x/cancel").auth(&ctx.customer).raw_body("application/json", "{").send().await.problem(404);
+    ctx.request("POST", "/orders/ord_x/cancel")
+        .auth(&ctx.customer)
+        .raw_body("application/json", "{")
+        .send()
+        .await
+        .problem(404);
     assert_eq!(ctx.fetch_order(&ctx.customer, &order).await["status"], "pending_payment");
     assert_eq!(ctx.stock(&mug).await, 4);
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 /// Places one order through `app` (a copy of the stack's app with a broken dependency) and
 /// checks the answer is a clean 5xx problem, quick enough, with nothing reserved.
 async fn checkout_fails_cleanly(ctx: &TestContext, app: &shared::App, within: Duration) {
-    let mug = ctx.create_product(&ctx.maker, json!({"stock": 4}))  .await["id"].as_str().unwrap().to_owned();
+    let mug = ctx.create_product(&ctx.maker, json!({"stock": 4})).await["id"].as_str().unwrap().to_owned();
     let request = ctx.request("POST", "/orders").auth(&ctx.customer).json(&order_body(&[(&mug, 3)]));
     let started = Instant::now();
     let req = lambda_http::request::from_str(&request.event().to_string()).unwrap();

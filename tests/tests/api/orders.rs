@@ -85,13 +85,34 @@ async fn invalid_orders_name_every_bad_field_and_change_nothing() {
     let unknown = shared::domain::ProductId::generate();
     let cases: Vec<(Value, Vec<&str>)> = vec![
         (json!({"items": []}), vec!["items"]),
-        (json!({"items": [{"product_id": mug, "quantity": 0}], "shipping_address": e2e::address()}), vec!["items[0].quantity"]),
-        (json!({"items": [{"product_id": mug, "quantity": 101}], "shipping_address": e2e::address()}), vec!["items[0].quantity"]),
-        (json!({"items": [{"product_id": mug, "quantity": "2"}], "shipping_address": e2e::address()}), vec!["items[0].quantity"]),
-        (json!({"items": [{"product_id": mug, "quantity": 1}, {"product_id": mug, "quantity": 1}], "shipping_address": e2e::address()}), vec!["items[1].product_id"]),
-        (json!({"items": [{"product_id": archived, "quantity": 1}], "shipping_address": e2e::address()}), vec!["items[0].product_id"]),
-        (json!({"items": [{"product_id": unknown.as_str(), "quantity": 1}], "shipping_address": e2e::address()}), vec!["items[0].product_id"]),
-        (json!({"items": [{"product_id": mug, "quantity": 1}], "shipping_address": {"name": "x"}}), vec!["shipping_address.line1"]),
+        (
+            json!({"items": [{"product_id": mug, "quantity": 0}], "shipping_address": e2e::address()}),
+            vec!["items[0].quantity"],
+        ),
+        (
+            json!({"items": [{"product_id": mug, "quantity": 101}], "shipping_address": e2e::address()}),
+            vec!["items[0].quantity"],
+        ),
+        (
+            json!({"items": [{"product_id": mug, "quantity": "2"}], "shipping_address": e2e::address()}),
+            vec!["items[0].quantity"],
+        ),
+        (
+            json!({"items": [{"product_id": mug, "quantity": 1}, {"product_id": mug, "quantity": 1}], "shipping_address": e2e::address()}),
+            vec!["items[1].product_id"],
+        ),
+        (
+            json!({"items": [{"product_id": archived, "quantity": 1}], "shipping_address": e2e::address()}),
+            vec!["items[0].product_id"],
+        ),
+        (
+            json!({"items": [{"product_id": unknown.as_str(), "quantity": 1}], "shipping_address": e2e::address()}),
+            vec!["items[0].product_id"],
+        ),
+        (
+            json!({"items": [{"product_id": mug, "quantity": 1}], "shipping_address": {"name": "x"}}),
+            vec!["shipping_address.line1"],
+        ),
         (json!({"items": [{"product_id": mug, "quantity": 1}], "colour": "red"}), vec!["colour"]),
         // No address sent and none in the profile.
         (json!({"items": [{"product_id": mug, "quantity": 1}]}), vec!["shipping_address"]),
@@ -103,7 +124,12 @@ async fn invalid_orders_name_every_bad_field_and_change_nothing() {
     let many: Vec<Value> = (0..51).map(|_| json!({"product_id": mug, "quantity": 1})).collect();
     let response = ctx.place_order(&ctx.customer, &json!({"items": many, "shipping_address": e2e::address()})).await;
     assert!(response.invalid_fields().contains(&"items".to_owned()));
-    ctx.request("POST", "/orders").auth(&ctx.customer).raw_body("application/json", "{\"items\": [").send().await.problem(400);
+    ctx.request("POST", "/orders")
+        .auth(&ctx.customer)
+        .raw_body("application/json", "{\"items\": [")
+        .send()
+        .await
+        .problem(400);
     ctx.request("POST", "/orders").auth(&ctx.customer).raw_body("text/plain", "{}").send().await.problem(415);
     let huge = format!("{{\"items\": [], \"pad\": \"{}\"}}", "x".repeat(300 * 1024));
     ctx.request("POST", "/orders").auth(&ctx.customer).raw_body("application/json", &huge).send().await.problem(413);
@@ -131,7 +157,12 @@ async fn an_idempotency_key_replays_the_first_order_and_refuses_another_body() {
     let send = |body: Value| {
         let ctx = &ctx;
         async move {
-            ctx.request("POST", "/orders").auth(&ctx.customer).header("idempotency-key", "key-1").json(&body).send().await
+            ctx.request("POST", "/orders")
+                .auth(&ctx.customer)
+                .header("idempotency-key", "key-1")
+                .json(&body)
+                .send()
+                .await
         }
     };
     let first = send(body.clone()).await;
@@ -147,12 +178,18 @@ async fn an_idempotency_key_replays_the_first_order_and_refuses_another_body() {
     other.problem(422);
     assert_eq!(ctx.stock(&mug).await, 4);
     // The key is the customer's own: another customer may use the same one.
-    let theirs =
-        ctx.request("POST", "/orders").auth(&ctx.other_customer).header("idempotency-key", "key-1").json(&body).send().await;
+    let theirs = ctx
+        .request("POST", "/orders")
+        .auth(&ctx.other_customer)
+        .header("idempotency-key", "key-1")
+        .json(&body)
+        .send()
+        .await;
     theirs.expect(201);
     assert_ne!(theirs.json()["id"], first.json()["id"]);
     let long = "k".repeat(256);
-    let refused = ctx.request("POST", "/orders").auth(&ctx.customer).header("idempotency-key", &long).json(&body).send().await;
+    let refused =
+        ctx.request("POST", "/orders").auth(&ctx.customer).header("idempotency-key", &long).json(&body).send().await;
     assert_eq!(refused.invalid_fields(), vec!["Idempotency-Key"]);
     assert_eq!(ctx.stock(&mug).await, 3);
 }
@@ -166,11 +203,8 @@ async fn two_requests_with_one_idempotency_key_at_once_make_one_order() {
         ctx.request("POST", "/orders").auth(&ctx.customer).header("idempotency-key", "same-key").json(&body).send()
     });
     let responses = futures::future::join_all(requests).await;
-    let ids: std::collections::BTreeSet<String> = responses
-        .iter()
-        .filter(|r| r.status == 201)
-        .map(|r| r.json()["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ids: std::collections::BTreeSet<String> =
+        responses.iter().filter(|r| r.status == 201).map(|r| r.json()["id"].as_str().unwrap().to_owned()).collect();
     for r in &responses {
         assert!(r.status == 201 || r.status == 409, "{} {}", r.status, r.text());
     }
@@ -193,8 +227,11 @@ async fn a_rush_of_twenty_on_a_stock_of_five_sells_exactly_five() {
         let responses = futures::future::join_all(requests).await;
         let created = responses.iter().filter(|r| r.status == 201).count();
         let conflicts = responses.iter().filter(|r| r.status == 409).count();
-        let others: Vec<String> =
-            responses.iter().filter(|r| r.status != 201 && r.status != 409).map(|r| format!("{} {}", r.status, r.text())).collect();
+        let others: Vec<String> = responses
+            .iter()
+            .filter(|r| r.status != 201 && r.status != 409)
+            .map(|r| format!("{} {}", r.status, r.text()))
+            .collect();
         assert!(others.is_empty(), "rush {rush}: {others:?}");
         assert_eq!((created, conflicts), (5, 15), "rush {rush}");
         assert_eq!(ctx.stock(&item).await, 0, "rush {rush}");

@@ -21,7 +21,8 @@ async fn twenty_concurrent_reservations_on_a_stock_of_five_reserve_exactly_five_
             let (ctx, new) = (&ctx, new.clone());
             async move {
                 let now = std::time::SystemTime::now();
-                let read = ctx.app.store.read_for_checkout(&ctx.customer_id(), &[new.lines[0].0.clone()], None, now).await?;
+                let read =
+                    ctx.app.store.read_for_checkout(&ctx.customer_id(), &[new.lines[0].0.clone()], None, now).await?;
                 let (items, address) = new.price(&read.products, None)?;
                 let at = Timestamp::at(now);
                 let order = Order {
@@ -77,7 +78,8 @@ async fn a_payment_racing_the_expiry_ends_paid_or_expired_and_refunded() {
     for (order, _) in &orders {
         let now = ctx.fetch_order(&ctx.customer, order).await;
         let pi = order["payment"]["payment_intent_id"].as_str().unwrap();
-        let refunds = local::stripe::list_refunds(&ctx.stripe_api_base(), &ctx.stripe_keys.secret_key, pi).await.unwrap();
+        let refunds =
+            local::stripe::list_refunds(&ctx.stripe_api_base(), &ctx.stripe_keys.secret_key, pi).await.unwrap();
         match now["status"].as_str() {
             Some("paid") => {
                 assert!(refunds.is_empty() && now["payment"]["refund_status"].is_null(), "paid and refunded: {now}");
@@ -136,7 +138,10 @@ async fn a_rush_survives_dynamodb_freezing_with_clean_errors_and_conserved_stock
             500..=599 => {
                 let problem = response.problem(response.status);
                 let text = problem.to_string();
-                assert!(!text.contains("dynamodb") && !text.contains("127.0.0.1") && !text.contains("Timeout"), "{text}");
+                assert!(
+                    !text.contains("dynamodb") && !text.contains("127.0.0.1") && !text.contains("Timeout"),
+                    "{text}"
+                );
             }
             other => panic!("unexpected {other}: {}", response.text()),
         }
@@ -159,4 +164,3 @@ async fn a_rush_survives_dynamodb_freezing_with_clean_errors_and_conserved_stock
     dynamodb.stop().await;
     let _ = std::fs::remove_dir_all(&log_dir);
 }
-
