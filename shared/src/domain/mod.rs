@@ -21,6 +21,27 @@ pub use time::{Clock, SystemClock, Timestamp};
 use crate::FieldError;
 use serde::{Deserialize, Deserializer};
 
+/// A fresh ULID, later than any this process issued before, even within one millisecond
+/// (one generator for every kind of id, so ids of one kind sort in issue order).
+pub(crate) fn fresh_ulid() -> ulid::Ulid {
+    static IDS: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+    #[allow(clippy::unwrap_or_default)] // Ulid::default() is the nil id, not a fresh one.
+    IDS.lock()
+        .ok()
+        .and_then(|mut ids| ids.get_or_insert_with(ulid::Generator::new).generate().ok())
+        .unwrap_or_else(ulid::Ulid::new)
+}
+
+/// Whether `value` is `prefix` and a canonical (upper-case Crockford) ULID: an id this
+/// service could have issued.
+pub(crate) fn is_prefixed_ulid(value: &str, prefix: &str) -> bool {
+    value.strip_prefix(prefix).is_some_and(|ulid| {
+        ulid.len() == 26
+            && ulid.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+            && ulid::Ulid::from_string(ulid).is_ok()
+    })
+}
+
 /// For optional fields where `null` is not a value: absent is `None`, `null` is a type
 /// error naming the field (serde alone would read `null` as absent).
 pub(crate) fn non_null<'de, D, T>(de: D) -> Result<Option<T>, D::Error>

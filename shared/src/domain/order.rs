@@ -19,23 +19,12 @@ impl OrderId {
 
     /// A fresh id, later than any this process issued before.
     pub fn generate() -> Self {
-        static IDS: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
-        #[allow(clippy::unwrap_or_default)] // Ulid::default() is the nil id, not a fresh one.
-        let next = IDS
-            .lock()
-            .ok()
-            .and_then(|mut ids| ids.get_or_insert_with(ulid::Generator::new).generate().ok())
-            .unwrap_or_else(ulid::Ulid::new);
-        Self(format!("{}{next}", Self::PREFIX))
+        Self(format!("{}{}", Self::PREFIX, super::fresh_ulid()))
     }
 
     /// `None` unless `value` is an id this service could have issued.
     pub fn parse(value: &str) -> Option<Self> {
-        let ulid = value.strip_prefix(Self::PREFIX)?;
-        (ulid.len() == 26 && ulid.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()))
-            .then(|| ulid::Ulid::from_string(ulid).ok())
-            .flatten()
-            .map(|_| Self(value.to_owned()))
+        super::is_prefixed_ulid(value, Self::PREFIX).then(|| Self(value.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
