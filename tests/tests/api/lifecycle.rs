@@ -246,6 +246,51 @@ async fn cancelling_in_every_state_does_what_that_state_allows() {
     ctx.deliver(&ctx.stripe_event("payment_intent.payment_failed", &intent)).await.expect(200);
     cancel(&failed).await.problem(409);
     assert_eq!(ctx.stock(&mug).await, 20);
+
+    // preparing: still cancellable, refunded.
+    let preparing = ctx.order(&ctx.customer, &[(&mug, 1)]).await;
+    ctx.pay(&preparing).await;
+    deliver_steps(&ctx, &preparing, 1).await;
+    let response = cancel(&preparing).await;
+    response.expect(200);
+    assert_eq!(response.json()["payment"]["refund_status"], "succeeded");
+    assert_eq!(ctx.stock(&mug).await, 20);
+
+    // shipped, out for delivery, delivered: too late; nothing changes, nothing refunded.
+    for steps in 2..=4 {
+        let order = ctx.order(&ctx.customer, &[(&mug, 1)]).await;
+        ctx.pay(&order).await;
+        let status = deliver_steps(&ctx, &order, steps).await;
+        let problem = cancel(&order).await.problem(409);
+        assert!(problem["detail"].as_str().is_some_and(|d| d.contains("cannot become cancelled")), "{problem}");
+        let after = ctx.fetch_order(&ctx.customer, &order).await;
+        assert_eq!(after["status"], status.as_str());
+        assert!(after["payment"]["refund_status"].is_null());
+        let pi = order["payment"]["payment_intent_id"].as_str().unwrap();
+        assert!(local::stripe::list_refunds(&api, &key, pi).await.unwrap().is_empty());
+    }
+    assert_eq!(ctx.stock(&mug).await, 17);
+
+    // expired: a 409 too.
+    let unpaid = ctx.order(&ctx.customer, &[(&mug, 1)]).await;
+    ctx.clock.advance(shared::config::DEFAULT_PAYMENT_WINDOW + Duration::from_secs(1));
+    shared::orders::expire_due(&ctx.app, 100).await.unwrap();
+    assert_eq!(ctx.fetch_order(&ctx.customer, &unpaid).await["status"], "expired");
+    cancel(&unpaid).await.problem(409);
+    assert_eq!(ctx.stock(&mug).await, 17);
+}
+
+/// Moves a paid order `steps` delivery steps on, the way the delivery simulator will: through
+/// the state machine, one compare-and-set move at a time. Returns where it ends.
+async fn deliver_steps(ctx: &TestContext, order: &Value, steps: usize) -> shared::domain::OrderStatus {
+    let id = shared::domain::OrderId::parse(id(order)).unwrap();
+    for _ in 0..steps {
+        let current = ctx.app.store.order(&id).await.unwrap().unwrap();
+        let mv = shared::domain::order::next_delivery_step(current.status).unwrap();
+        let outcome = ctx.app.store.apply_move(&current, mv, &ctx.app.now(), None).await.unwrap();
+        assert!(matches!(outcome, shared::store::MoveOutcome::Moved(_)));
+    }
+    ctx.app.store.order(&id).await.unwrap().unwrap().status
 }
 
 #[tokio::test]
