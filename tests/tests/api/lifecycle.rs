@@ -392,3 +392,18 @@ async fn bad_input_on_every_order_route_is_a_problem_4xx_that_changes_nothing() 
     assert_eq!(ctx.fetch_order(&ctx.customer, &order).await["status"], "pending_payment");
     assert_eq!(ctx.stock(&mug).await, 4);
 }
+
+#[tokio::test]
+async fn the_payment_expirer_runs_on_its_sample_schedule_event() {
+    let ctx = TestContext::new().await;
+    let mug = product(&ctx, 3).await;
+    let order = ctx.order(&ctx.customer, &[(&mug, 2)]).await;
+    ctx.clock.advance(shared::config::DEFAULT_PAYMENT_WINDOW + Duration::from_secs(1));
+    let report = payment_expirer::handle(&ctx.app, e2e::sample_event("payment-expirer")).await.unwrap();
+    assert_eq!(report, json!({"expired": 1, "refunds_retried": 0, "skipped": 0}));
+    assert_eq!(ctx.fetch_order(&ctx.customer, &order).await["status"], "expired");
+    let pi = order["payment"]["payment_intent_id"].as_str().unwrap();
+    let intent = local::stripe::get_intent(&ctx.stripe_api_base(), &ctx.stripe_keys.secret_key, pi).await.unwrap();
+    assert_eq!(intent["status"], "canceled");
+    assert_eq!(ctx.stock(&mug).await, 3);
+}
