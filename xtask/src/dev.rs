@@ -119,7 +119,7 @@ Try:
   curl -s -X POST -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\
        -d '{{\"title\":\"Blue mug\",\"description\":\"Stoneware\",\"price_cents\":2400,\"stock\":5,\"category\":\"ceramics\"}}' \\
        {api}/products
-  cargo xtask pay <order id>     # pay an order at localstripe (see README: orders)
+  cargo xtask pay <order id>     # pay an order at localstripe (README: \"An order, paid and cancelled\")
 
 Press Ctrl-C to stop everything.
 ",
