@@ -11,25 +11,20 @@
 //!   response → 502; no response within the timeout → 504 (ALB's own HTML error pages);
 //! * adds `x-amzn-trace-id`, `x-forwarded-for`, `x-forwarded-proto`, `x-forwarded-port`.
 //!
-//! Each function runs as up to `max_instances` processes ("sandboxes"), each with its own
-//! Runtime API, started on the first request that finds none idle (or up front with
-//! `prewarm`). A process that crashes, reports an error or times out is killed and replaced
-//! by the next request. Processes get a clean environment: the options' `env` plus what the
-//! Lambda sandbox sets (`AWS_LAMBDA_FUNCTION_NAME`, `…_MEMORY_SIZE`, `…_VERSION`,
-//! `…_LOG_STREAM_NAME`, `…_LOG_GROUP_NAME`, `AWS_LAMBDA_RUNTIME_API`, `TZ`). Their stdout
-//! and stderr go to `<log_dir>/<function>.log`, and to the console with `echo_logs`.
+//! Each function runs as up to `max_instances` processes ("sandboxes", see
+//! [`crate::sandbox`]), each with its own Runtime API, started on the first request that
+//! finds none idle (or up front with `prewarm`). A process that crashes, reports an error or
+//! times out is killed and replaced by the next request. Processes get a clean environment:
+//! the options' `env` plus what the Lambda sandbox sets. Their stdout and stderr go to
+//! `<log_dir>/<function>.log`, and to the console with `echo_logs`.
 
 pub mod event;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::fs::File;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -38,14 +33,11 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::routes;
-use crate::runtime_api::{FunctionError, RuntimeApi};
+use crate::sandbox::{Failure, Pool, PoolOptions};
 
 /// How to run the local ALB.
 #[derive(Debug, Clone)]
@@ -130,34 +122,34 @@ impl Alb {
             if pools.contains_key(function) {
                 continue;
             }
-            let log_path = opts.log_dir.join(format!("{function}.log"));
-            let file = File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
-            let pool = Pool {
-                function,
+            let pool_opts = PoolOptions {
                 binary: opts.bin_dir.join(function),
-                env: sandbox_env(function, &opts),
-                idle: Mutex::new(Vec::new()),
-                permits: Semaphore::new(opts.max_instances.max(1)),
-                next_instance: AtomicU64::new(0),
-                log: Arc::new(LogSink { file: Mutex::new(file), echo: opts.echo_logs }),
+                env: &opts.env,
+                log_dir: &opts.log_dir,
+                max_instances: opts.max_instances,
                 deadline: opts.timeout,
+                memory_mb: opts.memory_mb,
+                echo_logs: opts.echo_logs,
             };
-            pools.insert(function, Arc::new(pool));
+            pools.insert(function, Arc::new(Pool::new(function, &pool_opts)?));
         }
 
         if opts.prewarm {
             let mut warming = JoinSet::new();
-            for pool in pools.values().filter(|p| p.binary.exists()) {
+            for pool in pools.values().filter(|p| p.is_built()) {
                 let pool = pool.clone();
-                warming.spawn(async move { (pool.function, pool.prewarm().await) });
+                warming.spawn(async move {
+                    let outcome = pool.prewarm().await;
+                    (pool, outcome)
+                });
             }
             while let Some(joined) = warming.join_next().await {
-                if let Ok((function, Err(e))) = joined {
-                    eprintln!("alb: warning: function `{function}` failed to start: {e:#}");
+                if let Ok((pool, Err(e))) = joined {
+                    eprintln!("alb: warning: function `{}` failed to start: {e:#}", pool.function());
                 }
             }
         }
-        let missing: Vec<&str> = pools.values().filter(|p| !p.binary.exists()).map(|p| p.function).collect();
+        let missing: Vec<&str> = pools.values().filter(|p| !p.is_built()).map(|p| p.function()).collect();
         if !missing.is_empty() {
             eprintln!(
                 "alb: warning: not built, their routes will answer 502: {} (looked in {})",
@@ -190,11 +182,7 @@ impl Alb {
     pub async fn shutdown(self) {
         self.server.abort();
         for pool in self.inner.pools.values() {
-            let idle = std::mem::take(&mut *pool.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-            for mut instance in idle {
-                instance.kill();
-                let _ = tokio::time::timeout(Duration::from_secs(2), instance.child.wait()).await;
-            }
+            pool.shutdown().await;
         }
     }
 }
@@ -203,8 +191,7 @@ impl Drop for Alb {
     fn drop(&mut self) {
         self.server.abort();
         for pool in self.inner.pools.values() {
-            // Dropping an instance kills its process (`kill_on_drop`).
-            pool.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+            pool.kill_idle();
         }
     }
 }
@@ -221,21 +208,6 @@ async fn bind(port: Option<u16>, flag: Option<&str>) -> anyhow::Result<TcpListen
         }
         Err(e) => Err(e).with_context(|| format!("cannot bind 127.0.0.1:{port_wanted} for the local ALB")),
     }
-}
-
-fn sandbox_env(function: &str, opts: &AlbOptions) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = vec![
-        ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
-        ("LANG".into(), "en_US.UTF-8".into()),
-        ("TZ".into(), ":UTC".into()),
-        ("AWS_LAMBDA_FUNCTION_NAME".into(), function.into()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), opts.memory_mb.to_string()),
-        ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), format!("/aws/lambda/{function}")),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE".into(), "on-demand".into()),
-    ];
-    env.extend(opts.env.iter().cloned());
-    env
 }
 
 async fn serve(listener: TcpListener, inner: Arc<Inner>) {
@@ -360,212 +332,6 @@ fn alb_error(status: StatusCode) -> Response<Full<Bytes>> {
     response
 }
 
-enum Failure {
-    /// ALB: 502.
-    Failed(String),
-    /// ALB: 504.
-    TimedOut,
-}
-
-/// The processes ("sandboxes") of one function.
-struct Pool {
-    function: &'static str,
-    binary: PathBuf,
-    env: Vec<(String, String)>,
-    idle: Mutex<Vec<Instance>>,
-    permits: Semaphore,
-    next_instance: AtomicU64,
-    log: Arc<LogSink>,
-    /// The deadline the Runtime API advertises (`Lambda-Runtime-Deadline-Ms`).
-    deadline: Duration,
-}
-
-struct Instance {
-    n: u64,
-    api: RuntimeApi,
-    child: Child,
-}
-
-impl Instance {
-    /// Kills the process and anything it started (it leads its own process group).
-    fn kill(&mut self) {
-        if let Some(pid) = self.child.id().and_then(|pid| i32::try_from(pid).ok()) {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
-        }
-        let _ = self.child.start_kill();
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-impl Pool {
-    fn log_hint(&self) -> String {
-        format!("{}.log", self.function)
-    }
-
-    async fn invoke(&self, event: serde_json::Value, timeout: Duration) -> Result<serde_json::Value, Failure> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let _permit = match tokio::time::timeout_at(deadline, self.permits.acquire()).await {
-            Err(_) => return Err(Failure::TimedOut),
-            Ok(Err(_)) => return Err(Failure::Failed("the function pool is closed".into())),
-            Ok(Ok(permit)) => permit,
-        };
-        let mut instance = match self.take_idle() {
-            Some(instance) => instance,
-            None => {
-                self.spawn().await.map_err(|e| Failure::Failed(format!("cannot start `{}`: {e:#}", self.function)))?
-            }
-        };
-        let name = format!("{}#{}", self.function, instance.n);
-        enum Ended {
-            Answered(anyhow::Result<serde_json::Value>),
-            Exited(std::io::Result<std::process::ExitStatus>),
-            TimedOut,
-        }
-        let ended = tokio::select! {
-            answer = instance.api.invoke(event) => Ended::Answered(answer),
-            status = instance.child.wait() => Ended::Exited(status),
-            () = tokio::time::sleep_until(deadline) => Ended::TimedOut,
-        };
-        match ended {
-            Ended::Answered(Ok(response)) => {
-                self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(instance);
-                Ok(response)
-            }
-            Ended::Answered(Err(e)) => {
-                let what = match e.downcast_ref::<FunctionError>() {
-                    Some(err) => err.to_string(),
-                    None => format!("{e:#}"),
-                };
-                self.log.line(&name, &format!("--- {name} failed: {what}; stopping it ---"));
-                Err(Failure::Failed(format!("`{name}` failed: {what}")))
-            }
-            Ended::Exited(status) => {
-                let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
-                self.log.line(&name, &format!("--- {name} exited during an invocation ({status}) ---"));
-                Err(Failure::Failed(format!("`{name}` crashed ({status})")))
-            }
-            Ended::TimedOut => {
-                self.log.line(&name, &format!("--- {name} timed out after {timeout:?}; stopping it ---"));
-                Err(Failure::TimedOut)
-            }
-        }
-    }
-
-    /// An idle process that is still alive, if any.
-    fn take_idle(&self) -> Option<Instance> {
-        let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        while let Some(mut instance) = idle.pop() {
-            match instance.child.try_wait() {
-                Ok(None) => return Some(instance),
-                Ok(Some(status)) => {
-                    let name = format!("{}#{}", self.function, instance.n);
-                    self.log.line(&name, &format!("--- {name} exited while idle ({status}) ---"));
-                }
-                Err(_) => {}
-            }
-        }
-        None
-    }
-
-    async fn spawn(&self) -> anyhow::Result<Instance> {
-        if !self.binary.exists() {
-            bail!("it is not built: {} is missing (run `cargo build -p {}`)", self.binary.display(), self.function);
-        }
-        let api = RuntimeApi::start_with_deadline(self.deadline).await?;
-        let n = self.next_instance.fetch_add(1, Ordering::Relaxed) + 1;
-        let name = format!("{}#{n}", self.function);
-        let mut child = Command::new(&self.binary)
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("AWS_LAMBDA_RUNTIME_API", api.addr().to_string())
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", log_stream_name())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot run {}", self.binary.display()))?;
-        self.log.line(&name, &format!("--- {name} started (pid {}) ---", child.id().unwrap_or(0)));
-        if let Some(out) = child.stdout.take() {
-            tokio::spawn(pipe_lines(out, name.clone(), self.log.clone()));
-        }
-        if let Some(err) = child.stderr.take() {
-            tokio::spawn(pipe_lines(err, name, self.log.clone()));
-        }
-        Ok(Instance { n, api, child })
-    }
-
-    /// Starts one process and waits until it polls for work.
-    async fn prewarm(&self) -> anyhow::Result<()> {
-        let mut instance = self.spawn().await?;
-        tokio::select! {
-            _ = instance.api.first_poll() => {}
-            status = instance.child.wait() => {
-                let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
-                bail!("it exited during init ({status}); see {}", self.log_hint());
-            }
-            () = tokio::time::sleep(Duration::from_secs(20)) => bail!("it did not poll for work within 20 s"),
-        }
-        if let Some(err) = instance.api.init_error() {
-            bail!("{err}");
-        }
-        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(instance);
-        Ok(())
-    }
-}
-
-/// `2026/11/26/[$LATEST]<32 hex>`, like Lambda's.
-fn log_stream_name() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (y, m, d) = civil_from_days(i64::try_from(now / 86_400).unwrap_or(0));
-    format!("{y:04}/{m:02}/{d:02}/[$LATEST]{:032x}", ulid::Ulid::new().0)
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// One function's log file (and optionally the console).
-struct LogSink {
-    file: Mutex<File>,
-    echo: bool,
-}
-
-impl LogSink {
-    fn line(&self, who: &str, text: &str) {
-        {
-            let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let _ = writeln!(file, "{text}");
-        }
-        if self.echo {
-            eprintln!("[{who}] {text}");
-        }
-    }
-}
-
-async fn pipe_lines(stream: impl AsyncRead + Unpin, who: String, log: Arc<LogSink>) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        log.line(&who, &line);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,14 +422,5 @@ while True:
         alb.shutdown().await;
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
-    }
-
-    #[test]
-    fn log_streams_are_dated_like_lambdas() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_418), (2025, 11, 26));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        let name = log_stream_name();
-        assert!(name.contains("/[$LATEST]") && name.len() == "2025/11/26/[$LATEST]".len() + 32, "{name}");
     }
 }

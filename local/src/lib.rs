@@ -2,11 +2,14 @@
 //! tests need to run Makers Market on one machine with no cloud account.
 
 pub mod alb;
+pub mod api;
 pub mod cognito;
 pub mod dynamodb_local;
 pub mod emulators;
 pub mod provision;
 pub mod routes;
 pub mod runtime_api;
+mod sandbox;
+pub mod scheduler;
 pub mod stripe;
 pub mod venv;

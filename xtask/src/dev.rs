@@ -9,6 +9,8 @@ use crate::cli::{self, Options};
 use crate::stack::{self, Stack, StackOptions};
 
 pub const DEFAULT_API_PORT: u16 = 3000;
+/// The payment window (`PAYMENT_WINDOW_SECONDS`), as in the cloud: 30 minutes.
+pub const DEFAULT_PAYMENT_WINDOW_SECS: u64 = 1800;
 
 pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut opts = Options::new("dev", args);
@@ -18,7 +20,13 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let stripe_port = opts.number("--stripe-port")?.unwrap_or(DEFAULT_STRIPE_PORT);
     let quiet = opts.flag("--quiet");
     let bin_dir = opts.value("--bin-dir")?.map(std::path::PathBuf::from);
+    let payment_window = opts.number::<u64>("--payment-window")?.unwrap_or(DEFAULT_PAYMENT_WINDOW_SECS);
+    let schedule_every =
+        opts.number::<u64>("--schedule-every")?.map_or(stack::DEFAULT_SCHEDULE_EVERY, Duration::from_secs);
     opts.finish()?;
+    if payment_window == 0 {
+        anyhow::bail!("`cargo xtask dev`: --payment-window takes a number of seconds above 0");
+    }
     let root = crate::project_root();
 
     // Fail on a busy port now, not after minutes of installing and building.
@@ -44,6 +52,9 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         log_dir: root.join(".local").join("logs"),
         echo_logs: !quiet,
         access_log: true,
+        // 0 turns the scheduled functions off.
+        schedule_every: (!schedule_every.is_zero()).then_some(schedule_every),
+        payment_window: Some(Duration::from_secs(payment_window)),
     };
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -53,7 +64,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         let mut stack = Stack::up(&venv, &stack_opts).await?;
         let file = stack::stack_file(&root);
         stack::write_stack_file(&file, &stack.info)?;
-        print_next_steps(&stack, &file, &stack_opts.log_dir);
+        print_next_steps(&stack, &file, &stack_opts);
 
         let outcome = wait_for_stop(&mut stack).await;
         eprintln!("\nxtask: stopping …");
@@ -78,9 +89,14 @@ async fn wait_for_stop(stack: &mut Stack) -> anyhow::Result<()> {
     }
 }
 
-fn print_next_steps(stack: &Stack, file: &std::path::Path, log_dir: &std::path::Path) {
+fn print_next_steps(stack: &Stack, file: &std::path::Path, opts: &StackOptions) {
     let api = &stack.info.api_url;
     let users = &stack.info.users;
+    let scheduled = match opts.schedule_every {
+        Some(every) => format!("{} every {} s", stack::SCHEDULED_FUNCTIONS.join(", "), every.as_secs()),
+        None => "off (--schedule-every 0)".to_owned(),
+    };
+    let window = opts.payment_window.map_or(DEFAULT_PAYMENT_WINDOW_SECS, |w| w.as_secs());
     println!(
         "
 Makers Market is running locally.
@@ -91,6 +107,7 @@ Makers Market is running locally.
   Stripe       {stripe}
   stack        {file}
   logs         {logs}/<function>.log
+  scheduled    {scheduled}; unpaid orders expire after {window} s
 
 Demo users (password {password}): customer `{customer}`, maker `{maker}`, admin `{admin}`.
 
@@ -102,6 +119,7 @@ Try:
   curl -s -X POST -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\
        -d '{{\"title\":\"Blue mug\",\"description\":\"Stoneware\",\"price_cents\":2400,\"stock\":5,\"category\":\"ceramics\"}}' \\
        {api}/products
+  cargo xtask pay <order id>     # pay an order at localstripe (README: \"An order, paid and cancelled\")
 
 Press Ctrl-C to stop everything.
 ",
@@ -109,7 +127,7 @@ Press Ctrl-C to stop everything.
         dynamodb = stack.info.dynamodb_endpoint_url,
         stripe = stack.info.stripe.api_base,
         file = file.display(),
-        logs = log_dir.display(),
+        logs = opts.log_dir.display(),
         password = users.maker.password,
         customer = users.customer.username,
         maker = users.maker.username,

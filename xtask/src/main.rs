@@ -3,6 +3,8 @@
 //! * `dev`   — the whole stack on loopback: emulators, resources, demo data, the API on
 //!   http://127.0.0.1:3000, until Ctrl-C.
 //! * `token` — an access token for a demo user of the running `dev` stack.
+//! * `pay`   — pay an order of the running `dev` stack at localstripe, as the storefront
+//!   would, and wait for the webhook to mark it paid.
 //! * `test`  — everything CI checks: lints, API fuzzing against `openapi.yaml`, and the
 //!   Rust test suite against fresh emulators.
 //! * `bench` — benchmarks (see `bench.rs`).
@@ -10,6 +12,7 @@
 mod bench;
 mod cli;
 mod dev;
+mod pay;
 mod stack;
 mod test;
 mod token;
@@ -22,12 +25,19 @@ usage: cargo xtask <task> [options]
 
 tasks:
   dev [--port 3000] [--moto-port 5000] [--dynamodb-port 8000] [--stripe-port 8420] [--quiet]
-      [--bin-dir DIR]
+      [--bin-dir DIR] [--payment-window 1800] [--schedule-every 5]
         Run the whole stack locally (DynamoDB Local, moto, localstripe, the functions behind
         a local ALB) until Ctrl-C; writes .local/stack.json. --quiet: functions' logs only in
         .local/logs/. --bin-dir: run the function binaries in DIR instead of building them.
+        --payment-window: seconds an order may stay unpaid before it expires.
+        --schedule-every: seconds between runs of the scheduled functions
+        (payment-expirer; rate(1 minute) in the cloud); 0 turns them off.
   token <customer|maker|admin|other_maker>
         Print an access token for a demo user of the running `dev` stack.
+  pay <order id> [--fail]
+        Pay a `pending_payment` order of the running `dev` stack at localstripe with the
+        test card pm_card_visa (--fail: a declined card), then wait up to 10 s for the
+        Stripe webhook to make it `paid` (`payment_failed`) and print the result.
   test [--skip-lint] [--skip-api] [--skip-rust] [--max-examples N] [--seed N]
         Lint template.yaml, fuzz the API with schemathesis against openapi.yaml, run the
         workspace's tests against fresh DynamoDB Local and moto. What CI (.ci/run) runs.
@@ -43,6 +53,7 @@ fn main() -> ExitCode {
     let result = match task.as_deref() {
         Some("dev") => dev::run(rest),
         Some("token") => token::run(rest),
+        Some("pay") => pay::run(rest),
         Some("test") => test::run(rest),
         Some("bench") => bench::run(rest),
         Some("help" | "--help" | "-h") => {

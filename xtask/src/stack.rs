@@ -4,12 +4,14 @@
 //! clients (and `cargo xtask token`) where everything is.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use local::alb::{Alb, AlbOptions};
 use local::cognito::CognitoPool;
 use local::emulators::{self, Emulator, EmulatorOptions};
 use local::provision::{self, DemoUsers, ProvisionOptions, SecretIds, SecretsOptions, StripeKeys};
+use local::scheduler::{Schedule, Scheduler, SchedulerOptions};
 use local::venv::Venv;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,11 @@ pub const REGION: &str = "eu-west-1";
 pub const TABLE_NAME: &str = "makers-market";
 pub const USER_POOL_NAME: &str = "makers-market";
 pub const EVENT_BUS_NAME: &str = "makers-market";
+/// The functions EventBridge schedules invoke in the cloud (`rate(1 minute)`); locally they
+/// run every [`StackOptions::schedule_every`].
+pub const SCHEDULED_FUNCTIONS: &[&str] = &["payment-expirer"];
+/// How often the local stack runs the scheduled functions, unless told otherwise.
+pub const DEFAULT_SCHEDULE_EVERY: Duration = Duration::from_secs(5);
 
 /// `.local/stack.json`: what a client of the running stack needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +64,10 @@ pub struct StackOptions {
     pub log_dir: PathBuf,
     pub echo_logs: bool,
     pub access_log: bool,
+    /// Run [`SCHEDULED_FUNCTIONS`] this often (`None`: never).
+    pub schedule_every: Option<Duration>,
+    /// The functions' `PAYMENT_WINDOW_SECONDS` (`None`: their default, 30 minutes).
+    pub payment_window: Option<Duration>,
 }
 
 /// Everything running. Dropping it stops it all; [`Stack::down`] does so in order.
@@ -66,6 +77,7 @@ pub struct Stack {
     pub dynamodb: Emulator,
     pub stripe: Emulator,
     pub alb: Alb,
+    pub scheduler: Scheduler,
     pub aws: aws_config::SdkConfig,
 }
 
@@ -126,9 +138,17 @@ impl Stack {
         alb_opts.prewarm = true;
         alb_opts.echo_logs = opts.echo_logs;
         alb_opts.access_log = opts.access_log;
-        alb_opts.env = function_env(&moto.url(), &provisioned.table_name, &provisioned.cognito, &stripe_info, &secrets);
+        let mut env = function_env(
+            &moto.url(),
+            &provisioned.table_name,
+            &provisioned.cognito,
+            &stripe_info,
+            &secrets,
+            opts.payment_window,
+        );
         // Read by the SDK before AWS_ENDPOINT_URL: DynamoDB on DynamoDB Local, the rest on moto.
-        alb_opts.env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), dynamodb.url()));
+        env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), dynamodb.url()));
+        alb_opts.env = env.clone();
         let alb = Alb::start(alb_opts).await?;
 
         // What the Stripe dashboard's webhook endpoint is in the cloud. localstripe keeps it
@@ -137,6 +157,16 @@ impl Stack {
         local::stripe::register_webhook(&stripe_info.api_base, &webhook_url, &stripe_info.webhook_secret)
             .await
             .context("registering the Stripe webhook with localstripe")?;
+
+        // After the webhook, so that what a scheduled function does at Stripe is delivered.
+        let mut scheduler_opts = SchedulerOptions::new(&opts.bin_dir, &opts.log_dir, REGION);
+        scheduler_opts.schedules = opts
+            .schedule_every
+            .map(|every| SCHEDULED_FUNCTIONS.iter().map(|f| Schedule::new(*f, every)).collect())
+            .unwrap_or_default();
+        scheduler_opts.env = env;
+        scheduler_opts.echo_logs = opts.echo_logs;
+        let scheduler = Scheduler::start(scheduler_opts).await?;
 
         let info = StackInfo {
             api_url: alb.url(),
@@ -150,7 +180,7 @@ impl Stack {
             event_bus_name: EVENT_BUS_NAME.into(),
             users: provisioned.users,
         };
-        Ok(Stack { info, moto, dynamodb, stripe, alb, aws })
+        Ok(Stack { info, moto, dynamodb, stripe, alb, scheduler, aws })
     }
 
     /// An error if an emulator has died.
@@ -162,6 +192,7 @@ impl Stack {
 
     /// Stops the functions, then the emulators.
     pub async fn down(self) {
+        self.scheduler.shutdown().await;
         self.alb.shutdown().await;
         self.moto.stop().await;
         self.dynamodb.stop().await;
@@ -179,9 +210,11 @@ fn function_env(
     cognito: &CognitoPool,
     stripe: &StripeInfo,
     secrets: &SecretIds,
+    payment_window: Option<Duration>,
 ) -> Vec<(String, String)> {
     let rust_log = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "info".into());
-    [
+    let payment_window = payment_window.map(|w| w.as_secs().to_string());
+    let mut env: Vec<(String, String)> = [
         ("AWS_REGION", REGION),
         ("AWS_DEFAULT_REGION", REGION),
         ("AWS_ENDPOINT_URL", aws_endpoint),
@@ -200,7 +233,11 @@ fn function_env(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
+    .collect();
+    if let Some(secs) = payment_window {
+        env.push(("PAYMENT_WINDOW_SECONDS".into(), secs));
+    }
+    env
 }
 
 /// `<root>/.local/stack.json`.
@@ -259,7 +296,8 @@ mod tests {
                 "arn:aws:secretsmanager:eu-west-1:123456789012:secret:makers-market/stripe-GhIjKl".into(),
             ),
         };
-        let env = function_env("http://127.0.0.1:5000", TABLE_NAME, &pool, &stripe, &ids);
+        let env =
+            function_env("http://127.0.0.1:5000", TABLE_NAME, &pool, &stripe, &ids, Some(Duration::from_secs(90)));
         for (name, value) in &env {
             for secret in [&stripe.secret_key, &stripe.webhook_secret] {
                 assert!(!value.contains(secret.as_str()), "{name} holds a Stripe secret");
@@ -275,5 +313,7 @@ mod tests {
         assert_eq!(get("CURSOR_SECRET"), None);
         assert_eq!(get("STRIPE_SECRET_KEY"), None);
         assert_eq!(get("STRIPE_WEBHOOK_SECRET"), None);
+        assert_eq!(get("STRIPE_API_BASE"), Some(stripe.api_base.as_str()));
+        assert_eq!(get("PAYMENT_WINDOW_SECONDS"), Some("90"));
     }
 }

@@ -138,6 +138,8 @@ async fn api_tests(root: &Path, venv: &Venv, work_dir: &Path, max_examples: u32,
             log_dir: log_dir.clone(),
             echo_logs: false,
             access_log: false,
+            schedule_every: Some(stack::DEFAULT_SCHEDULE_EVERY),
+            payment_window: None,
         },
     )
     .await?;

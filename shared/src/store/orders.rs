@@ -579,7 +579,9 @@ impl Store {
         let mut next = order.clone();
         next.payment.refund_status = Some(RefundStatus::Pending);
         next.updated_at = now.clone();
-        self.transact_move(items, event_index, "marking a refund").await.map(|o| o.unwrap_or(MoveOutcome::Moved(Box::new(next))))
+        self.transact_move(items, event_index, "marking a refund")
+            .await
+            .map(|o| o.unwrap_or(MoveOutcome::Moved(Box::new(next))))
     }
 
     /// Records the refund Stripe made for `order`, with a history note, and takes the order
