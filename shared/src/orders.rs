@@ -253,10 +253,12 @@ pub async fn refund(app: &App, payments: &dyn Payments, order: Order) -> Order {
         Ok(RefundOutcome::AlreadyRefunded) => None,
         Ok(RefundOutcome::NotFound) => {
             tracing::error!(order_id = order.id.as_str(), "Stripe does not know the intent to refund");
+            postpone_refund(app, &order).await;
             return order;
         }
         Err(err) => {
             tracing::warn!(order_id = order.id.as_str(), error = %err, "refund failed; it will be retried");
+            postpone_refund(app, &order).await;
             return order;
         }
     };
@@ -265,8 +267,17 @@ pub async fn refund(app: &App, payments: &dyn Payments, order: Order) -> Order {
         Ok(None) => app.store.order(&order.id).await.ok().flatten().unwrap_or(order),
         Err(err) => {
             tracing::error!(order_id = order.id.as_str(), error = %err, "refund made but not recorded; it will be checked again");
+            postpone_refund(app, &order).await;
             order
         }
+    }
+}
+
+/// The next try of a refund that did not go through, [`REFUND_RETRY_AFTER`] from now.
+async fn postpone_refund(app: &App, order: &Order) {
+    let at = app.now().plus(crate::store::REFUND_RETRY_AFTER);
+    if let Err(err) = app.store.postpone_refund(order, &at).await {
+        tracing::warn!(order_id = order.id.as_str(), error = %err, "could not postpone a refund; the sweeper retries it sooner");
     }
 }
 

@@ -637,6 +637,30 @@ impl Store {
         }
     }
 
+    /// Puts a pending refund that Stripe just failed back on the due index, `at` (the
+    /// sweeper's next try), so a failing Stripe is not called on every run.
+    pub async fn postpone_refund(&self, order: &Order, at: &Timestamp) -> Result<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(&order.id)))
+            .update_expression("SET gsi3pk = :due_pk, gsi3sk = :due_sk")
+            .condition_expression("#payment.refund_status = :pending")
+            .expression_attribute_names("#payment", "payment")
+            .expression_attribute_values(":pending", to_value(&RefundStatus::Pending)?)
+            .expression_attribute_values(":due_pk", s(DueKind::Refund.partition()))
+            .expression_attribute_values(":due_sk", s(due_sort_key(at, &order.id)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Recorded meanwhile: nothing to retry.
+            Err(err) if is_condition_failure(&err) => Ok(()),
+            Err(err) => Err(sdk("postponing a refund")(err)),
+        }
+    }
+
     /// Records a Stripe event that had no effect to make, so that it is not looked at again.
     /// `false` when it was recorded before.
     pub async fn record_event(&self, event_id: &str, order: &OrderId, now: &Timestamp) -> Result<bool> {

@@ -51,3 +51,41 @@ async fn with_stripe_silent_checkout_gives_up_within_its_timeout() {
     checkout_fails_cleanly(&ctx, &app, Duration::from_secs(7)).await;
     held.abort();
 }
+
+/// Cancelling a paid order while Stripe is down: the order is cancelled and its stock
+/// released at once, the refund stays pending, the sweeper leaves it alone until its retry
+/// time, then refunds it once.
+#[tokio::test]
+async fn a_refund_that_stripe_failed_is_retried_later_and_made_once() {
+    let ctx = TestContext::new().await;
+    let mug = ctx.create_product(&ctx.maker, json!({"stock": 4})).await["id"].as_str().unwrap().to_owned();
+    let order = ctx.order(&ctx.customer, &[(&mug, 2)]).await;
+    ctx.pay(&order).await;
+    let id = order["id"].as_str().unwrap();
+    let port = local::emulators::free_port().unwrap();
+    let offline = ctx.app_with(|c| c.stripe_api_base = format!("http://127.0.0.1:{port}/"));
+    let request = ctx.request("POST", &format!("/orders/{id}/cancel")).auth(&ctx.customer);
+    let req = lambda_http::request::from_str(&request.event().to_string()).unwrap();
+    let response: e2e::TestResponse = e2e::dispatch(&offline, "cancel-order", req).await.into();
+    response.expect(200);
+    let body = response.json();
+    assert_eq!(body["status"], "cancelled");
+    assert_eq!(body["payment"]["refund_status"], "pending", "{body}");
+    assert_eq!(ctx.stock(&mug).await, 4);
+
+    // Not due yet: the sweeper does not call Stripe again straight away.
+    let report = shared::orders::expire_due(&ctx.app, 100).await.unwrap();
+    assert_eq!(report.refunds_retried, 0);
+    ctx.clock.advance(shared::store::REFUND_RETRY_AFTER + Duration::from_secs(1));
+    let report = shared::orders::expire_due(&ctx.app, 100).await.unwrap();
+    assert_eq!(report.refunds_retried, 1);
+    let after = ctx.fetch_order(&ctx.customer, &order).await;
+    assert_eq!(after["payment"]["refund_status"], "succeeded", "{after}");
+    let pi = order["payment"]["payment_intent_id"].as_str().unwrap();
+    let refunds = local::stripe::list_refunds(&ctx.stripe_api_base(), &ctx.stripe_keys.secret_key, pi).await.unwrap();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(after["payment"]["refund_id"], refunds[0]["id"]);
+    // Recorded: off the due index.
+    ctx.clock.advance(shared::store::REFUND_RETRY_AFTER + Duration::from_secs(1));
+    assert_eq!(shared::orders::expire_due(&ctx.app, 100).await.unwrap().refunds_retried, 0);
+}
