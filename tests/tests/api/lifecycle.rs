@@ -68,6 +68,9 @@ async fn every_order_route_answers_each_role_as_it_should() {
             }
             _ => {}
         }
+        // The webhook trusts no token, only Stripe's signature: unsigned is a 400 for everyone.
+        let unsigned = with(ctx.request("POST", "/webhooks/stripe"), user).json(&json!({"id": "evt_1"})).send().await;
+        assert_eq!(unsigned.status, 400, "{role}: {}", unsigned.text());
         // Another customer's list never shows this order.
         if *role == "another customer" {
             assert!(!list.text().contains(id(&order)));
