@@ -34,6 +34,13 @@ pub async fn request(
         None => Vec::new(),
     };
     let request = builder.body(Full::new(Bytes::from(bytes))).with_context(|| format!("building {method} {uri}"))?;
+    exchange(request, TIMEOUT).await
+}
+
+/// Sends `request` over plain HTTP and reads its answer as JSON (`Null` if it is not),
+/// within `timeout`: the one exchange every local HTTP helper makes.
+pub(crate) async fn exchange(request: http::Request<Full<Bytes>>, timeout: Duration) -> anyhow::Result<(u16, Value)> {
+    let (method, uri) = (request.method().clone(), request.uri().clone());
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(hyper_util::rt::TokioExecutor::new()).build(HttpConnector::new());
     let exchange = async {
@@ -42,8 +49,8 @@ pub async fn request(
         let bytes = response.into_body().collect().await?.to_bytes();
         anyhow::Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     };
-    tokio::time::timeout(TIMEOUT, exchange)
+    tokio::time::timeout(timeout, exchange)
         .await
-        .with_context(|| format!("{method} {uri}: no answer within {TIMEOUT:?}"))?
+        .with_context(|| format!("{method} {uri}: no answer within {timeout:?}"))?
         .with_context(|| format!("{method} {uri}"))
 }

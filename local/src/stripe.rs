@@ -8,10 +8,8 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::Value;
 
 /// The events the webhook route handles; localstripe sends no others anyway.
@@ -124,18 +122,7 @@ pub async fn request(
         builder = builder.header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     }
     let request = builder.body(Full::new(Bytes::from(body))).with_context(|| format!("building {method} {uri}"))?;
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(hyper_util::rt::TokioExecutor::new()).build(HttpConnector::new());
-    let exchange = async {
-        let response = client.request(request).await?;
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await?.to_bytes();
-        anyhow::Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
-    };
-    tokio::time::timeout(TIMEOUT, exchange)
-        .await
-        .with_context(|| format!("{method} {uri}: no answer within {TIMEOUT:?}"))?
-        .with_context(|| format!("{method} {uri}"))
+    crate::api::exchange(request, TIMEOUT).await
 }
 
 /// `application/x-www-form-urlencoded` escaping (brackets included, as Stripe's clients do).

@@ -21,6 +21,36 @@ pub use time::{Clock, SystemClock, Timestamp};
 use crate::FieldError;
 use serde::{Deserialize, Deserializer};
 
+/// An id type: `prefix` + a ULID, unique and time-sortable, so id order is issue order.
+macro_rules! ulid_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            const PREFIX: &'static str = $prefix;
+
+            /// A fresh id, later than any this process issued before, even within one
+            /// millisecond.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", Self::PREFIX, $crate::domain::fresh_ulid()))
+            }
+
+            /// `None` unless `value` is an id this service could have issued.
+            pub fn parse(value: &str) -> Option<Self> {
+                $crate::domain::is_prefixed_ulid(value, Self::PREFIX).then(|| Self(value.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+pub(crate) use ulid_id;
+
 /// A fresh ULID, later than any this process issued before, even within one millisecond
 /// (one generator for every kind of id, so ids of one kind sort in issue order).
 pub(crate) fn fresh_ulid() -> ulid::Ulid {

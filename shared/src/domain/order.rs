@@ -9,28 +9,11 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
-/// `ord_` + a ULID: unique and time-sortable, so id order is placing order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct OrderId(String);
-
-impl OrderId {
-    const PREFIX: &'static str = "ord_";
-
-    /// A fresh id, later than any this process issued before.
-    pub fn generate() -> Self {
-        Self(format!("{}{}", Self::PREFIX, super::fresh_ulid()))
-    }
-
-    /// `None` unless `value` is an id this service could have issued.
-    pub fn parse(value: &str) -> Option<Self> {
-        super::is_prefixed_ulid(value, Self::PREFIX).then(|| Self(value.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+super::ulid_id!(
+    /// `ord_` + a ULID: unique and time-sortable, so id order is placing order.
+    OrderId,
+    "ord_"
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

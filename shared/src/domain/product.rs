@@ -1,28 +1,11 @@
 use super::{Check, Timestamp, UserId, non_null, text};
 use serde::{Deserialize, Serialize};
 
-/// `prd_` + a ULID: unique and time-sortable, so id order is creation order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ProductId(String);
-
-impl ProductId {
-    const PREFIX: &'static str = "prd_";
-
-    /// A fresh id, later than any this process issued before, even within one millisecond.
-    pub fn generate() -> Self {
-        Self(format!("{}{}", Self::PREFIX, super::fresh_ulid()))
-    }
-
-    /// `None` unless `value` is an id this service could have issued.
-    pub fn parse(value: &str) -> Option<Self> {
-        super::is_prefixed_ulid(value, Self::PREFIX).then(|| Self(value.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+super::ulid_id!(
+    /// `prd_` + a ULID: unique and time-sortable, so id order is creation order.
+    ProductId,
+    "prd_"
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
