@@ -10,6 +10,7 @@
 //! local ALB).
 
 mod build;
+mod cpu;
 mod orders;
 mod peers;
 mod proc;
@@ -599,12 +600,27 @@ async fn load(o: &Options, s: &Stack, api: &orders::Api, report: &mut Report) ->
         products.push(api.create_product(maker, &format!("Bench load mug {i}"), LOAD_STOCK).await?);
     }
     report.load_setup = Some(format!(
-        "The real release binaries behind the local ALB emulator (`local::alb`, the one `cargo xtask dev` runs; up          to {ALB_INSTANCES} instances per function, like Lambda's concurrency), called over HTTP/1.1 with keep-alive          by the bench; the functions reach DynamoDB Local and localstripe directly (no counting proxy). Client `c`          of `n` orders one unit of product `c mod {LOAD_PRODUCTS}` (each with a stock of {LOAD_STOCK}) as customer          `c mod 4`, with its own `Idempotency-Key`, one request after another. Before each timed run, untimed          requests at the same concurrency warm the instances it needs ({} at c=1, {} at c=20), so no cold start is          in these figures. Time = request sent → response body received by the client; percentiles over the 201s          (nearest rank).",
+        "The real release binaries behind the local ALB emulator (`local::alb`, the one `cargo xtask dev` runs; \
+         up to {ALB_INSTANCES} instances per function, like Lambda's concurrency), called over HTTP/1.1 with \
+         keep-alive by the bench; the functions reach DynamoDB Local and localstripe directly (no counting proxy). \
+         Client `c` orders one unit of product `c mod {LOAD_PRODUCTS}` (each with a stock of {LOAD_STOCK}) as \
+         customer `c mod 4`, with its own `Idempotency-Key`, one request after another. Before each timed run, \
+         untimed requests at the same concurrency warm the instances it needs ({} at c=1, {} at c=20), so no cold \
+         start is in these figures. Time = request sent → response body received by the client; percentiles over \
+         the 201s (nearest rank). CPU = CPU time each part of the stack used during the timed run (from `/proc`), \
+         against the wall time × {} cores there are.",
         c1 / 10,
-        c20 / 10
+        c20 / 10,
+        std::thread::available_parallelism().map_or(1, usize::from)
     ));
-    report.latency.push(orders::latency(api, &s.customer_tokens, &products, 1, c1, c1 / 10).await);
-    report.latency.push(orders::latency(api, &s.customer_tokens, &products, 20, c20, c20 / 10).await);
+    for (concurrency, requests) in [(1, c1), (20, c20)] {
+        let tokens = &s.customer_tokens;
+        let _ = orders::run_clients(api, tokens, &products, concurrency, requests / 10).await;
+        let before = cpu::snapshot(s);
+        let mut result = orders::latency(api, tokens, &products, concurrency, requests).await;
+        result.cpu_s = cpu::used(&before, &cpu::snapshot(s));
+        report.latency.push(result);
+    }
     let runs = if o.quick { 2 } else { 5 };
     eprintln!("bench: the rush, {runs} runs");
     report.rush = orders::rush(api, maker, &s.customer_tokens, runs).await;

@@ -146,19 +146,16 @@ pub fn order_body(product: &str, quantity: u64) -> Value {
     })
 }
 
-/// `requests` timed `POST /orders` (one unit each) from `concurrency` clients, after
-/// `warmup` untimed ones at the same concurrency (which start the function instances the
-/// concurrency needs). Client `c` orders `products[c % len]` as `tokens[c % len]`.
+/// `requests` timed `POST /orders` (one unit each) from `concurrency` clients. Client `c`
+/// orders `products[c % len]` as `tokens[c % len]`.
 pub async fn latency(
     api: &Api,
     tokens: &[String],
     products: &[String],
     concurrency: usize,
     requests: usize,
-    warmup: usize,
 ) -> LatencyResult {
     let mut result = LatencyResult { concurrency, products: products.len(), ..LatencyResult::default() };
-    let _ = run_clients(api, tokens, products, concurrency, warmup).await;
     let started = Instant::now();
     let replies = run_clients(api, tokens, products, concurrency, requests).await;
     result.wall_s = started.elapsed().as_secs_f64();
@@ -183,7 +180,8 @@ pub async fn latency(
     result
 }
 
-async fn run_clients(
+/// `total` `POST /orders` from `concurrency` clients, each sending one after another.
+pub async fn run_clients(
     api: &Api,
     tokens: &[String],
     products: &[String],

@@ -77,6 +77,8 @@ pub struct LatencyResult {
     pub ms: Vec<f64>,
     /// First request sent → last answer, s.
     pub wall_s: f64,
+    /// CPU time used during the timed run, s, by part of the stack.
+    pub cpu_s: BTreeMap<String, f64>,
     pub errors: Vec<String>,
 }
 
@@ -461,15 +463,16 @@ impl Report {
         }
         let _ = writeln!(
             md,
-            "| concurrency | requests | answers | p50 ms | p90 ms | p99 ms | max ms | mean ms | throughput req/s |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+            "| concurrency | requests | answers | p50 ms | p90 ms | p99 ms | max ms | mean ms | throughput req/s | CPU s during the run (wall s) |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---|"
         );
         for l in &self.latency {
             let total: u64 = l.statuses.values().sum();
             let mean = if l.ms.is_empty() { None } else { Some(l.ms.iter().sum::<f64>() / l.ms.len() as f64) };
             let throughput = if l.wall_s > 0.0 { format!("{:.1}", total as f64 / l.wall_s) } else { "–".to_owned() };
+            let cpu: Vec<String> = l.cpu_s.iter().map(|(part, s)| format!("{part} {s:.1}")).collect();
             let _ = writeln!(
                 md,
-                "| {} | {total} | {} | {} | {} | {} | {} | {} | {throughput} |",
+                "| {} | {total} | {} | {} | {} | {} | {} | {} | {throughput} | {} ({:.1}) |",
                 l.concurrency,
                 super::orders::describe_statuses(&l.statuses),
                 ms(percentile(&l.ms, 50.0)),
@@ -477,6 +480,8 @@ impl Report {
                 ms(percentile(&l.ms, 99.0)),
                 ms(l.ms.iter().copied().max_by(f64::total_cmp)),
                 ms(mean),
+                cpu.join(", "),
+                l.wall_s,
             );
         }
         md.push('\n');

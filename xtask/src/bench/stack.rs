@@ -116,6 +116,14 @@ impl Stack {
         })
     }
 
+    /// The emulators' process ids, by name (for CPU accounting).
+    pub fn emulator_pids(&self) -> Vec<(u32, &'static str)> {
+        [(&self.dynamodb, "DynamoDB Local"), (&self.stripe, "localstripe"), (&self.moto, "moto")]
+            .into_iter()
+            .filter_map(|(e, name)| e.pid().map(|pid| (pid, name)))
+            .collect()
+    }
+
     /// localstripe's API base (`http://127.0.0.1:<port>/`), not through the proxy.
     pub fn stripe_api_base(&self) -> String {
         format!("{}/", self.stripe.url())
