@@ -37,8 +37,8 @@ GET /products/{id} against Node.js 20 and Python 3.11 peers; writes BENCHMARKS.m
 
 options:
   --quick            5 init runs, 3 cold starts, 40/80 timed orders, 2 rush runs; writes
-                     .local/bench/BENCHMARKS.md
-                     instead of BENCHMARKS.md unless --out is given
+                     .local/bench/BENCHMARKS.md instead of BENCHMARKS.md unless --out
+                     is given
   --runs N           init runs per binary (default 25)
   --cold-runs N      cold starts per runtime (default 12)
   --skip-build       use the binaries already built (x86_64 and, unless --skip-arm64,

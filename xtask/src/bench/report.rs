@@ -291,7 +291,7 @@ impl Report {
         }
         for r in self.requests.iter().filter(|r| r.target.is_some()) {
             let measured = match (&r.dynamodb_calls, &r.stripe_calls) {
-                (Some(d), Some(s)) => format!("{}; {}", calls(Some(d)), calls(Some(s))),
+                (Some(d), Some(s)) => format!("DynamoDB {}; Stripe {}", calls(Some(d)), calls(Some(s))),
                 _ => "not measured".to_owned(),
             };
             let _ = writeln!(
@@ -485,6 +485,25 @@ impl Report {
             );
         }
         md.push('\n');
+        let cores = self.machine.cores.max(1) as f64;
+        for l in self.latency.iter().filter(|l| l.wall_s > 0.0 && !l.cpu_s.is_empty()) {
+            let available = l.wall_s * cores;
+            let busiest =
+                l.cpu_s.iter().filter(|(part, _)| part.as_str() != "other work").max_by(|a, b| a.1.total_cmp(b.1));
+            let all: f64 = l.cpu_s.values().sum();
+            if let Some((part, used)) = busiest {
+                let _ = writeln!(
+                    md,
+                    "- At concurrency {}: the machine's {cores:.0} cores were {:.0}% busy during the run ({all:.1} of \
+                     {available:.1} CPU s, other work on the machine included); the busiest part of the stack was \
+                     {part} ({used:.1} CPU s, {:.0}% of the machine, {:.1} ms of CPU per order).",
+                    l.concurrency,
+                    100.0 * all / available,
+                    100.0 * used / available,
+                    1e3 * used / l.ms.len().max(1) as f64,
+                );
+            }
+        }
         for l in self.latency.iter().filter(|l| !l.errors.is_empty()) {
             let _ = writeln!(
                 md,
@@ -493,9 +512,7 @@ impl Report {
                 l.errors[0].replace('\n', " ")
             );
         }
-        if self.latency.iter().any(|l| !l.errors.is_empty()) {
-            md.push('\n');
-        }
+        md.push('\n');
     }
 
     fn rush_table(&self, md: &mut String) {
