@@ -621,8 +621,8 @@ fn method(md: &mut String) {
 
 Everything is measured by `cargo xtask bench` (`xtask/src/bench.rs`); `cargo xtask bench --help`
 lists its options (`--quick`, `--skip-arm64`, `--skip-build`, `--skip-cold`, `--skip-load`,
-`--only`). Raw
-samples of the last run are in `.local/bench/results.json`, function logs in `.local/bench/logs/`.
+`--only`). Raw samples of the last run are in `.local/bench/results.json`, function logs in
+`.local/bench/logs/` (the ALB's instances in `.local/bench/logs/alb/`).
 
 - **Binaries.** Each function is built on its own with `cargo build --release -p <name>` (the
   workspace release profile: `opt-level = "s"`, fat LTO, one codegen unit, symbols stripped),
@@ -689,9 +689,9 @@ The `POST /orders` latencies are those of this machine running everything at onc
 20 function processes, DynamoDB Local (Java), localstripe (one Python process) and the
 client — on 2 cores: they show how the code behaves under concurrency and where it queues,
 not what Lambda, DynamoDB and Stripe would answer in the cloud.
-On these VMs the init samples of every binary alike fall into two groups about 2.5 ms apart
-(raw samples in `results.json`); interleaving keeps the ratios fair, and the min column shows
-the undisturbed group.
+Init samples are spread by scheduling noise (on some of these VMs they fall into two groups
+about 2.5 ms apart; raw samples in `results.json`): interleaving keeps the ratios fair, and
+the min column shows the least disturbed runs.
 
 "#,
     );
