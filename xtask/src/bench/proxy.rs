@@ -1,7 +1,9 @@
-//! A loopback TCP proxy in front of the DynamoDB emulator that counts requests by their
-//! `X-Amz-Target` header (`DynamoDB_20120810.GetItem` → `GetItem`): DynamoDB round trips
-//! per request. The SDK speaks plain HTTP/1.1 to an `http://` endpoint, so the header can be
-//! read off the byte stream without parsing HTTP; bytes pass through untouched.
+//! A loopback TCP proxy in front of an emulator that counts the requests passing through:
+//! in front of DynamoDB Local by their `X-Amz-Target` header (`DynamoDB_20120810.GetItem` →
+//! `GetItem`), in front of localstripe by method and path with ids folded
+//! (`POST /v1/payment_intents/pi_123/cancel` → `POST /v1/payment_intents/{id}/cancel`).
+//! The clients speak plain HTTP/1.1 to an `http://` endpoint, so requests can be read off
+//! the byte stream; bytes pass through untouched.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,6 +15,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 type Counts = Arc<Mutex<BTreeMap<String, u64>>>;
+
+/// What the proxy counts requests by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountBy {
+    /// The `X-Amz-Target` header's operation (AWS JSON protocols: DynamoDB).
+    AmzTarget,
+    /// `METHOD /path`, query dropped, id-like segments replaced by `{id}` (Stripe's REST API).
+    RequestLine,
+}
 
 pub struct CountingProxy {
     addr: SocketAddr,
@@ -27,11 +38,11 @@ impl Drop for CountingProxy {
 }
 
 impl CountingProxy {
-    pub async fn start(upstream: SocketAddr) -> anyhow::Result<Self> {
+    pub async fn start(upstream: SocketAddr, by: CountBy) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.context("binding the counting proxy")?;
         let addr = listener.local_addr()?;
         let counts = Counts::default();
-        let task = tokio::spawn(accept(listener, upstream, counts.clone()));
+        let task = tokio::spawn(accept(listener, upstream, by, counts.clone()));
         Ok(Self { addr, counts, task })
     }
 
@@ -46,13 +57,13 @@ impl CountingProxy {
     }
 }
 
-async fn accept(listener: TcpListener, upstream: SocketAddr, counts: Counts) {
+async fn accept(listener: TcpListener, upstream: SocketAddr, by: CountBy, counts: Counts) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((client, _)) = accepted {
-                    connections.spawn(relay(client, upstream, counts.clone()));
+                    connections.spawn(relay(client, upstream, by, counts.clone()));
                 }
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -60,14 +71,15 @@ async fn accept(listener: TcpListener, upstream: SocketAddr, counts: Counts) {
     }
 }
 
-async fn relay(client: TcpStream, upstream: SocketAddr, counts: Counts) {
+async fn relay(client: TcpStream, upstream: SocketAddr, by: CountBy, counts: Counts) {
     let Ok(server) = TcpStream::connect(upstream).await else { return };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
     let (mut client_rx, mut client_tx) = client.into_split();
     let (mut server_rx, mut server_tx) = server.into_split();
     let requests = async move {
-        let mut scanner = Scanner::default();
+        let mut amz = Scanner::default();
+        let mut lines = RequestFramer::default();
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             let n = match client_rx.read(&mut buf).await {
@@ -75,7 +87,11 @@ async fn relay(client: TcpStream, upstream: SocketAddr, counts: Counts) {
                 Ok(n) => n,
             };
             // Count before forwarding, so a count is in place when the response arrives.
-            for op in scanner.feed(&buf[..n]) {
+            let found = match by {
+                CountBy::AmzTarget => amz.feed(&buf[..n]),
+                CountBy::RequestLine => lines.feed(&buf[..n]),
+            };
+            for op in found {
                 *counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(op).or_default() += 1;
             }
             if server_tx.write_all(&buf[..n]).await.is_err() {
@@ -124,6 +140,79 @@ impl Scanner {
     }
 }
 
+/// Splits a client's HTTP/1.1 byte stream into requests (head, then `Content-Length` bytes
+/// of body, or a chunked body up to its last chunk) and names each by its request line.
+#[derive(Default)]
+struct RequestFramer {
+    pending: Vec<u8>,
+    /// Body bytes of the current request still to skip.
+    body_left: usize,
+    /// Inside a chunked body: skip up to the terminating `0\r\n\r\n`.
+    chunked: bool,
+}
+
+impl RequestFramer {
+    fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        self.pending.extend_from_slice(bytes);
+        let mut found = Vec::new();
+        loop {
+            if self.body_left > 0 {
+                let skip = self.body_left.min(self.pending.len());
+                self.pending.drain(..skip);
+                self.body_left -= skip;
+                if self.body_left > 0 {
+                    break;
+                }
+            }
+            if self.chunked {
+                let Some(end) = find_ignore_case(&self.pending, b"0\r\n\r\n") else {
+                    let keep = self.pending.len().saturating_sub(5);
+                    self.pending.drain(..keep);
+                    break;
+                };
+                self.pending.drain(..end + 5);
+                self.chunked = false;
+            }
+            let Some(head_end) = find_ignore_case(&self.pending, b"\r\n\r\n") else { break };
+            let head = String::from_utf8_lossy(&self.pending[..head_end]).into_owned();
+            self.pending.drain(..head_end + 4);
+            let mut head_lines = head.lines();
+            let request_line = head_lines.next().unwrap_or_default();
+            let mut parts = request_line.split_whitespace();
+            let (method, target) = (parts.next().unwrap_or("?"), parts.next().unwrap_or("?"));
+            found.push(format!("{method} {}", fold_ids(target)));
+            for line in head_lines {
+                let Some((name, value)) = line.split_once(':') else { continue };
+                let (name, value) = (name.trim(), value.trim());
+                if name.eq_ignore_ascii_case("content-length") {
+                    self.body_left = value.parse().unwrap_or(0);
+                } else if name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked") {
+                    self.chunked = true;
+                }
+            }
+        }
+        found
+    }
+}
+
+/// `/v1/payment_intents/pi_3Q…/cancel?expand[]=x` → `/v1/payment_intents/{id}/cancel`:
+/// a segment after a collection that looks like a Stripe id (`prefix_rest`) is an id.
+fn fold_ids(target: &str) -> String {
+    let path = target.split('?').next().unwrap_or(target);
+    path.split('/')
+        .map(|segment| {
+            let id_like = segment.split_once('_').is_some_and(|(prefix, rest)| {
+                !prefix.is_empty()
+                    && prefix.bytes().all(|b| b.is_ascii_lowercase())
+                    && !rest.is_empty()
+                    && rest.bytes().any(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+            });
+            if id_like { "{id}" } else { segment }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 fn find_ignore_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle))
 }
@@ -142,6 +231,22 @@ POST / HTTP/1.1\r\nx-amz-target: DynamoDB_20120810.TransactWriteItems\r\n\r\n";
             let mut ops = scanner.feed(&request[..split]);
             ops.extend(scanner.feed(&request[split..]));
             assert_eq!(ops, ["GetItem", "TransactWriteItems"], "split at {split}");
+        }
+    }
+
+    #[test]
+    fn http_requests_are_framed_and_named_with_ids_folded() {
+        let stream = b"POST /v1/payment_intents HTTP/1.1\r\nHost: x\r\nContent-Length: 23\r\n\r\n\
+amount=100&currency=eurPOST /v1/payment_intents/pi_3QAbc123/cancel HTTP/1.1\r\ncontent-length: 0\r\n\r\n\
+GET /v1/refunds?payment_intent=pi_1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\
+POST /v1/refunds HTTP/1.1\r\n\r\n";
+        let expected =
+            ["POST /v1/payment_intents", "POST /v1/payment_intents/{id}/cancel", "GET /v1/refunds", "POST /v1/refunds"];
+        for split in 0..stream.len() {
+            let mut framer = RequestFramer::default();
+            let mut found = framer.feed(&stream[..split]);
+            found.extend(framer.feed(&stream[split..]));
+            assert_eq!(found, expected, "split at {split}");
         }
     }
 }

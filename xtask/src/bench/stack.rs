@@ -1,6 +1,8 @@
-//! The emulated AWS side of a benchmark run: DynamoDB Local (DynamoDB) and moto (Cognito) on
-//! free ports, provisioned and seeded by the same `local::provision` code as `cargo xtask dev`,
-//! with a counting proxy in front of DynamoDB Local; access tokens for a maker and a customer; ALB events for every function.
+//! The emulated side of a benchmark run: DynamoDB Local (DynamoDB), moto (Cognito, Secrets
+//! Manager) and localstripe (Stripe) on free ports, provisioned and seeded by the same
+//! `local::provision` code as `cargo xtask dev`, with a counting proxy in front of DynamoDB
+//! Local and one in front of localstripe; access tokens for a maker and four customers; ALB
+//! events for every function.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,10 +12,10 @@ use anyhow::Context as _;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use local::emulators::{Emulator, EmulatorOptions};
-use local::provision::{ProvisionOptions, Provisioned, SecretIds, SecretsOptions};
+use local::provision::{ProvisionOptions, Provisioned, SecretIds, SecretsOptions, StripeKeys};
 use serde_json::{Value, json};
 
-use super::proxy::CountingProxy;
+use super::proxy::{CountBy, CountingProxy};
 
 pub const REGION: &str = "us-east-1";
 const TABLE: &str = "bench";
@@ -23,15 +25,25 @@ pub const NO_STACK_CURSOR_SECRET_ID: &str = "bench/cursor-secret";
 pub struct Stack {
     moto: Emulator,
     dynamodb: Emulator,
+    stripe: Emulator,
+    /// Counts DynamoDB calls (in front of DynamoDB Local).
     pub proxy: CountingProxy,
+    /// Counts Stripe calls (in front of localstripe).
+    pub stripe_proxy: CountingProxy,
     pub provisioned: Provisioned,
     secrets: SecretIds,
-    maker_token: String,
-    customer_token: String,
+    pub stripe_keys: StripeKeys,
+    pub maker_token: String,
+    pub customer_token: String,
+    /// The seeded customer's and three more customers' tokens (the rush's four customers).
+    pub customer_tokens: Vec<String>,
     maker_id: String,
     /// The maker's active products, as seeded.
     products: Vec<String>,
 }
+
+/// Customers besides the seeded one, created for the rush (four customers in all).
+const EXTRA_CUSTOMERS: [&str; 3] = ["bench-customer-2", "bench-customer-3", "bench-customer-4"];
 
 impl Stack {
     pub async fn start(root: &Path, log_dir: &Path) -> anyhow::Result<Stack> {
@@ -40,12 +52,17 @@ impl Stack {
             .await
             .context("the venv task panicked")??;
         let opts = EmulatorOptions::new(None, log_dir);
-        let (moto, dynamodb) = tokio::try_join!(
+        let (moto, dynamodb, stripe) = tokio::try_join!(
             local::emulators::start_moto(&venv, &opts),
-            local::emulators::start_dynamodb_local(&opts)
+            local::emulators::start_dynamodb_local(&opts),
+            local::emulators::start_localstripe(&venv, &opts)
         )?;
-        let upstream = SocketAddr::from(([127, 0, 0, 1], dynamodb.port()));
-        let proxy = CountingProxy::start(upstream).await?;
+        // DynamoDB Local cannot be bound to loopback: it listens on every interface.
+        eprintln!("bench: DynamoDB Local on port {} (all interfaces)", dynamodb.port());
+        let proxy =
+            CountingProxy::start(SocketAddr::from(([127, 0, 0, 1], dynamodb.port())), CountBy::AmzTarget).await?;
+        let stripe_proxy =
+            CountingProxy::start(SocketAddr::from(([127, 0, 0, 1], stripe.port())), CountBy::RequestLine).await?;
         let aws = local::provision::sdk_config_with_dynamodb(&moto.url(), &dynamodb.url(), REGION).await;
         let provisioned = local::provision::provision(
             &aws,
@@ -53,15 +70,28 @@ impl Stack {
         )
         .await
         .context("provisioning the benchmark table and user pool")?;
-        let secrets = local::provision::create_secrets(&aws, &SecretsOptions { stack: TABLE.to_owned(), stripe: None })
-            .await
-            .context("creating the benchmark secrets")?;
+        let stripe_keys = StripeKeys {
+            secret_key: format!("sk_test_bench{}", crate::cli::random_hex(24)),
+            webhook_secret: format!("whsec_{}", crate::cli::random_hex(32)),
+        };
+        let secrets = local::provision::create_secrets(
+            &aws,
+            &SecretsOptions { stack: TABLE.to_owned(), stripe: Some(stripe_keys.clone()) },
+        )
+        .await
+        .context("creating the benchmark secrets")?;
         let users = &provisioned.users;
         let pool = &provisioned.cognito;
         let maker_token =
             local::cognito::access_token(&aws, pool, &users.maker.username, &users.maker.password).await?;
         let customer_token =
             local::cognito::access_token(&aws, pool, &users.customer.username, &users.customer.password).await?;
+        let mut customer_tokens = vec![customer_token.clone()];
+        for name in EXTRA_CUSTOMERS {
+            let password = local::provision::DEMO_PASSWORD;
+            local::cognito::create_user(&aws, pool, name, password, &[]).await?;
+            customer_tokens.push(local::cognito::access_token(&aws, pool, name, password).await?);
+        }
         let maker_id = token_sub(&maker_token)?;
         let products = active_products_of(&aws_sdk_dynamodb::Client::new(&aws), &maker_id).await?;
         anyhow::ensure!(
@@ -69,15 +99,44 @@ impl Stack {
             "the seed gave the maker {} active products; 3 are needed",
             products.len()
         );
-        Ok(Stack { moto, dynamodb, proxy, provisioned, secrets, maker_token, customer_token, maker_id, products })
+        Ok(Stack {
+            moto,
+            dynamodb,
+            stripe,
+            proxy,
+            stripe_proxy,
+            provisioned,
+            secrets,
+            stripe_keys,
+            maker_token,
+            customer_token,
+            customer_tokens,
+            maker_id,
+            products,
+        })
     }
 
-    /// The function environment pointing at the emulators, DynamoDB through the proxy or
-    /// directly.
-    pub fn function_env(&self, through_proxy: bool) -> Vec<(String, String)> {
+    /// The emulators' process ids, by name (for CPU accounting).
+    pub fn emulator_pids(&self) -> Vec<(u32, &'static str)> {
+        [(&self.dynamodb, "DynamoDB Local"), (&self.stripe, "localstripe"), (&self.moto, "moto")]
+            .into_iter()
+            .filter_map(|(e, name)| e.pid().map(|pid| (pid, name)))
+            .collect()
+    }
+
+    /// localstripe's API base (`http://127.0.0.1:<port>/`), not through the proxy.
+    pub fn stripe_api_base(&self) -> String {
+        format!("{}/", self.stripe.url())
+    }
+
+    /// The function environment pointing at the emulators, DynamoDB and Stripe through the
+    /// counting proxies or directly. `stripe`: the Stripe settings too (only the functions
+    /// that link Stripe get them in the cloud).
+    pub fn function_env(&self, through_proxy: bool, stripe: bool) -> Vec<(String, String)> {
         let dynamodb = if through_proxy { self.proxy.url() } else { self.dynamodb.url() };
+        let stripe_base = if through_proxy { format!("{}/", self.stripe_proxy.url()) } else { self.stripe_api_base() };
         let pool = &self.provisioned.cognito;
-        vec![
+        let mut env = vec![
             ("AWS_ENDPOINT_URL".to_owned(), self.moto.url()),
             ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), dynamodb),
             ("TABLE_NAME".to_owned(), self.provisioned.table_name.clone()),
@@ -87,7 +146,13 @@ impl Stack {
             ("CURSOR_SECRET_ID".to_owned(), self.secrets.cursor_secret_id.clone()),
             // Past the proxy, which counts DynamoDB calls only.
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER".to_owned(), self.moto.url()),
-        ]
+        ];
+        if stripe {
+            let id = self.secrets.stripe_secret_id.clone().unwrap_or_default();
+            env.push(("STRIPE_SECRET_ID".to_owned(), id));
+            env.push(("STRIPE_API_BASE".to_owned(), stripe_base));
+        }
+        env
     }
 
     /// The product read by `get-product` and by the cold-path comparison.
@@ -125,8 +190,10 @@ impl Stack {
 
     pub async fn stop(self) {
         drop(self.proxy);
+        drop(self.stripe_proxy);
         self.moto.stop().await;
         self.dynamodb.stop().await;
+        self.stripe.stop().await;
     }
 }
 
