@@ -182,11 +182,19 @@ fn maker_record(order: &Order, maker: &UserId) -> MakerRecord {
     }
 }
 
-fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem> {
+/// A Put of `item` for a transaction, on `condition` with its `values` if any.
+fn put(
+    table: &str,
+    item: Item,
+    condition: Option<&str>,
+    values: &[(&str, AttributeValue)],
+) -> Result<TransactWriteItem> {
+    let values: HashMap<String, AttributeValue> = values.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
         .set_condition_expression(condition.map(str::to_owned))
+        .set_expression_attribute_values((!values.is_empty()).then_some(values))
         .build()
         .map_err(sdk("building an order write"))?;
     Ok(TransactWriteItem::builder().put(put).build())
@@ -311,10 +319,11 @@ impl Store {
             &self.table,
             to_item(&order_record(order, Some(payment_due)))?,
             Some("attribute_not_exists(pk)"),
+            &[],
         )?];
         let makers = order.maker_ids();
         for maker in &makers {
-            items.push(put(&self.table, to_item(&maker_record(order, maker))?, None)?);
+            items.push(put(&self.table, to_item(&maker_record(order, maker))?, None, &[])?);
         }
         let first_line = items.len();
         for line in &order.items {
@@ -344,10 +353,12 @@ impl Store {
             let mut item = to_item(&record)?;
             item.extend(idempotency_item_key(&order.customer_id, idem.key));
             // An expired record that TTL has not deleted yet may be replaced.
-            items.push(put(&self.table, item, Some("attribute_not_exists(pk) OR expires_at <= :now"))?);
-            if let Some(TransactWriteItem { put: Some(put), .. }) = items.last_mut() {
-                put.expression_attribute_values = Some(HashMap::from([(":now".to_owned(), n(epoch_secs(now)))]));
-            }
+            items.push(put(
+                &self.table,
+                item,
+                Some("attribute_not_exists(pk) OR expires_at <= :now"),
+                &[(":now", n(epoch_secs(now)))],
+            )?);
         }
 
         let mut attempt = 0;
@@ -509,7 +520,7 @@ impl Store {
             ("received_at".to_owned(), s(now.as_str())),
             ("expires_at".to_owned(), n(epoch_secs(expires))),
         ]);
-        put(&self.table, item, Some("attribute_not_exists(pk)"))
+        put(&self.table, item, Some("attribute_not_exists(pk)"), &[])
     }
 
     /// Runs a move's transaction, retrying conflicts. `None` when it was made; otherwise
