@@ -301,6 +301,8 @@ pub struct MakerOrder {
 }
 
 pub const MAX_LINES: usize = 50;
+/// Stripe's smallest charge in euros: a smaller order could never be paid.
+pub const MIN_TOTAL_CENTS: u64 = 50;
 pub const MAX_QUANTITY: i64 = 100;
 /// A placing transaction writes the order, one update per line, one index item per maker
 /// and the idempotency record: DynamoDB's 100-item limit leaves room for 48 makers when
@@ -411,6 +413,13 @@ impl NewOrder {
         let address = self.shipping_address.clone().or_else(|| profile_address.cloned());
         if address.is_none() {
             check.fail("shipping_address", "is required: your profile has no shipping address to use");
+        }
+        let total: u64 = lines.iter().map(|l| l.subtotal_cents).sum();
+        if lines.len() == self.lines.len() && total < MIN_TOTAL_CENTS {
+            check.fail(
+                "items",
+                format!("must total at least {MIN_TOTAL_CENTS} cents, the smallest payment Stripe takes"),
+            );
         }
         let makers: BTreeSet<&str> = lines.iter().map(|l| l.maker_id.as_str()).collect();
         if makers.len() > MAX_MAKERS {
