@@ -5,7 +5,6 @@
 
 use super::{Address, Check, Currency, Product, ProductId, ProductStatus, Timestamp, UserId, non_null};
 use crate::{Error, FieldError, Result};
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
@@ -310,17 +309,18 @@ pub const MAX_QUANTITY: i64 = 100;
 pub const MAX_MAKERS: usize = 48;
 
 /// `POST /orders` as the client sends it. Fields the server computes (prices, titles,
-/// totals) are accepted and ignored: the catalogue is the only source of prices.
+/// totals) are accepted, with the types the server gives them, and ignored: the catalogue
+/// is the only source of prices.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderInput {
     pub items: Vec<LineInput>,
     #[serde(default, deserialize_with = "non_null")]
     pub shipping_address: Option<Address>,
-    #[serde(default, rename = "total_cents")]
-    _total_cents: Option<IgnoredAny>,
-    #[serde(default, rename = "currency")]
-    _currency: Option<IgnoredAny>,
+    #[serde(default, rename = "total_cents", deserialize_with = "non_null")]
+    _total_cents: Option<i64>,
+    #[serde(default, rename = "currency", deserialize_with = "non_null")]
+    _currency: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -328,16 +328,16 @@ pub struct OrderInput {
 pub struct LineInput {
     pub product_id: String,
     pub quantity: i64,
-    #[serde(default, rename = "unit_price_cents")]
-    _unit_price_cents: Option<IgnoredAny>,
-    #[serde(default, rename = "price_cents")]
-    _price_cents: Option<IgnoredAny>,
-    #[serde(default, rename = "subtotal_cents")]
-    _subtotal_cents: Option<IgnoredAny>,
-    #[serde(default, rename = "title")]
-    _title: Option<IgnoredAny>,
-    #[serde(default, rename = "maker_id")]
-    _maker_id: Option<IgnoredAny>,
+    #[serde(default, rename = "unit_price_cents", deserialize_with = "non_null")]
+    _unit_price_cents: Option<i64>,
+    #[serde(default, rename = "price_cents", deserialize_with = "non_null")]
+    _price_cents: Option<i64>,
+    #[serde(default, rename = "subtotal_cents", deserialize_with = "non_null")]
+    _subtotal_cents: Option<i64>,
+    #[serde(default, rename = "title", deserialize_with = "non_null")]
+    _title: Option<String>,
+    #[serde(default, rename = "maker_id", deserialize_with = "non_null")]
+    _maker_id: Option<String>,
 }
 
 /// A checked `POST /orders`: 1–50 distinct products, 1–100 of each.
