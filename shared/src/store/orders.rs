@@ -182,6 +182,19 @@ fn maker_record(order: &Order, maker: &UserId) -> MakerRecord {
     }
 }
 
+/// The item that records Stripe event `event_id` (about `order`), kept for [`EVENT_TTL`].
+fn event_item(event_id: &str, order: &OrderId, now: &Timestamp) -> Item {
+    let expires = now.plus(EVENT_TTL).to_system_time().unwrap_or_else(std::time::SystemTime::now);
+    HashMap::from([
+        ("pk".to_owned(), s(format!("STRIPE_EVENT#{event_id}"))),
+        ("sk".to_owned(), s("EVENT")),
+        ("entity".to_owned(), s("stripe_event")),
+        ("order_id".to_owned(), s(order.as_str())),
+        ("received_at".to_owned(), s(now.as_str())),
+        ("expires_at".to_owned(), n(epoch_secs(expires))),
+    ])
+}
+
 /// A Put of `item` for a transaction, on `condition` with its `values` if any.
 fn put(
     table: &str,
@@ -510,17 +523,9 @@ impl Store {
         })
     }
 
+    /// The record of a Stripe event, as a transaction item: written only if it is new.
     fn event_record(&self, event_id: &str, order: &OrderId, now: &Timestamp) -> Result<TransactWriteItem> {
-        let expires = now.plus(EVENT_TTL).to_system_time().unwrap_or_else(std::time::SystemTime::now);
-        let item = HashMap::from([
-            ("pk".to_owned(), s(format!("STRIPE_EVENT#{event_id}"))),
-            ("sk".to_owned(), s("EVENT")),
-            ("entity".to_owned(), s("stripe_event")),
-            ("order_id".to_owned(), s(order.as_str())),
-            ("received_at".to_owned(), s(now.as_str())),
-            ("expires_at".to_owned(), n(epoch_secs(expires))),
-        ]);
-        put(&self.table, item, Some("attribute_not_exists(pk)"), &[])
+        put(&self.table, event_item(event_id, order, now), Some("attribute_not_exists(pk)"), &[])
     }
 
     /// Runs a move's transaction, retrying conflicts. `None` when it was made; otherwise
@@ -675,13 +680,11 @@ impl Store {
     /// Records a Stripe event that had no effect to make, so that it is not looked at again.
     /// `false` when it was recorded before.
     pub async fn record_event(&self, event_id: &str, order: &OrderId, now: &Timestamp) -> Result<bool> {
-        let item = self.event_record(event_id, order, now)?;
-        let Some(put) = item.put else { return Ok(false) };
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(put.item))
+            .set_item(Some(event_item(event_id, order, now)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
