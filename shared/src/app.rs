@@ -18,6 +18,10 @@ pub type PaymentsFactory = fn(&Config, &StripeSecrets) -> Result<Arc<dyn Payment
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
+    /// The AWS configuration the clients were built from: the ports that only some
+    /// functions use (EventBridge, SES, Cognito) build their clients from it on first use,
+    /// so the other functions neither link nor start them.
+    pub aws: aws_config::SdkConfig,
     pub store: Store,
     pub auth: Authenticator,
     pub clock: Arc<dyn Clock>,
@@ -51,7 +55,16 @@ impl App {
         let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), config.table_name.clone());
         let auth = Authenticator::new(config.cognito.clone(), clock.clone());
         let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(aws), &config);
-        Self { config, store, auth, clock, secrets, payments_factory: None, payments: OnceCell::new() }
+        Self {
+            config,
+            aws: aws.clone(),
+            store,
+            auth,
+            clock,
+            secrets,
+            payments_factory: None,
+            payments: OnceCell::new(),
+        }
     }
 
     /// This app with a payment provider, built by `factory` on first use.

@@ -54,12 +54,67 @@ pub struct Config {
     /// Name or ARN of the JSON secret holding Stripe's keys. Set only for the functions
     /// that talk to Stripe.
     pub stripe_secret_id: Option<String>,
+    /// The EventBridge bus that order events go to (`EVENT_BUS_NAME`).
+    pub event_bus_name: String,
+    /// How long an order stays in each delivery step before the delivery simulator moves it
+    /// on (`DELIVERY_DWELL_SECONDS`; minutes in the cloud, seconds locally).
+    pub delivery_dwell: Duration,
+    /// How email goes out: provider, sender, and where the Resend key is.
+    pub mail: MailConfig,
+}
+
+/// Which service sends email (`EMAIL_PROVIDER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailProvider {
+    /// Amazon SES v2 `SendEmail` (the default).
+    Ses,
+    /// Resend's HTTP API (`POST /emails`), the original architecture's provider.
+    Resend,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub provider: MailProvider,
+    /// The `From` of every email (`MAIL_FROM`): an address of an SES-verified identity.
+    pub sender: String,
+    /// Where Resend's API is (`RESEND_API_BASE`), with a trailing slash.
+    pub resend_api_base: String,
+    /// Name or ARN of the secret holding Resend's API key (`RESEND_SECRET_ID`); set only
+    /// when `EMAIL_PROVIDER=resend`.
+    pub resend_secret_id: Option<String>,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            provider: MailProvider::Ses,
+            sender: DEFAULT_MAIL_FROM.to_owned(),
+            resend_api_base: DEFAULT_RESEND_API_BASE.to_owned(),
+            resend_secret_id: None,
+        }
+    }
+}
+
+impl CognitoConfig {
+    /// The user pool's id: the last segment of its issuer URL.
+    pub fn user_pool_id(&self) -> &str {
+        self.issuer.rsplit('/').next().unwrap_or_default()
+    }
 }
 
 /// Stripe's API, when `STRIPE_API_BASE` is not set.
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com/";
 /// A whole Stripe call, when `STRIPE_TIMEOUT_MS` is not set.
 pub const DEFAULT_STRIPE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The bus when `EVENT_BUS_NAME` is not set.
+pub const DEFAULT_EVENT_BUS_NAME: &str = "makers-market";
+/// The dwell per delivery step when `DELIVERY_DWELL_SECONDS` is not set.
+pub const DEFAULT_DELIVERY_DWELL: Duration = Duration::from_secs(120);
+/// The sender when `MAIL_FROM` is not set.
+pub const DEFAULT_MAIL_FROM: &str = "Makers Market <orders@makers-market.example>";
+/// Resend's API, when `RESEND_API_BASE` is not set.
+pub const DEFAULT_RESEND_API_BASE: &str = "https://api.resend.com/";
 
 /// The payment window when `PAYMENT_WINDOW_SECONDS` is not set.
 pub const DEFAULT_PAYMENT_WINDOW: Duration = Duration::from_secs(30 * 60);
@@ -89,35 +144,47 @@ impl Config {
         if client_ids.is_empty() {
             return Err(ConfigError::Invalid { name: "COGNITO_CLIENT_IDS", reason: "no client id" });
         }
-        let payment_window = match lookup("PAYMENT_WINDOW_SECONDS").filter(|v| !v.trim().is_empty()) {
-            None => DEFAULT_PAYMENT_WINDOW,
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(secs) if secs > 0 => Duration::from_secs(secs),
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "PAYMENT_WINDOW_SECONDS",
-                        reason: "not a positive integer",
-                    });
-                }
-            },
+        let positive = |name: &'static str| -> Result<Option<u64>, ConfigError> {
+            match lookup(name).filter(|v| !v.trim().is_empty()) {
+                None => Ok(None),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(Some(n)),
+                    _ => Err(ConfigError::Invalid { name, reason: "not a positive integer" }),
+                },
+            }
         };
-        let stripe_timeout = match lookup("STRIPE_TIMEOUT_MS").filter(|v| !v.trim().is_empty()) {
-            None => DEFAULT_STRIPE_TIMEOUT,
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(ms) if ms > 0 => Duration::from_millis(ms),
-                _ => return Err(ConfigError::Invalid { name: "STRIPE_TIMEOUT_MS", reason: "not a positive integer" }),
-            },
+        let or_default = |name: &'static str, default: &str| {
+            lookup(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_owned())
+        };
+        let payment_window = positive("PAYMENT_WINDOW_SECONDS")?.map_or(DEFAULT_PAYMENT_WINDOW, Duration::from_secs);
+        let stripe_timeout = positive("STRIPE_TIMEOUT_MS")?.map_or(DEFAULT_STRIPE_TIMEOUT, Duration::from_millis);
+        let delivery_dwell = positive("DELIVERY_DWELL_SECONDS")?.map_or(DEFAULT_DELIVERY_DWELL, Duration::from_secs);
+        let provider = match lookup("EMAIL_PROVIDER").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("ses") => MailProvider::Ses,
+            Some("resend") => MailProvider::Resend,
+            Some(_) => return Err(ConfigError::Invalid { name: "EMAIL_PROVIDER", reason: "neither ses nor resend" }),
+        };
+        let resend_secret_id = get("RESEND_SECRET_ID").ok();
+        if provider == MailProvider::Resend && resend_secret_id.is_none() {
+            return Err(ConfigError::Missing("RESEND_SECRET_ID"));
+        }
+        let mail = MailConfig {
+            provider,
+            sender: or_default("MAIL_FROM", DEFAULT_MAIL_FROM),
+            resend_api_base: or_default("RESEND_API_BASE", DEFAULT_RESEND_API_BASE),
+            resend_secret_id,
         };
         Ok(Self {
             payment_window,
-            stripe_api_base: lookup("STRIPE_API_BASE")
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.to_owned()),
+            stripe_api_base: or_default("STRIPE_API_BASE", DEFAULT_STRIPE_API_BASE),
             stripe_timeout,
             table_name: get("TABLE_NAME")?,
             cognito: CognitoConfig { issuer, jwks_url, client_ids },
             cursor_secret_id: get("CURSOR_SECRET_ID")?,
             stripe_secret_id: get("STRIPE_SECRET_ID").ok(),
+            event_bus_name: or_default("EVENT_BUS_NAME", DEFAULT_EVENT_BUS_NAME),
+            delivery_dwell,
+            mail,
         })
     }
 }
@@ -188,6 +255,35 @@ mod tests {
             ("CURSOR_SECRET_ID", "x"),
         ]));
         assert!(matches!(no_clients, Err(ConfigError::Invalid { name: "COGNITO_CLIENT_IDS", .. })));
+    }
+
+    #[test]
+    fn mail_delivery_and_events_have_defaults_and_resend_needs_its_secret() {
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("COGNITO_ISSUER", "https://idp/eu-west-1_abc"),
+            ("COGNITO_CLIENT_IDS", "c"),
+            ("CURSOR_SECRET_ID", "x"),
+        ];
+        let cfg = Config::from_lookup(env(&base)).map_err(|e| e.to_string());
+        assert_eq!(cfg.as_ref().map(|c| c.mail.provider), Ok(MailProvider::Ses));
+        assert_eq!(cfg.as_ref().map(|c| c.event_bus_name.as_str()), Ok(DEFAULT_EVENT_BUS_NAME));
+        assert_eq!(cfg.as_ref().map(|c| c.delivery_dwell), Ok(DEFAULT_DELIVERY_DWELL));
+        assert_eq!(cfg.as_ref().map(|c| c.cognito.user_pool_id()), Ok("eu-west-1_abc"));
+        let resend = Config::from_lookup(env(&[&base[..], &[("EMAIL_PROVIDER", "resend")]].concat()));
+        assert!(matches!(resend, Err(ConfigError::Missing("RESEND_SECRET_ID"))));
+        let resend = Config::from_lookup(env(&[
+            &base[..],
+            &[("EMAIL_PROVIDER", "Resend"), ("RESEND_SECRET_ID", "r"), ("DELIVERY_DWELL_SECONDS", "6")],
+        ]
+        .concat()))
+        .map_err(|e| e.to_string());
+        assert_eq!(resend.as_ref().map(|c| c.mail.provider), Ok(MailProvider::Resend));
+        assert_eq!(resend.as_ref().map(|c| c.delivery_dwell), Ok(Duration::from_secs(6)));
+        let bad = Config::from_lookup(env(&[&base[..], &[("EMAIL_PROVIDER", "smtp")]].concat()));
+        assert!(matches!(bad, Err(ConfigError::Invalid { name: "EMAIL_PROVIDER", .. })));
+        let bad = Config::from_lookup(env(&[&base[..], &[("DELIVERY_DWELL_SECONDS", "0")]].concat()));
+        assert!(matches!(bad, Err(ConfigError::Invalid { name: "DELIVERY_DWELL_SECONDS", .. })));
     }
 
     #[test]

@@ -210,6 +210,9 @@ pub fn config(table: &str, pool: &CognitoPool) -> Config {
         payment_window: shared::config::DEFAULT_PAYMENT_WINDOW,
         stripe_api_base: stripe_api_base(),
         stripe_timeout: shared::config::DEFAULT_STRIPE_TIMEOUT,
+        event_bus_name: table.to_owned(),
+        delivery_dwell: shared::config::DEFAULT_DELIVERY_DWELL,
+        mail: shared::config::MailConfig::default(),
     }
 }
 

@@ -8,8 +8,8 @@ mod profile;
 mod time;
 
 pub use order::{
-    Actor, HistoryEntry, MakerOrder, Move, NewOrder, Order, OrderId, OrderInput, OrderLine, OrderStatus, Payment,
-    RefundStatus,
+    Actor, HistoryEntry, MakerOrder, Move, NewOrder, Order, OrderId, OrderInput, OrderLine, OrderStatus,
+    OrderStatusChanged, Payment, RefundStatus,
 };
 pub use product::{
     Category, Currency, MAX_PRICE_CENTS, MAX_STOCK, NewProduct, Product, ProductId, ProductInput, ProductPatch,

@@ -284,6 +284,45 @@ impl Order {
     }
 }
 
+/// The detail of the `OrderStatusChanged` event published on the bus for every move
+/// (source `makers-market.orders`): one per (order, status), since the state machine never
+/// enters a status twice. Consumers may see it more than once and must cope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderStatusChanged {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    pub previous_status: OrderStatus,
+    pub customer_id: UserId,
+    pub maker_ids: Vec<UserId>,
+    pub total_cents: u64,
+    /// When the order entered `status` (its history entry's time).
+    pub at: Timestamp,
+}
+
+impl OrderStatusChanged {
+    pub const SOURCE: &'static str = "makers-market.orders";
+    pub const DETAIL_TYPE: &'static str = "OrderStatusChanged";
+
+    /// The event for `order`'s latest move, from `previous` (its status before).
+    pub fn of(order: &Order, previous: OrderStatus) -> Self {
+        let at = order
+            .history
+            .iter()
+            .rev()
+            .find(|e| e.status == order.status && e.note.is_none())
+            .map_or_else(|| order.updated_at.clone(), |e| e.at.clone());
+        Self {
+            order_id: order.id.clone(),
+            status: order.status,
+            previous_status: previous,
+            customer_id: order.customer_id.clone(),
+            maker_ids: order.maker_ids(),
+            total_cents: order.total_cents,
+            at,
+        }
+    }
+}
+
 /// An order as one of its makers sees it: only that maker's lines (and their total), no
 /// customer id, no payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
