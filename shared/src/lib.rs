@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod catalogue;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod http;

@@ -14,9 +14,10 @@
 //! | a customer's orders, newest first      | `gsi1`: `gsi1pk=CUSTOMER#<sub>`, `gsi1sk=<order id>` | Query, descending |
 //! | a maker's orders (by status)           | maker index item `pk=ORDER#<id>`, `sk=MAKER#<sub>`; `gsi2`: `gsi2pk=MAKERORDERS#<sub>`, `gsi2sk=<order id>` | Query, descending, filter `status` |
 //! | orders due: payment expiry, refund retry | `gsi3` (sparse): `gsi3pk=DUE#PAYMENT` / `DUE#REFUND`, `gsi3sk=<due at>#<order id>` | Query `gsi3sk <= now` |
+//! | orders due a delivery step             | `gsi3` (sparse): `gsi3pk=DUE#DELIVERY`, `gsi3sk=<entered its status at>#<order id>` (`paid` … `out_for_delivery` only) | Query `gsi3sk <= now - dwell`, paged |
 //! | checkout read                          | the products, `USER#<sub>`/`PROFILE`, `IDEM#<sub>`/`KEY#<key>` | one BatchGetItem (consistent) |
 //! | place an order                         | Put order + Put maker items + Update products (`active`, `price`, `stock >= q`) + Put idempotency record | TransactWriteItems |
-//! | move an order (state machine)          | Update order (`status = :from`) + Update maker items [+ release stock] [+ Put Stripe event] | TransactWriteItems |
+//! | move an order (state machine)          | Update order (`status = :from`, due index key set or removed) + Update maker items [+ release stock] [+ Put Stripe event] | TransactWriteItems |
 //! | Stripe event seen                      | `pk=STRIPE_EVENT#<id>`, `sk=EVENT`, TTL `expires_at` | Put `attribute_not_exists` with its effect |
 //! | idempotency key                        | `pk=IDEM#<sub>`, `sk=KEY#<key>`, TTL `expires_at` (24 h) | in the checkout read and the placing transaction |
 //!
@@ -32,7 +33,7 @@ mod query;
 pub mod schema;
 
 pub use orders::{
-    CheckoutRead, DueKind, IDEMPOTENCY_TTL, Idempotency, IdempotencyRecord, MoveOutcome, Placement, REFUND_RETRY_AFTER,
+    CheckoutRead, DueCursor, DueKind, IDEMPOTENCY_TTL, Idempotency, IdempotencyRecord, MoveOutcome, Placement, REFUND_RETRY_AFTER,
 };
 pub use products::{Page, ProductFilter, StatusFilter};
 

@@ -6,7 +6,7 @@
 use super::item::{Item, n, s};
 use super::query::IndexQuery;
 use super::{Page, Store, TRANSACTION_RETRIES, cancellation_codes, is_condition_failure, sdk};
-use crate::domain::order::{not_enough_stock, short_of_stock};
+use crate::domain::order::{next_delivery_step, not_enough_stock, short_of_stock};
 use crate::domain::{
     Address, HistoryEntry, MakerOrder, Move, Order, OrderId, OrderStatus, Product, ProductId, RefundStatus, Timestamp,
     UserId,
@@ -35,6 +35,11 @@ pub enum DueKind {
     Payment,
     /// Orders whose refund was decided but not yet confirmed by Stripe.
     Refund,
+    /// Orders in a status the delivery simulator moves on from (`paid` up to
+    /// `out_for_delivery`). Unlike the others, its sort key is when the order *entered* that
+    /// status, not when it is due: the dwell is the simulator's configuration, so the moves
+    /// that write the key (the Stripe webhook's among them) need not know it.
+    Delivery,
 }
 
 impl DueKind {
@@ -42,6 +47,7 @@ impl DueKind {
         match self {
             Self::Payment => "DUE#PAYMENT",
             Self::Refund => "DUE#REFUND",
+            Self::Delivery => "DUE#DELIVERY",
         }
     }
 }
@@ -455,8 +461,10 @@ impl Store {
     /// Makes `mv` on `order` as a compare-and-set on its status, in one transaction with
     /// everything the move implies: the makers' index items follow, reserved stock goes
     /// back when the move releases it, a refund is marked pending (and put on the due
-    /// index for the sweeper), the payment deadline leaves the due index, and the Stripe
-    /// event that caused the move (if any) is recorded, so that a replay does nothing.
+    /// index for the sweeper), the payment deadline leaves the due index, an order entering
+    /// a status the delivery simulator moves on from goes on the delivery due index (keyed by
+    /// `now`), and the Stripe event that caused the move (if any) is recorded, so that a
+    /// replay does nothing.
     pub async fn apply_move(
         &self,
         order: &Order,
@@ -481,6 +489,11 @@ impl Store {
             values.insert(":pending".to_owned(), to_value(&RefundStatus::Pending)?);
             values.insert(":due_pk".to_owned(), s(DueKind::Refund.partition()));
             values.insert(":due_sk".to_owned(), s(due_sort_key(&at, &order.id)));
+            ""
+        } else if next_delivery_step(mv.to).is_some() {
+            set.extend(["gsi3pk = :due_pk", "gsi3sk = :due_sk"]);
+            values.insert(":due_pk".to_owned(), s(DueKind::Delivery.partition()));
+            values.insert(":due_sk".to_owned(), s(due_sort_key(now, &order.id)));
             ""
         } else {
             " REMOVE gsi3pk, gsi3sk"
@@ -741,6 +754,18 @@ impl Store {
     /// sparse due-time index, never a Scan. The index is eventually consistent, so callers
     /// move what they get with compare-and-set moves.
     pub async fn due_orders(&self, kind: DueKind, now: &Timestamp, limit: usize) -> Result<Vec<Order>> {
+        self.due_page(kind, now, limit, None).await.map(|(orders, _)| orders)
+    }
+
+    /// One page of [`Store::due_orders`] whose sort key time is at most `up_to`, from where
+    /// `start` left off, with where the next page starts (`None`: nothing more now).
+    pub async fn due_page(
+        &self,
+        kind: DueKind,
+        up_to: &Timestamp,
+        limit: usize,
+        start: Option<DueCursor>,
+    ) -> Result<(Vec<Order>, Option<DueCursor>)> {
         let out = self
             .client
             .query()
@@ -748,15 +773,22 @@ impl Store {
             .index_name("gsi3")
             .key_condition_expression("gsi3pk = :pk AND gsi3sk <= :now")
             .expression_attribute_values(":pk", s(kind.partition()))
-            // `~` sorts after every id character: everything due up to and at `now`.
-            .expression_attribute_values(":now", s(format!("{}#~", now.as_str())))
+            // `~` sorts after every id character: everything due up to and at `up_to`.
+            .expression_attribute_values(":now", s(format!("{}#~", up_to.as_str())))
             .limit(limit.clamp(1, 1000) as i32)
+            .set_exclusive_start_key(start.map(|c| c.0))
             .send()
             .await
             .map_err(sdk("finding due orders"))?;
-        out.items.unwrap_or_default().into_iter().map(order_from).collect()
+        let orders = out.items.unwrap_or_default().into_iter().map(order_from).collect::<Result<_>>()?;
+        Ok((orders, out.last_evaluated_key.map(DueCursor)))
     }
 }
+
+/// Where the next page of due orders starts: the index key DynamoDB last read (opaque; it
+/// never leaves the process).
+#[derive(Debug, Clone)]
+pub struct DueCursor(Item);
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,176 @@
+//! The delivery simulator's tick: every order that has stayed its dwell time
+//! ([`crate::config::Config::delivery_dwell`]) in `paid`, `preparing`, `shipped` or
+//! `out_for_delivery` moves one step on, towards `delivered`.
+//!
+//! **Why overlapping, repeated or late ticks never skip, repeat or reverse a step:**
+//! - the step is the state machine's ([`next_delivery_step`]) from the status the order was
+//!   read in, made by the store as a compare-and-set on that status
+//!   ([`crate::store::Store::apply_move`]): of two ticks that read the same order, one moves
+//!   it and the other finds it [`MoveOutcome::Stale`] and leaves it (no retry: the winner
+//!   made the step);
+//! - a move puts the order back on the due index keyed by the time it entered its new
+//!   status, which is after this tick's cutoff (`now - dwell`, fixed when the tick starts):
+//!   however late the tick, an order it moved is not due again within it (and it keeps the
+//!   ids it has seen, so a lagging index cannot hand it one twice);
+//! - a step's history time is never before the previous step's: the order was found because
+//!   it entered its status at or before `now - dwell`, and the time is also floored at the
+//!   last history entry, in case clocks of different functions disagree.
+//!
+//! Due orders are found with a Query on the sparse due index (`DUE#DELIVERY`, oldest
+//! first), in pages, at most [`TickLimits::max_orders`] and [`TickLimits::budget`] per tick,
+//! with [`TickLimits::concurrency`] moves in flight: what is left is due at the next tick.
+
+use crate::domain::order::next_delivery_step;
+use crate::domain::{Order, OrderId, Timestamp};
+use crate::store::{DueCursor, DueKind, MoveOutcome};
+use crate::{App, Result};
+use futures::stream::{self, StreamExt as _};
+use std::collections::HashSet;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+/// How much one tick does at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickLimits {
+    /// Orders read per Query page.
+    pub page: usize,
+    /// Orders moved (or tried) per tick; the rest wait for the next tick.
+    pub max_orders: usize,
+    /// No new page is read after this long, so a tick ends well within the function's
+    /// timeout (moves in flight still finish).
+    pub budget: Duration,
+    /// Moves in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for TickLimits {
+    /// 2,000 orders or 40 s per tick (the function's timeout is 60 s), 16 moves at once:
+    /// twice the 1,000 orders a minute one invocation must handle.
+    fn default() -> Self {
+        Self { page: 100, max_orders: 2_000, budget: Duration::from_secs(40), concurrency: 16 }
+    }
+}
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Orders moved one step.
+    pub advanced: usize,
+    /// Due orders another writer (another tick, a cancellation) moved first, or that the
+    /// lagging index showed in a status with no delivery step.
+    pub skipped: usize,
+    /// Moves that failed (logged with the order id); they are due again at the next tick.
+    pub failed: usize,
+    /// The tick stopped at its limits with due orders left for the next one.
+    pub more: bool,
+}
+
+/// What became of one due order.
+enum Step {
+    Advanced,
+    Skipped,
+    Failed,
+}
+
+/// One tick: moves every due order (within `limits`) one delivery step on. An error only
+/// when the due index cannot be read; the moves made before it stay made.
+pub async fn advance_due(app: &App, limits: TickLimits) -> Result<DeliveryReport> {
+    let started = Instant::now();
+    let cutoff = Timestamp::at(app.clock.now().checked_sub(app.config.delivery_dwell).unwrap_or(UNIX_EPOCH));
+    let max_orders = limits.max_orders.max(1);
+    let page = limits.page.clamp(1, max_orders);
+
+    // Pages are read lazily, as the moves in flight make room, so reading the next page
+    // overlaps the moves of the previous one.
+    struct Reading {
+        cursor: Option<DueCursor>,
+        read: usize,
+        seen: HashSet<OrderId>,
+        done: bool,
+    }
+    let reading = Reading { cursor: None, read: 0, seen: HashSet::new(), done: false };
+    let mut more = false;
+    let more_flag = &mut more;
+    let cutoff = &cutoff;
+    let pages = stream::unfold(reading, |mut r| async move {
+        if r.done {
+            return None;
+        }
+        let first = r.read == 0 && r.cursor.is_none();
+        if !first && (r.read >= max_orders || started.elapsed() >= limits.budget) {
+            return None;
+        }
+        let want = page.min(max_orders - r.read);
+        match app.store.due_page(DueKind::Delivery, cutoff, want, r.cursor.take()).await {
+            Ok((orders, next)) => {
+                r.done = next.is_none();
+                r.cursor = next;
+                let fresh: Vec<Order> = orders.into_iter().filter(|o| r.seen.insert(o.id.clone())).collect();
+                r.read += fresh.len();
+                let left = !r.done && (r.read >= max_orders || started.elapsed() >= limits.budget);
+                Some((Ok((fresh, left)), r))
+            }
+            Err(err) => {
+                r.done = true;
+                Some((Err(err), r))
+            }
+        }
+    });
+
+    let mut report = DeliveryReport::default();
+    let mut query_error = None;
+    {
+        let steps = pages
+            .filter_map(|page| {
+                let out = match page {
+                    Ok((orders, left)) => {
+                        if left {
+                            *more_flag = true;
+                        }
+                        Some(stream::iter(orders))
+                    }
+                    Err(err) => {
+                        query_error = Some(err);
+                        None
+                    }
+                };
+                async move { out }
+            })
+            .flatten()
+            .map(|order| advance_one(app, order))
+            .buffer_unordered(limits.concurrency.max(1));
+        let mut steps = std::pin::pin!(steps);
+        while let Some(step) = steps.next().await {
+            match step {
+                Step::Advanced => report.advanced += 1,
+                Step::Skipped => report.skipped += 1,
+                Step::Failed => report.failed += 1,
+            }
+        }
+    }
+    report.more = more;
+    match query_error {
+        Some(err) => Err(err),
+        None => Ok(report),
+    }
+}
+
+/// Moves `order` (as the due index showed it) one step on, unless someone moved it first.
+async fn advance_one(app: &App, order: Order) -> Step {
+    // The index is eventually consistent: it may show an order in a status it has left
+    // already, or (never in practice) one with no step left. The compare-and-set decides.
+    let Some(mv) = next_delivery_step(order.status) else { return Step::Skipped };
+    let entered = order.history.iter().map(|e| &e.at).max().cloned();
+    let now = app.now();
+    let at = match entered {
+        Some(entered) if entered > now => entered,
+        _ => now,
+    };
+    match app.store.apply_move(&order, mv, &at, None).await {
+        Ok(MoveOutcome::Moved(_)) => Step::Advanced,
+        Ok(MoveOutcome::Stale | MoveOutcome::EventSeen) => Step::Skipped,
+        Err(err) => {
+            tracing::error!(order_id = order.id.as_str(), from = mv.from.as_str(), error = %err, "could not advance an order");
+            Step::Failed
+        }
+    }
+}
