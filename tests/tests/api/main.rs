@@ -5,6 +5,7 @@
 
 mod auth;
 mod catalogue;
+mod delivery;
 mod edges;
 mod jwks;
 mod lifecycle;

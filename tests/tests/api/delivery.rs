@@ -1,0 +1,203 @@
+//! The delivery simulator: paid orders move one step per dwell time to `delivered`, through
+//! the state machine, whatever the ticks do (overlap, repeat, come late).
+
+use e2e::TestContext;
+use futures::StreamExt as _;
+use serde_json::{Value, json};
+use shared::delivery::{DeliveryReport, TickLimits, advance_due};
+use std::time::Duration;
+
+const DELIVERED: [&str; 6] = ["pending_payment", "paid", "preparing", "shipped", "out_for_delivery", "delivered"];
+
+fn dwell(ctx: &TestContext) -> Duration {
+    ctx.app.config.delivery_dwell
+}
+
+async fn tick(ctx: &TestContext) -> DeliveryReport {
+    advance_due(&ctx.app, TickLimits::default()).await.unwrap()
+}
+
+/// `n` orders of one unit each, placed and paid concurrently through the API and Stripe's
+/// webhook, spread over a few products so that placing them does not queue on one item.
+async fn paid_orders(ctx: &TestContext, n: usize) -> Vec<Value> {
+    let mut products = Vec::new();
+    for _ in 0..n.div_ceil(10) {
+        let product = ctx.create_product(&ctx.maker, json!({"stock": 20, "price_cents": 1500})).await;
+        products.push(product["id"].as_str().unwrap().to_owned());
+    }
+    let orders: Vec<Value> = futures::stream::iter(0..n)
+        .map(|i| {
+            let product = &products[i % products.len()];
+            async move {
+                let order = ctx.order(&ctx.customer, &[(product, 1)]).await;
+                let paid = ctx.pay(&order).await;
+                assert_eq!(paid["status"], "paid", "{paid}");
+                paid
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    assert_eq!(orders.len(), n);
+    orders
+}
+
+async fn status_of(ctx: &TestContext, order: &Value) -> String {
+    ctx.fetch_order(&ctx.customer, order).await["status"].as_str().unwrap().to_owned()
+}
+
+fn statuses(order: &Value) -> Vec<&str> {
+    order["history"].as_array().unwrap().iter().filter_map(|h| h["status"].as_str()).collect()
+}
+
+/// History times, in the order of the entries, never go back.
+#[track_caller]
+fn assert_history_in_time_order(order: &Value) {
+    let times: Vec<&str> = order["history"].as_array().unwrap().iter().filter_map(|h| h["at"].as_str()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "history out of time order: {order}");
+}
+
+#[tokio::test]
+async fn ten_concurrent_ticks_over_fifty_due_orders_move_each_order_exactly_one_step() {
+    let ctx = TestContext::new().await;
+    let orders = paid_orders(&ctx, 50).await;
+    // Two rounds: paid → preparing, then preparing → shipped. The ticks differ in page size
+    // and concurrency, so their pages and moves interleave differently.
+    for (round, (from, to)) in [("paid", "preparing"), ("preparing", "shipped")].into_iter().enumerate() {
+        ctx.clock.advance(dwell(&ctx) + Duration::from_secs(1));
+        let ticks = (0..10).map(|i| {
+            let limits = TickLimits { page: 3 + 7 * i, concurrency: 1 + i % 4 * 5, ..TickLimits::default() };
+            advance_due(&ctx.app, limits)
+        });
+        let reports: Vec<DeliveryReport> =
+            futures::future::join_all(ticks).await.into_iter().map(|r| r.unwrap()).collect();
+        let advanced: usize = reports.iter().map(|r| r.advanced).sum();
+        assert_eq!(advanced, 50, "round {round}: {reports:?}");
+        assert!(reports.iter().all(|r| r.failed == 0 && !r.more), "round {round}: {reports:?}");
+        for order in &orders {
+            let now = ctx.fetch_order(&ctx.customer, order).await;
+            assert_eq!(now["status"], to, "round {round}, from {from}: {now}");
+            assert_eq!(statuses(&now), DELIVERED[..round + 3].to_vec(), "{now}");
+            assert_history_in_time_order(&now);
+        }
+        // Nothing is due any more until another dwell has passed.
+        assert_eq!(tick(&ctx).await.advanced, 0);
+    }
+}
+
+#[tokio::test]
+async fn a_paid_order_reaches_delivered_one_step_per_dwell_with_its_history_in_order() {
+    let ctx = TestContext::new().await;
+    let order = paid_orders(&ctx, 1).await.remove(0);
+    let event = e2e::sample_event("delivery-simulator");
+    for expected in &DELIVERED[2..] {
+        // Not yet due: nothing moves.
+        let report = delivery_simulator::handle(&ctx.app, event.clone()).await.unwrap();
+        assert_eq!(report["advanced"], 0, "{report}");
+        ctx.clock.advance(dwell(&ctx));
+        let report = delivery_simulator::handle(&ctx.app, event.clone()).await.unwrap();
+        assert_eq!(report, json!({"advanced": 1, "skipped": 0, "failed": 0, "more": false}));
+        // The same tick again at the same time: no second step.
+        assert_eq!(delivery_simulator::handle(&ctx.app, event.clone()).await.unwrap()["advanced"], 0);
+        assert_eq!(status_of(&ctx, &order).await, *expected);
+    }
+    ctx.clock.advance(dwell(&ctx) * 3);
+    assert_eq!(tick(&ctx).await, DeliveryReport::default(), "a delivered order is done");
+    let delivered = ctx.fetch_order(&ctx.customer, &order).await;
+    assert_eq!(statuses(&delivered), DELIVERED.to_vec(), "{delivered}");
+    assert_history_in_time_order(&delivered);
+    // Each step came a dwell after the one before (the test clock moved by exactly that).
+    let times: Vec<_> = delivered["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| shared::domain::Timestamp::from_stored(h["at"].as_str()?.to_owned()).to_system_time())
+        .collect();
+    for pair in times[1..].windows(2) {
+        let gap = pair[1].duration_since(pair[0]).unwrap();
+        assert!(gap >= dwell(&ctx), "a step came {gap:?} after the previous one: {delivered}");
+    }
+    // Its maker sees the same history.
+    let id = order["id"].as_str().unwrap();
+    let maker_view = ctx.get(&format!("/orders/{id}")).auth(&ctx.maker).send().await;
+    maker_view.expect(200);
+    assert_eq!(statuses(&maker_view.json()), DELIVERED.to_vec());
+}
+
+#[tokio::test]
+async fn a_tick_before_the_dwell_has_passed_moves_nothing() {
+    let ctx = TestContext::new().await;
+    let order = paid_orders(&ctx, 1).await.remove(0);
+    assert_eq!(tick(&ctx).await, DeliveryReport::default());
+    ctx.clock.advance(dwell(&ctx) - Duration::from_secs(2));
+    assert_eq!(tick(&ctx).await, DeliveryReport::default());
+    assert_eq!(status_of(&ctx, &order).await, "paid");
+}
+
+#[tokio::test]
+async fn a_late_tick_moves_an_order_one_step_only() {
+    let ctx = TestContext::new().await;
+    let order = paid_orders(&ctx, 1).await.remove(0);
+    ctx.clock.advance(dwell(&ctx) * 5);
+    assert_eq!(tick(&ctx).await.advanced, 1);
+    assert_eq!(tick(&ctx).await.advanced, 0);
+    let now = ctx.fetch_order(&ctx.customer, &order).await;
+    assert_eq!(statuses(&now), vec!["pending_payment", "paid", "preparing"]);
+}
+
+#[tokio::test]
+async fn unpaid_and_cancelled_orders_are_never_advanced() {
+    let ctx = TestContext::new().await;
+    let product = ctx.create_product(&ctx.maker, json!({"stock": 10})).await;
+    let id = product["id"].as_str().unwrap();
+    let unpaid = ctx.order(&ctx.customer, &[(id, 1)]).await;
+    let mut paid = paid_orders(&ctx, 2).await;
+    let (cancelled_paid, cancelled_preparing) = (paid.remove(0), paid.remove(0));
+    let cancel = |order: &Value| {
+        let path = format!("/orders/{}/cancel", order["id"].as_str().unwrap());
+        let ctx = &ctx;
+        async move { ctx.request("POST", &path).auth(&ctx.customer).send().await.expect(200).json() }
+    };
+    cancel(&cancelled_paid).await;
+    ctx.clock.advance(dwell(&ctx) + Duration::from_secs(1));
+    assert_eq!(tick(&ctx).await.advanced, 1, "only the order not cancelled yet moves");
+    assert_eq!(status_of(&ctx, &cancelled_preparing).await, "preparing");
+    cancel(&cancelled_preparing).await;
+    for _ in 0..4 {
+        ctx.clock.advance(dwell(&ctx) + Duration::from_secs(1));
+        assert_eq!(tick(&ctx).await, DeliveryReport::default());
+    }
+    assert_eq!(status_of(&ctx, &unpaid).await, "pending_payment");
+    for order in [&cancelled_paid, &cancelled_preparing] {
+        let now = ctx.fetch_order(&ctx.customer, order).await;
+        assert_eq!(now["status"], "cancelled", "{now}");
+        assert_eq!(now["payment"]["refund_status"], "succeeded", "{now}");
+    }
+}
+
+#[tokio::test]
+async fn a_cancellation_racing_a_tick_ends_cancelled_and_refunded() {
+    let ctx = TestContext::new().await;
+    let orders = paid_orders(&ctx, 6).await;
+    ctx.clock.advance(dwell(&ctx) + Duration::from_secs(1));
+    let cancels = futures::future::join_all(orders.iter().map(|order| {
+        let path = format!("/orders/{}/cancel", order["id"].as_str().unwrap());
+        let ctx = &ctx;
+        async move { ctx.request("POST", &path).auth(&ctx.customer).send().await }
+    }));
+    let (responses, report) = tokio::join!(cancels, tick(&ctx));
+    assert_eq!(report.failed, 0, "{report:?}");
+    for response in responses {
+        response.expect(200);
+    }
+    for order in &orders {
+        let now = ctx.fetch_order(&ctx.customer, order).await;
+        assert_eq!(now["status"], "cancelled", "{now}");
+        assert_eq!(now["payment"]["refund_status"], "succeeded", "{now}");
+        let steps: Vec<&str> = statuses(&now).into_iter().filter(|s| *s != "cancelled").collect();
+        assert!(steps == DELIVERED[..2] || steps == DELIVERED[..3], "{now}");
+        assert_history_in_time_order(&now);
+    }
+    ctx.clock.advance(dwell(&ctx) + Duration::from_secs(1));
+    assert_eq!(tick(&ctx).await, DeliveryReport::default());
+}
