@@ -11,6 +11,9 @@ use crate::stack::{self, Stack, StackOptions};
 pub const DEFAULT_API_PORT: u16 = 3000;
 /// The payment window (`PAYMENT_WINDOW_SECONDS`), as in the cloud: 30 minutes.
 pub const DEFAULT_PAYMENT_WINDOW_SECS: u64 = 1800;
+/// The dwell per delivery step (`DELIVERY_DWELL_SECONDS`): seconds, so that a paid order
+/// can still be cancelled by hand and reaches `delivered` in well under a minute.
+pub const DEFAULT_DELIVERY_DWELL_SECS: u64 = 6;
 
 pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut opts = Options::new("dev", args);
@@ -23,9 +26,13 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let payment_window = opts.number::<u64>("--payment-window")?.unwrap_or(DEFAULT_PAYMENT_WINDOW_SECS);
     let schedule_every =
         opts.number::<u64>("--schedule-every")?.map_or(stack::DEFAULT_SCHEDULE_EVERY, Duration::from_secs);
+    let delivery_dwell = opts.number::<u64>("--delivery-dwell")?.unwrap_or(DEFAULT_DELIVERY_DWELL_SECS);
     opts.finish()?;
     if payment_window == 0 {
         anyhow::bail!("`cargo xtask dev`: --payment-window takes a number of seconds above 0");
+    }
+    if delivery_dwell == 0 {
+        anyhow::bail!("`cargo xtask dev`: --delivery-dwell takes a number of seconds above 0");
     }
     let root = crate::project_root();
 
@@ -55,6 +62,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         // 0 turns the scheduled functions off.
         schedule_every: (!schedule_every.is_zero()).then_some(schedule_every),
         payment_window: Some(Duration::from_secs(payment_window)),
+        delivery_dwell: Some(Duration::from_secs(delivery_dwell)),
     };
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -93,10 +101,15 @@ fn print_next_steps(stack: &Stack, file: &std::path::Path, opts: &StackOptions) 
     let api = &stack.info.api_url;
     let users = &stack.info.users;
     let scheduled = match opts.schedule_every {
-        Some(every) => format!("{} every {} s", stack::SCHEDULED_FUNCTIONS.join(", "), every.as_secs()),
+        Some(every) => stack::SCHEDULED_FUNCTIONS
+            .iter()
+            .map(|(f, own)| format!("{f} every {} s", own.unwrap_or(every).as_secs()))
+            .collect::<Vec<_>>()
+            .join(", "),
         None => "off (--schedule-every 0)".to_owned(),
     };
     let window = opts.payment_window.map_or(DEFAULT_PAYMENT_WINDOW_SECS, |w| w.as_secs());
+    let dwell = opts.delivery_dwell.map_or(DEFAULT_DELIVERY_DWELL_SECS, |d| d.as_secs());
     println!(
         "
 Makers Market is running locally.
@@ -107,7 +120,8 @@ Makers Market is running locally.
   Stripe       {stripe}
   stack        {file}
   logs         {logs}/<function>.log
-  scheduled    {scheduled}; unpaid orders expire after {window} s
+  scheduled    {scheduled}; unpaid orders expire after {window} s;
+               paid orders move one delivery step every {dwell} s
 
 Demo users (password {password}): customer `{customer}`, maker `{maker}`, admin `{admin}`.
 

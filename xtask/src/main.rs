@@ -25,13 +25,15 @@ usage: cargo xtask <task> [options]
 
 tasks:
   dev [--port 3000] [--moto-port 5000] [--dynamodb-port 8000] [--stripe-port 8420] [--quiet]
-      [--bin-dir DIR] [--payment-window 1800] [--schedule-every 5]
+      [--bin-dir DIR] [--payment-window 1800] [--schedule-every 5] [--delivery-dwell 6]
         Run the whole stack locally (DynamoDB Local, moto, localstripe, the functions behind
         a local ALB) until Ctrl-C; writes .local/stack.json. --quiet: functions' logs only in
         .local/logs/. --bin-dir: run the function binaries in DIR instead of building them.
         --payment-window: seconds an order may stay unpaid before it expires.
-        --schedule-every: seconds between runs of the scheduled functions
-        (payment-expirer; rate(1 minute) in the cloud); 0 turns them off.
+        --schedule-every: seconds between runs of payment-expirer (rate(1 minute) in the
+        cloud; delivery-simulator ticks every second locally); 0 turns both off.
+        --delivery-dwell: seconds a paid order stays in each delivery step (minutes in
+        the cloud), so that it reaches `delivered` in about 4 dwells.
   token <customer|maker|admin|other_maker>
         Print an access token for a demo user of the running `dev` stack.
   pay <order id> [--fail]

@@ -19,9 +19,11 @@ pub const REGION: &str = "eu-west-1";
 pub const TABLE_NAME: &str = "makers-market";
 pub const USER_POOL_NAME: &str = "makers-market";
 pub const EVENT_BUS_NAME: &str = "makers-market";
-/// The functions EventBridge schedules invoke in the cloud (`rate(1 minute)`); locally they
-/// run every [`StackOptions::schedule_every`].
-pub const SCHEDULED_FUNCTIONS: &[&str] = &["payment-expirer"];
+/// The functions EventBridge schedules invoke in the cloud (`rate(1 minute)`), each with
+/// how often it runs locally: its own interval, or (`None`) [`StackOptions::schedule_every`].
+/// The delivery simulator ticks every second, since its dwell is seconds locally.
+pub const SCHEDULED_FUNCTIONS: &[(&str, Option<Duration>)] =
+    &[("payment-expirer", None), ("delivery-simulator", Some(Duration::from_secs(1)))];
 /// How often the local stack runs the scheduled functions, unless told otherwise.
 pub const DEFAULT_SCHEDULE_EVERY: Duration = Duration::from_secs(5);
 
@@ -64,8 +66,11 @@ pub struct StackOptions {
     pub log_dir: PathBuf,
     pub echo_logs: bool,
     pub access_log: bool,
-    /// Run [`SCHEDULED_FUNCTIONS`] this often (`None`: never).
+    /// Run [`SCHEDULED_FUNCTIONS`] that have no interval of their own this often (`None`:
+    /// run no scheduled function at all).
     pub schedule_every: Option<Duration>,
+    /// The functions' `DELIVERY_DWELL_SECONDS` (`None`: their default, 2 minutes).
+    pub delivery_dwell: Option<Duration>,
     /// The functions' `PAYMENT_WINDOW_SECONDS` (`None`: their default, 30 minutes).
     pub payment_window: Option<Duration>,
 }
@@ -148,6 +153,9 @@ impl Stack {
         );
         // Read by the SDK before AWS_ENDPOINT_URL: DynamoDB on DynamoDB Local, the rest on moto.
         env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), dynamodb.url()));
+        if let Some(dwell) = opts.delivery_dwell {
+            env.push(("DELIVERY_DWELL_SECONDS".to_owned(), dwell.as_secs().max(1).to_string()));
+        }
         alb_opts.env = env.clone();
         let alb = Alb::start(alb_opts).await?;
 
@@ -162,7 +170,7 @@ impl Stack {
         let mut scheduler_opts = SchedulerOptions::new(&opts.bin_dir, &opts.log_dir, REGION);
         scheduler_opts.schedules = opts
             .schedule_every
-            .map(|every| SCHEDULED_FUNCTIONS.iter().map(|f| Schedule::new(*f, every)).collect())
+            .map(|every| SCHEDULED_FUNCTIONS.iter().map(|(f, own)| Schedule::new(*f, own.unwrap_or(every))).collect())
             .unwrap_or_default();
         scheduler_opts.env = env;
         scheduler_opts.echo_logs = opts.echo_logs;
@@ -315,5 +323,17 @@ mod tests {
         assert_eq!(get("STRIPE_WEBHOOK_SECRET"), None);
         assert_eq!(get("STRIPE_API_BASE"), Some(stripe.api_base.as_str()));
         assert_eq!(get("PAYMENT_WINDOW_SECONDS"), Some("90"));
+    }
+
+    #[test]
+    fn every_scheduled_function_is_a_function_crate_with_its_sample_event() {
+        let root = crate::project_root();
+        for (function, _) in SCHEDULED_FUNCTIONS {
+            assert!(root.join("functions").join(function).join("Cargo.toml").is_file(), "{function}");
+            assert!(root.join("events").join(format!("{function}.json")).is_file(), "{function}");
+        }
+        // Its dwell is seconds locally: a tick every second keeps each step close to it.
+        let delivery = SCHEDULED_FUNCTIONS.iter().find(|(f, _)| *f == "delivery-simulator");
+        assert_eq!(delivery.and_then(|(_, every)| *every), Some(Duration::from_secs(1)));
     }
 }

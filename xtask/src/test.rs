@@ -140,6 +140,7 @@ async fn api_tests(root: &Path, venv: &Venv, work_dir: &Path, max_examples: u32,
             access_log: false,
             schedule_every: Some(stack::DEFAULT_SCHEDULE_EVERY),
             payment_window: None,
+            delivery_dwell: None,
         },
     )
     .await?;

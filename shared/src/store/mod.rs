@@ -33,7 +33,8 @@ mod query;
 pub mod schema;
 
 pub use orders::{
-    CheckoutRead, DueCursor, DueKind, IDEMPOTENCY_TTL, Idempotency, IdempotencyRecord, MoveOutcome, Placement, REFUND_RETRY_AFTER,
+    CheckoutRead, DueCursor, DueKind, IDEMPOTENCY_TTL, Idempotency, IdempotencyRecord, MoveOutcome, Placement,
+    REFUND_RETRY_AFTER,
 };
 pub use products::{Page, ProductFilter, StatusFilter};
 
