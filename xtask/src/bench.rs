@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: cold-start init time, peak memory and arm64 size of every function
 //! against the floor; DynamoDB round trips and Stripe calls per request; `POST /orders`
 //! latency at concurrency 1 and 20 and the stock rush on the local stack (the local ALB);
-//! and the cold path of `GET /products/{id}` against Node.js and Python peers. Writes
+//! the delivery tick over 1,000 due orders; and the cold path of `GET /products/{id}` against Node.js and Python peers. Writes
 //! `BENCHMARKS.md`.
 //!
 //! Dependencies this task added to `xtask/Cargo.toml`: `aws-sdk-dynamodb` (a Scan to pick
@@ -11,6 +11,7 @@
 
 mod build;
 mod cpu;
+mod delivery;
 mod orders;
 mod peers;
 mod proc;
@@ -32,7 +33,8 @@ usage: cargo xtask bench [options]
 
 Builds every function (release, one package at a time) and the floor, measures init time,
 peak RSS, DynamoDB and Stripe calls per request and arm64 size, POST /orders latency at
-concurrency 1 and 20 and the stock rush through the local ALB, and the cold path of
+concurrency 1 and 20 and the stock rush through the local ALB, one delivery tick over
+1,000 due orders, and the cold path of
 GET /products/{id} against Node.js 20 and Python 3.11 peers; writes BENCHMARKS.md.
 
 options:
@@ -276,6 +278,18 @@ async fn bench(o: Options) -> anyhow::Result<()> {
     for b in &mut binaries {
         b.result.peak_rss_kib =
             report.requests.iter().filter(|r| r.function == b.name).filter_map(|r| r.peak_rss_kib).max();
+    }
+
+    // The delivery tick: one run of the release binary over 1,000 due orders.
+    if let Some(s) = &stack
+        && let Some(program) = binaries.iter().find(|b| b.name == "delivery-simulator").and_then(|b| b.program.clone())
+    {
+        let program = Program { env: function_env("delivery-simulator", Some(s), false, false), ..program };
+        let (_, event) = sample_event(&root, "delivery-simulator")?;
+        match delivery::tick(s, &program, &event).await {
+            Ok(tick) => report.delivery = Some(tick),
+            Err(e) => report.notes.push(format!("The delivery tick failed: {e:#}")),
+        }
     }
 
     // Cold path: get-product vs Node.js and Python.

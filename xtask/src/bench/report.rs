@@ -146,6 +146,7 @@ pub struct Report {
     pub latency: Vec<LatencyResult>,
     pub rush: Vec<RushRun>,
     pub cold: Vec<ColdResult>,
+    pub delivery: Option<super::delivery::DeliveryTick>,
     pub notes: Vec<String>,
 }
 
@@ -225,6 +226,9 @@ impl Report {
         self.latency_table(&mut md);
         self.rush_table(&mut md);
         self.cold_table(&mut md);
+        if let Some(delivery) = &self.delivery {
+            delivery.markdown(&mut md);
+        }
         method(&mut md);
         if !self.notes.is_empty() {
             let _ = writeln!(md, "## Notes from this run\n");
@@ -313,6 +317,9 @@ impl Report {
                 self.rush.len(),
                 verdict(wrong == 0)
             );
+        }
+        if let Some(delivery) = &self.delivery {
+            delivery.target_row(md);
         }
         let rust = self.cold.first().and_then(|c| median(&c.total_ms));
         let peers: Vec<(f64, &str)> =

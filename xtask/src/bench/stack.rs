@@ -124,6 +124,11 @@ impl Stack {
             .collect()
     }
 
+    /// SDK configuration for the emulators, DynamoDB Local directly (not through the proxy).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        local::provision::sdk_config_with_dynamodb(&self.moto.url(), &self.dynamodb.url(), REGION).await
+    }
+
     /// localstripe's API base (`http://127.0.0.1:<port>/`), not through the proxy.
     pub fn stripe_api_base(&self) -> String {
         format!("{}/", self.stripe.url())
