@@ -17,8 +17,11 @@ pub async fn handle(app: &App, _event: serde_json::Value) -> shared::Result<serd
             more = report.more,
             "delivery tick left due orders for the next one"
         );
-    } else {
+    } else if report.advanced + report.skipped > 0 {
         tracing::info!(advanced = report.advanced, skipped = report.skipped, "delivery tick ran");
+    } else {
+        // Locally it ticks every second: an idle tick is not worth a line at `info`.
+        tracing::debug!("delivery tick ran: nothing due");
     }
     Ok(serde_json::json!({
         "advanced": report.advanced,
