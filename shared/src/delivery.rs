@@ -60,7 +60,8 @@ pub struct DeliveryReport {
     pub skipped: usize,
     /// Moves that failed (logged with the order id); they are due again at the next tick.
     pub failed: usize,
-    /// The tick stopped at its limits with due orders left for the next one.
+    /// The tick stopped at its limits before the index was read to the end: due orders may
+    /// be left for the next tick.
     pub more: bool,
 }
 
