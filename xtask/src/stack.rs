@@ -109,7 +109,12 @@ impl Stack {
         eprintln!("xtask: creating the table, the user pool and demo data …");
         let provisioned = provision::provision(
             &aws,
-            &ProvisionOptions { table_name: TABLE_NAME.into(), user_pool_name: USER_POOL_NAME.into(), seed: true },
+            &ProvisionOptions {
+                table_name: TABLE_NAME.into(),
+                user_pool_name: USER_POOL_NAME.into(),
+                event_bus_name: EVENT_BUS_NAME.into(),
+                seed: true,
+            },
         )
         .await
         .context("provisioning the local stack on DynamoDB Local and moto")?;
