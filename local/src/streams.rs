@@ -51,7 +51,8 @@ fn lambda_record(record: &Record, stream_arn: &str, region: &str) -> Value {
         if let Some(at) = change.approximate_creation_date_time() {
             dynamodb.insert("ApproximateCreationDateTime".into(), json!(at.secs()));
         }
-        for (name, image) in [("Keys", change.keys()), ("NewImage", change.new_image()), ("OldImage", change.old_image())]
+        for (name, image) in
+            [("Keys", change.keys()), ("NewImage", change.new_image()), ("OldImage", change.old_image())]
         {
             if let Some(image) = image {
                 dynamodb.insert(name.into(), dynamodb_json(image));
@@ -198,10 +199,8 @@ impl StreamReader {
             self.refresh_shards(&stream_arn).await?;
         }
         for i in 0..self.shards.len() {
-            let parent_pending = self.shards[i]
-                .parent
-                .as_ref()
-                .is_some_and(|p| self.shards.iter().any(|s| &s.id == p && !s.done));
+            let parent_pending =
+                self.shards[i].parent.as_ref().is_some_and(|p| self.shards.iter().any(|s| &s.id == p && !s.done));
             if self.shards[i].done || parent_pending {
                 continue;
             }
@@ -219,7 +218,9 @@ impl StreamReader {
                 let shard = &self.shards[i];
                 let request = self.streams.get_shard_iterator().stream_arn(stream_arn).shard_id(&shard.id);
                 let request = match &shard.checkpoint {
-                    Some(seq) => request.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(seq),
+                    Some(seq) => {
+                        request.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(seq)
+                    }
                     None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
                 };
                 let out = request.send().await.with_context(|| format!("opening shard {}", shard.id))?;
@@ -256,7 +257,11 @@ impl StreamReader {
         if let Some(last) = records.last().and_then(|r| r.dynamodb()).and_then(|d| d.sequence_number()) {
             shard.checkpoint = Some(last.to_owned());
         }
-        Ok((!records.is_empty()).then(|| Batch { stream_arn: stream_arn.to_owned(), shard_id: shard.id.clone(), records }))
+        Ok((!records.is_empty()).then(|| Batch {
+            stream_arn: stream_arn.to_owned(),
+            shard_id: shard.id.clone(),
+            records,
+        }))
     }
 
     /// Every record in the stream now, from the trim horizon of each shard: what the ESM
@@ -542,7 +547,8 @@ fn failure_record(
     invocations: u32,
     now: std::time::SystemTime,
 ) -> Value {
-    let sequence = |r: Option<&Record>| r.and_then(|r| r.dynamodb()).and_then(|d| d.sequence_number()).map(str::to_owned);
+    let sequence =
+        |r: Option<&Record>| r.and_then(|r| r.dynamodb()).and_then(|d| d.sequence_number()).map(str::to_owned);
     let arrival = |r: Option<&Record>| {
         r.and_then(|r| r.dynamodb())
             .and_then(|d| d.approximate_creation_date_time())
@@ -607,9 +613,9 @@ mod tests {
     #[test]
     fn the_event_is_shaped_like_the_event_source_mappings() {
         let arn = "arn:aws:dynamodb:ddblocal:000000000000:table/makers-market/stream/2026-12-01T09:00:00.000";
-        let event = lambda_event(&[record("100", OperationType::Modify, Some(("pending_payment", "paid")))], arn, "eu-west-1");
-        let sample: Value =
-            serde_json::from_str(include_str!("../../events/order-events.json")).unwrap_or_default();
+        let event =
+            lambda_event(&[record("100", OperationType::Modify, Some(("pending_payment", "paid")))], arn, "eu-west-1");
+        let sample: Value = serde_json::from_str(include_str!("../../events/order-events.json")).unwrap_or_default();
         let keys = |v: &Value| {
             let mut keys: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
             keys.sort();
@@ -635,11 +641,8 @@ mod tests {
 
     #[test]
     fn batch_item_failures_are_read_as_the_event_source_mapping_reads_them() {
-        let records: Vec<Record> =
-            ["1", "2", "3"].iter().map(|n| record(n, OperationType::Modify, None)).collect();
-        let failures = |ids: &[&str]| {
-            json!({"batchItemFailures": ids.iter().map(|id| json!({"itemIdentifier": id})).collect::<Vec<_>>()})
-        };
+        let records: Vec<Record> = ["1", "2", "3"].iter().map(|n| record(n, OperationType::Modify, None)).collect();
+        let failures = |ids: &[&str]| json!({"batchItemFailures": ids.iter().map(|id| json!({"itemIdentifier": id})).collect::<Vec<_>>()});
         assert_eq!(outcome(&json!({"batchItemFailures": []}), &records), Outcome::Done);
         assert_eq!(outcome(&json!(null), &records), Outcome::Done);
         assert_eq!(outcome(&failures(&["3", "2"]), &records), Outcome::RetryFrom(1));
@@ -649,8 +652,7 @@ mod tests {
 
     #[test]
     fn a_batch_given_up_on_is_described_as_the_on_failure_destination_gets_it() {
-        let records: Vec<Record> =
-            ["7", "8"].iter().map(|n| record(n, OperationType::Insert, None)).collect();
+        let records: Vec<Record> = ["7", "8"].iter().map(|n| record(n, OperationType::Insert, None)).collect();
         let batch = Batch { stream_arn: "arn:stream".into(), shard_id: "shardId-1".into(), records: records.clone() };
         let opts = StreamPumpOptions::new("t", "http://x", "order-events", "/bin", "/logs", "eu-west-1");
         let at = std::time::UNIX_EPOCH + Duration::from_secs(1_796_212_800);
@@ -661,7 +663,10 @@ mod tests {
         assert_eq!(info["shardId"], "shardId-1");
         assert_eq!(info["approximateArrivalOfFirstRecord"], "2026-12-02T11:59:03Z");
         assert_eq!(message["requestContext"]["condition"], "RetryAttemptsExhausted");
-        assert_eq!(message["requestContext"]["functionArn"], "arn:aws:lambda:eu-west-1:123456789012:function:order-events");
+        assert_eq!(
+            message["requestContext"]["functionArn"],
+            "arn:aws:lambda:eu-west-1:123456789012:function:order-events"
+        );
         assert_eq!(message["timestamp"], "2026-12-02T12:00:00Z");
     }
 }

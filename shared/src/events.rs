@@ -202,7 +202,12 @@ pub async fn publish(store: &Store, bus: &dyn Bus, now: &Timestamp, batch: &Even
                         Some(Err(reason)) => reason.as_str(),
                         _ => "EventBridge gave no result for it",
                     };
-                    tracing::error!(order_id = event.order_id.as_str(), status = event.status.as_str(), reason, "event refused");
+                    tracing::error!(
+                        order_id = event.order_id.as_str(),
+                        status = event.status.as_str(),
+                        reason,
+                        "event refused"
+                    );
                     report.failed.push(sequence_number.clone());
                 }
             }
@@ -272,11 +277,9 @@ impl EventBridgeBus {
             .iter()
             .map(|entry| match (entry.event_id(), entry.error_code()) {
                 (Some(id), None) => Ok(id.to_owned()),
-                (_, code) => Err(format!(
-                    "{}: {}",
-                    code.unwrap_or("no event id"),
-                    entry.error_message().unwrap_or_default()
-                )),
+                (_, code) => {
+                    Err(format!("{}: {}", code.unwrap_or("no event id"), entry.error_message().unwrap_or_default()))
+                }
             })
             .collect())
     }
@@ -291,9 +294,9 @@ impl Bus for EventBridgeBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Address, Currency, HistoryEntry, OrderId, OrderLine, Payment, ProductId, UserId};
     use crate::domain::Actor;
     use crate::domain::order::legal_move;
+    use crate::domain::{Address, Currency, HistoryEntry, OrderId, OrderLine, Payment, ProductId, UserId};
 
     fn order(status: OrderStatus) -> Order {
         let at = Timestamp::from_stored("2026-12-02T10:00:00.000Z".into());
@@ -340,7 +343,8 @@ mod tests {
         record.event_name = name.into();
         record.event_id = "1".into();
         let image = old.as_ref().or(new.as_ref()).cloned().unwrap_or_default();
-        let mut keys = serde_dynamo::Item::from(std::collections::HashMap::<String, serde_dynamo::AttributeValue>::new());
+        let mut keys =
+            serde_dynamo::Item::from(std::collections::HashMap::<String, serde_dynamo::AttributeValue>::new());
         for k in ["pk", "sk"] {
             if let Some(v) = image.get(k) {
                 keys.insert(k.into(), v.clone());
@@ -371,7 +375,8 @@ mod tests {
         assert_eq!(event.total_cents, 7200);
         assert_eq!(event.at.as_str(), "2026-12-02T10:05:00.000Z");
         let detail = serde_json::to_value(&event).unwrap_or_default();
-        let mut fields: Vec<&str> = detail.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        let mut fields: Vec<&str> =
+            detail.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
         fields.sort_unstable();
         assert_eq!(fields, ["at", "customer_id", "maker_ids", "order_id", "previous_status", "status", "total_cents"]);
     }
