@@ -46,12 +46,8 @@ impl Store {
     /// Which of these (order, status) events were published before: one consistent
     /// BatchGetItem per 100.
     pub async fn published_events(&self, events: &[(OrderId, OrderStatus)]) -> Result<HashSet<(OrderId, OrderStatus)>> {
-        let mut unique: Vec<&(OrderId, OrderStatus)> = Vec::new();
-        for event in events {
-            if !unique.contains(&event) {
-                unique.push(event);
-            }
-        }
+        let mut seen = HashSet::new();
+        let unique: Vec<&(OrderId, OrderStatus)> = events.iter().filter(|e| seen.insert(*e)).collect();
         let mut published = HashSet::new();
         for chunk in unique.chunks(GET_CHUNK) {
             let keys = chunk.iter().map(|(order, status)| marker_key(order, *status)).collect();
