@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod orders;

@@ -6,6 +6,7 @@
 mod auth;
 mod catalogue;
 mod edges;
+mod events;
 mod jwks;
 mod lifecycle;
 mod listing;
