@@ -11,5 +11,6 @@ pub mod routes;
 pub mod runtime_api;
 mod sandbox;
 pub mod scheduler;
+pub mod streams;
 pub mod stripe;
 pub mod venv;

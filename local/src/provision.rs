@@ -1,5 +1,5 @@
-//! Creating a stack's resources on the emulator: the table, the user pool, the secrets in
-//! Secrets Manager and, for `cargo xtask dev`, demo users, shops and products — written
+//! Creating a stack's resources on the emulator: the table, the user pool, the event bus,
+//! the secrets in Secrets Manager and, for `cargo xtask dev`, demo users, shops and products — written
 //! through the same store code the functions use.
 
 use crate::cognito::{self, CognitoPool};
@@ -55,6 +55,8 @@ impl aws_types::service_config::LoadServiceConfig for DynamoDbEndpoint {
 pub struct ProvisionOptions {
     pub table_name: String,
     pub user_pool_name: String,
+    /// The EventBridge bus order events go to (`EVENT_BUS_NAME`), made on moto.
+    pub event_bus_name: String,
     /// Demo users, shops and products.
     pub seed: bool,
 }
@@ -88,6 +90,7 @@ fn demo(username: &str) -> DemoUser {
 pub async fn provision(aws: &SdkConfig, opts: &ProvisionOptions) -> Result<Provisioned> {
     let dynamo = aws_sdk_dynamodb::Client::new(aws);
     shared::store::schema::create_table(&dynamo, &opts.table_name).await.context("creating the table")?;
+    create_event_bus(aws, &opts.event_bus_name).await?;
     let pool = cognito::create_pool(aws, &opts.user_pool_name).await?;
     let users =
         DemoUsers { customer: demo("ada"), maker: demo("maria"), admin: demo("admin"), other_maker: demo("joao") };
@@ -96,6 +99,23 @@ pub async fn provision(aws: &SdkConfig, opts: &ProvisionOptions) -> Result<Provi
         seed(aws, &store, &pool, &users).await.context("seeding demo data")?;
     }
     Ok(Provisioned { table_name: opts.table_name.clone(), cognito: pool, users })
+}
+
+/// Creates the EventBridge bus `name` (on moto), unless it exists: clients put their own
+/// rules on it.
+pub async fn create_event_bus(aws: &SdkConfig, name: &str) -> Result<()> {
+    let client = aws_sdk_eventbridge::Client::new(aws);
+    match client.create_event_bus().name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err.as_service_error().is_some_and(
+                aws_sdk_eventbridge::operation::create_event_bus::CreateEventBusError::is_resource_already_exists_exception,
+            ) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(err).with_context(|| format!("creating the event bus {name}")),
+    }
 }
 
 /// What [`create_secrets`] stores: the secrets the functions read at run time.

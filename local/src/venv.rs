@@ -15,9 +15,9 @@
 //! wiped and redone. A file lock serialises concurrent `cargo xtask` runs. The second run with
 //! the same requirements does nothing but hash two small files.
 //!
-//! `requirements.txt` (moto, localstripe, schemathesis) and `requirements-tools.txt`
-//! (cfn-lint, aws-sam-cli) get separate venvs because aws-sam-cli pins many packages that
-//! moto also uses.
+//! `requirements.txt` (moto, localstripe, schemathesis), `requirements-tools.txt`
+//! (cfn-lint, aws-sam-cli) and `requirements-checkov.txt` get separate venvs because
+//! aws-sam-cli pins many packages that moto and checkov also use.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -73,6 +73,11 @@ pub fn ensure_emulators(root: &Path) -> anyhow::Result<Venv> {
 /// The venv for cfn-lint and the SAM CLI, from `<root>/requirements-tools.txt`.
 pub fn ensure_tools(root: &Path) -> anyhow::Result<Venv> {
     ensure("tools", &[root.join("requirements-tools.txt")])
+}
+
+/// The venv for checkov, from `<root>/requirements-checkov.txt`.
+pub fn ensure_checkov(root: &Path) -> anyhow::Result<Venv> {
+    ensure("checkov", &[root.join("requirements-checkov.txt")])
 }
 
 /// Where venvs live: `$MM_VENV_DIR`, else `${XDG_CACHE_HOME:-$HOME/.cache}/makers-market`.

@@ -24,6 +24,15 @@ fn ref_to(value: &Value) -> Option<&str> {
     }
 }
 
+/// `value`, or for `!If [condition, a, b]` its first branch (what holds when the condition
+/// does, as for `RESEND_SECRET_ID: !If [UsesResend, !Ref ResendSecret, !Ref AWS::NoValue]`).
+fn when_true(value: &Value) -> &Value {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "!If" => tagged.value.get(1).unwrap_or(value),
+        _ => value,
+    }
+}
+
 /// The functions, as (binary name, properties).
 fn functions(template: &Value) -> Vec<(String, Value)> {
     template["Resources"]
@@ -42,6 +51,7 @@ fn functions(template: &Value) -> Vec<(String, Value)> {
 fn readable_secrets(props: &Value) -> Vec<String> {
     let mut secrets = Vec::new();
     for policy in props["Policies"].as_sequence().into_iter().flatten() {
+        let policy = when_true(policy);
         for statement in policy["Statement"].as_sequence().into_iter().flatten() {
             let actions: Vec<&str> =
                 statement["Action"].as_sequence().into_iter().flatten().filter_map(Value::as_str).collect();
@@ -88,7 +98,7 @@ fn no_secret_is_resolved_into_the_environment() {
             let name = name.as_str().unwrap_or_default();
             if name.contains("SECRET") || name.ends_with("_KEY") {
                 assert!(name.ends_with("_SECRET_ID"), "{owner}: {name} looks like a secret value");
-                assert!(ref_to(value).is_some(), "{owner}: {name} is the !Ref of a secret");
+                assert!(ref_to(when_true(value)).is_some(), "{owner}: {name} is the !Ref of a secret");
             }
         }
     }

@@ -87,3 +87,22 @@ fn the_deployed_table_expires_items_by_expires_at() {
     assert_eq!(ttl["AttributeName"].as_str(), Some("expires_at"));
     assert_eq!(ttl["Enabled"].as_bool(), Some(true));
 }
+
+/// The order-events publisher reads both images of every write (the status before and
+/// after), as the local stack's table does (`shared::store::schema`), and its event source
+/// mapping passes it only order items that changed.
+#[test]
+fn the_deployed_table_streams_both_images_to_the_order_events_publisher() {
+    let template = template();
+    let stream = &template["Resources"]["Table"]["Properties"]["StreamSpecification"];
+    assert_eq!(stream["StreamViewType"].as_str(), Some("NEW_AND_OLD_IMAGES"));
+    let mapping = &template["Resources"]["OrderEventsFunction"]["Properties"]["Events"]["TableStream"]["Properties"];
+    assert_eq!(mapping["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"));
+    assert_eq!(mapping["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    assert!(!mapping["DestinationConfig"]["OnFailure"]["Destination"].is_null(), "an on-failure destination");
+    let pattern: serde_json::Value =
+        serde_json::from_str(mapping["FilterCriteria"]["Filters"][0]["Pattern"].as_str().unwrap_or_default())
+            .unwrap_or_default();
+    assert_eq!(pattern["dynamodb"]["Keys"]["sk"]["S"][0], "ORDER");
+    assert_eq!(pattern["eventName"][0], "MODIFY");
+}

@@ -12,6 +12,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod orders;

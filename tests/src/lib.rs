@@ -119,9 +119,16 @@ impl TestContext {
     }
 
     async fn try_new_on(aws: SdkConfig) -> anyhow::Result<Self> {
+        // The bus is named after the table, as [`config`] names it.
+        let table_name = unique("mm-test");
         let provisioned = local::provision::provision(
             &aws,
-            &ProvisionOptions { table_name: unique("mm-test"), user_pool_name: unique("mm-test"), seed: false },
+            &ProvisionOptions {
+                event_bus_name: table_name.clone(),
+                table_name,
+                user_pool_name: unique("mm-test"),
+                seed: false,
+            },
         )
         .await?;
         let pool = provisioned.cognito;

@@ -122,6 +122,7 @@ Makers Market is running locally.
   logs         {logs}/<function>.log
   scheduled    {scheduled}; unpaid orders expire after {window} s;
                paid orders move one delivery step every {dwell} s
+  events       the table's stream → {publisher} → EventBridge bus `{bus}` (moto); batches given up on: SQS `{failures}`
 
 Demo users (password {password}): customer `{customer}`, maker `{maker}`, admin `{admin}`.
 
@@ -142,6 +143,9 @@ Press Ctrl-C to stop everything.
         stripe = stack.info.stripe.api_base,
         file = file.display(),
         logs = opts.log_dir.display(),
+        publisher = stack::STREAM_FUNCTION,
+        bus = stack.info.event_bus_name,
+        failures = stack::STREAM_FAILURE_QUEUE,
         password = users.maker.password,
         customer = users.customer.username,
         maker = users.maker.username,

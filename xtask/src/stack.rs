@@ -1,7 +1,8 @@
 //! The local stack as `dev` and `test` bring it up: DynamoDB Local (DynamoDB), moto (the
 //! rest of AWS) and localstripe, the resources and
-//! demo data, and the functions behind the local ALB — and `.local/stack.json`, which tells
-//! clients (and `cargo xtask token`) where everything is.
+//! demo data, the functions behind the local ALB, the scheduled ones, and the order events
+//! publisher fed by the table's stream — and `.local/stack.json`, which tells clients (and
+//! `cargo xtask token`) where everything is.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use local::cognito::CognitoPool;
 use local::emulators::{self, Emulator, EmulatorOptions};
 use local::provision::{self, DemoUsers, ProvisionOptions, SecretIds, SecretsOptions, StripeKeys};
 use local::scheduler::{Schedule, Scheduler, SchedulerOptions};
+use local::streams::{StreamPump, StreamPumpOptions};
 use local::venv::Venv;
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +26,11 @@ pub const EVENT_BUS_NAME: &str = "makers-market";
 /// The delivery simulator ticks every second, since its dwell is seconds locally.
 pub const SCHEDULED_FUNCTIONS: &[(&str, Option<Duration>)] =
     &[("payment-expirer", None), ("delivery-simulator", Some(Duration::from_secs(1)))];
+/// The function the table's stream feeds (an event source mapping in the cloud).
+pub const STREAM_FUNCTION: &str = "order-events";
+/// Where the stream pump describes the batches it gave up on (the mapping's on-failure
+/// destination in the cloud).
+pub const STREAM_FAILURE_QUEUE: &str = "makers-market-order-events-failures";
 /// How often the local stack runs the scheduled functions, unless told otherwise.
 pub const DEFAULT_SCHEDULE_EVERY: Duration = Duration::from_secs(5);
 
@@ -83,6 +90,8 @@ pub struct Stack {
     pub stripe: Emulator,
     pub alb: Alb,
     pub scheduler: Scheduler,
+    /// The table's stream → [`STREAM_FUNCTION`].
+    pub streams: StreamPump,
     pub aws: aws_config::SdkConfig,
 }
 
@@ -114,7 +123,12 @@ impl Stack {
         eprintln!("xtask: creating the table, the user pool and demo data …");
         let provisioned = provision::provision(
             &aws,
-            &ProvisionOptions { table_name: TABLE_NAME.into(), user_pool_name: USER_POOL_NAME.into(), seed: true },
+            &ProvisionOptions {
+                table_name: TABLE_NAME.into(),
+                user_pool_name: USER_POOL_NAME.into(),
+                event_bus_name: EVENT_BUS_NAME.into(),
+                seed: true,
+            },
         )
         .await
         .context("provisioning the local stack on DynamoDB Local and moto")?;
@@ -172,9 +186,23 @@ impl Stack {
             .schedule_every
             .map(|every| SCHEDULED_FUNCTIONS.iter().map(|(f, own)| Schedule::new(*f, own.unwrap_or(every))).collect())
             .unwrap_or_default();
-        scheduler_opts.env = env;
+        scheduler_opts.env = env.clone();
         scheduler_opts.echo_logs = opts.echo_logs;
         let scheduler = Scheduler::start(scheduler_opts).await?;
+
+        // Order events: the table's stream → the publisher → the bus.
+        let mut stream_opts = StreamPumpOptions::new(
+            &provisioned.table_name,
+            dynamodb.url(),
+            STREAM_FUNCTION,
+            &opts.bin_dir,
+            &opts.log_dir,
+            REGION,
+        );
+        stream_opts.env = env;
+        stream_opts.echo_logs = opts.echo_logs;
+        stream_opts.on_failure_queue = Some(STREAM_FAILURE_QUEUE.to_owned());
+        let streams = StreamPump::start(&aws, stream_opts).await.context("starting the stream pump")?;
 
         let info = StackInfo {
             api_url: alb.url(),
@@ -188,7 +216,7 @@ impl Stack {
             event_bus_name: EVENT_BUS_NAME.into(),
             users: provisioned.users,
         };
-        Ok(Stack { info, moto, dynamodb, stripe, alb, scheduler, aws })
+        Ok(Stack { info, moto, dynamodb, stripe, alb, scheduler, streams, aws })
     }
 
     /// An error if an emulator has died.
@@ -200,6 +228,7 @@ impl Stack {
 
     /// Stops the functions, then the emulators.
     pub async fn down(self) {
+        self.streams.shutdown().await;
         self.scheduler.shutdown().await;
         self.alb.shutdown().await;
         self.moto.stop().await;

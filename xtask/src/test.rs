@@ -1,6 +1,8 @@
 //! `cargo xtask test`: everything CI checks, each step on fresh emulators on free ports.
 //!
-//! 1. **lint** — `cfn-lint template.yaml` and `sam validate --lint` (tools venv).
+//! 1. **lint** — `cfn-lint template.yaml` and `sam validate --lint` (tools venv), and
+//!    `checkov` on the template (its own venv): zero failed checks; every skip is inline in
+//!    its resource's `Metadata` with the reason (`local/tests/template_checkov.rs`).
 //! 2. **api** — the full local stack (provisioned and seeded, like `dev`), fuzzed by
 //!    schemathesis against `openapi.yaml` with a maker's access token.
 //!    Before fuzzing, it checks that the functions' DynamoDB is DynamoDB Local, not moto.
@@ -56,6 +58,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         local::dynamodb_local::ensure_installed()?;
     }
     let tools = if skip_lint { None } else { Some(local::venv::ensure_tools(&root)?) };
+    let checkov = if skip_lint { None } else { Some(local::venv::ensure_checkov(&root)?) };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
 
     let mut failed: Vec<String> = Vec::new();
@@ -74,6 +77,10 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         step("cfn-lint", cfn_lint(&root, tools));
         heading("lint: sam validate --lint");
         step("sam validate", sam_validate(&root, tools));
+    }
+    if let Some(checkov_venv) = &checkov {
+        heading("lint: checkov template.yaml");
+        step("checkov", checkov_template(&root, checkov_venv));
     }
     if !skip_api {
         heading("api: schemathesis against openapi.yaml on the local stack");
@@ -109,6 +116,19 @@ fn sam_validate(root: &Path, tools: &Venv) -> anyhow::Result<()> {
         .env("SAM_CLI_TELEMETRY", "0")
         .env("SAM_CLI_DISABLE_UPDATE_CHECK", "1");
     cli::run(&mut cmd, "sam validate --lint")
+}
+
+/// checkov's CloudFormation checks; offline (`--skip-download`: only package registries are
+/// reachable), so skips name check ids (`CKV_AWS_…`), not platform ids.
+fn checkov_template(root: &Path, venv: &Venv) -> anyhow::Result<()> {
+    let template = template(root)?;
+    let mut cmd = Command::new(venv.bin("checkov"));
+    cmd.arg("--file")
+        .arg(template)
+        .args(["--framework", "cloudformation", "--skip-download", "--compact", "--quiet"])
+        .current_dir(root)
+        .env("PATH", venv.path_env());
+    cli::run(&mut cmd, "checkov")
 }
 
 fn template(root: &Path) -> anyhow::Result<std::path::PathBuf> {

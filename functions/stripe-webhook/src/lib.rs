@@ -10,7 +10,25 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     if body.len() > http::MAX_BODY_BYTES {
         return Err(Error::PayloadTooLarge);
     }
-    let outcome = orders::stripe_webhook(app, http::header(&req, "stripe-signature"), body).await?;
+    let result = orders::stripe_webhook(app, http::header(&req, "stripe-signature"), body).await;
+    shared::metrics::count("WebhookOutcome", ("Outcome", outcome_name(&result)), 1);
+    let outcome = result?;
     tracing::info!(outcome = ?outcome, "Stripe webhook applied");
     http::json(200, &serde_json::json!({"received": true}))
+}
+
+/// The `Outcome` dimension of the `WebhookOutcome` metric: what verified deliveries came
+/// to, `rejected` for those refused (400: unsigned, forged, stale, malformed), `error` for
+/// those Stripe must send again (5xx, 409).
+fn outcome_name(result: &Result<orders::WebhookOutcome>) -> &'static str {
+    use orders::WebhookOutcome as O;
+    match result {
+        Ok(O::Paid) => "paid",
+        Ok(O::PaymentFailed) => "payment_failed",
+        Ok(O::LateRefunded) => "late_refunded",
+        Ok(O::Duplicate) => "duplicate",
+        Ok(O::Ignored(_)) => "ignored",
+        Err(err) if err.status() == 400 => "rejected",
+        Err(_) => "error",
+    }
 }

@@ -20,11 +20,13 @@
 //! | move an order (state machine)          | Update order (`status = :from`, due index key set or removed) + Update maker items [+ release stock] [+ Put Stripe event] | TransactWriteItems |
 //! | Stripe event seen                      | `pk=STRIPE_EVENT#<id>`, `sk=EVENT`, TTL `expires_at` | Put `attribute_not_exists` with its effect |
 //! | idempotency key                        | `pk=IDEM#<sub>`, `sk=KEY#<key>`, TTL `expires_at` (24 h) | in the checkout read and the placing transaction |
+//! | order event published (publisher dedup) | `pk=ORDER#<id>`, `sk=EVENT#<status>`, TTL `expires_at` (3 days) | BatchGetItem (consistent) before PutEvents, BatchWriteItem after |
 //!
 //! Product ids are ULIDs, so sorting by id is sorting by creation time. `q` (words of the
 //! title) and price bounds are filter expressions on the chosen index; price and word
 //! filters make a query read more than it returns, bounded per request.
 
+mod events;
 mod item;
 mod orders;
 mod products;
@@ -32,6 +34,7 @@ mod profiles;
 mod query;
 pub mod schema;
 
+pub use events::{MARKER_SORT_KEY_PREFIX, MARKER_TTL};
 pub use orders::{
     CheckoutRead, DueCursor, DueKind, IDEMPOTENCY_TTL, Idempotency, IdempotencyRecord, MoveOutcome, Placement,
     REFUND_RETRY_AFTER,

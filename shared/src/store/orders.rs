@@ -284,7 +284,7 @@ impl Store {
         Ok(read)
     }
 
-    async fn batch_get(&self, keys: Vec<Item>, context: &'static str) -> Result<Vec<Item>> {
+    pub(super) async fn batch_get(&self, keys: Vec<Item>, context: &'static str) -> Result<Vec<Item>> {
         let mut pending = Some(
             KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(sdk(context))?,
         );

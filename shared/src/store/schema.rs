@@ -6,7 +6,7 @@ use crate::Result;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 
 /// The attribute DynamoDB's TTL deletes items by (Unix seconds).
@@ -28,12 +28,19 @@ fn attr(name: &str) -> Result<AttributeDefinition> {
         .map_err(sdk("describing the table"))
 }
 
-/// Creates the table with its indexes, on-demand billing.
+/// Creates the table with its indexes, on-demand billing, and its stream: every change
+/// with both images, which the order events publisher reads (`crate::events`).
 pub async fn create_table(client: &Client, table: &str) -> Result<()> {
+    let stream = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()
+        .map_err(sdk("describing the table"))?;
     let mut request = client
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(stream)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
         .attribute_definitions(attr("pk")?)
@@ -50,7 +57,8 @@ pub async fn create_table(client: &Client, table: &str) -> Result<()> {
         );
     }
     request.send().await.map_err(sdk("creating the table"))?;
-    // Idempotency records and Stripe event records expire by themselves.
+    // Idempotency records, Stripe event records and published-event markers expire by
+    // themselves.
     client
         .update_time_to_live()
         .table_name(table)

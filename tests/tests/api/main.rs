@@ -7,6 +7,7 @@ mod auth;
 mod catalogue;
 mod delivery;
 mod edges;
+mod events;
 mod jwks;
 mod lifecycle;
 mod listing;

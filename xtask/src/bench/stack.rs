@@ -66,7 +66,13 @@ impl Stack {
         let aws = local::provision::sdk_config_with_dynamodb(&moto.url(), &dynamodb.url(), REGION).await;
         let provisioned = local::provision::provision(
             &aws,
-            &ProvisionOptions { table_name: TABLE.to_owned(), user_pool_name: "bench".to_owned(), seed: true },
+            &ProvisionOptions {
+                table_name: TABLE.to_owned(),
+                user_pool_name: "bench".to_owned(),
+                // The functions here are given no EVENT_BUS_NAME: the default one.
+                event_bus_name: shared::config::DEFAULT_EVENT_BUS_NAME.to_owned(),
+                seed: true,
+            },
         )
         .await
         .context("provisioning the benchmark table and user pool")?;

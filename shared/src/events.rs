@@ -1,0 +1,429 @@
+//! Order events on EventBridge: one `OrderStatusChanged` (source `makers-market.orders`) on
+//! the project's bus for every order transition, published from the table's stream.
+//!
+//! Why the stream and not a publish after the write: a function that dies between its
+//! DynamoDB transaction and its `PutEvents` would lose the event, and an outbox item written
+//! in the same transaction would still need a reader to drain it. The stream *is* that
+//! outbox, kept by DynamoDB for 24 hours and read by Lambda's event source mapping, which
+//! retries a batch until the publisher reports it done. So: the write is the only thing a
+//! transition does; the publisher (function `order-events`) turns each stream batch into
+//! events.
+//!
+//! Delivery is at least once. A batch (or its tail) can be handed over again: after a
+//! partial failure, a timeout or a crash. Before publishing, the publisher looks up a marker
+//! per (order, status) ([`crate::store`]: `sk=EVENT#<status>`) and skips what was published;
+//! it writes the marker only after EventBridge took the event. A publisher that dies between
+//! the two publishes that event again: consumers must cope with duplicates (the state
+//! machine never enters a status twice, so `(order_id, status)` identifies an event).
+
+use crate::domain::{Order, OrderStatus, OrderStatusChanged, Timestamp};
+use crate::store::{MARKER_SORT_KEY_PREFIX, Store};
+use crate::{Error, Result};
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use serde::Deserialize;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// `PutEvents` takes at most this many entries per call.
+pub const PUT_EVENTS_MAX: usize = 10;
+
+/// What one stream record is to the publisher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// An order moved from one status to another: this event is to be published.
+    Transition(OrderStatusChanged),
+    /// Nothing to publish: why not.
+    Ignored(&'static str),
+    /// A record the publisher cannot read (reported as failed, so that the event source
+    /// mapping retries it and, in the end, hands it to its on-failure destination).
+    Unreadable(String),
+}
+
+/// Just the status of a stored order.
+#[derive(Deserialize)]
+struct StatusOnly {
+    status: OrderStatus,
+}
+
+/// `name`'s string value in the record's keys, or else in one of its images.
+fn key<'a>(record: &'a EventRecord, name: &str) -> Option<&'a str> {
+    [&record.change.keys, &record.change.new_image, &record.change.old_image].into_iter().find_map(|item| {
+        match item.get(name) {
+            Some(serde_dynamo::AttributeValue::S(value)) => Some(value.as_str()),
+            _ => None,
+        }
+    })
+}
+
+/// What `record` is to the publisher. Only a modified order item (`sk = ORDER`) whose
+/// `status` changed is a transition. Placing an order (its INSERT) is not one: the order
+/// enters its first status from none, and the API's event has a `previous_status`. Changes
+/// that keep the status (a refund recorded), the makers' index items, stock, idempotency
+/// and Stripe event records, this publisher's own markers and TTL deletions are ignored.
+pub fn change_of(record: &EventRecord) -> Change {
+    let (Some(pk), Some(sk)) = (key(record, "pk"), key(record, "sk")) else {
+        return Change::Unreadable("the record has no pk and sk".into());
+    };
+    let Some(order_id) = pk.strip_prefix("ORDER#") else { return Change::Ignored("not an order") };
+    if sk.starts_with(MARKER_SORT_KEY_PREFIX) {
+        return Change::Ignored("a published-event marker");
+    }
+    if sk != "ORDER" {
+        return Change::Ignored("an order's index item, not the order");
+    }
+    match record.event_name.as_str() {
+        "MODIFY" => {}
+        "INSERT" => return Change::Ignored("a placed order: its first status is no transition"),
+        "REMOVE" => return Change::Ignored("a removed order"),
+        other => return Change::Unreadable(format!("unknown eventName {other:?}")),
+    }
+    let (old, new) = (&record.change.old_image, &record.change.new_image);
+    if old.is_empty() || new.is_empty() {
+        return Change::Unreadable("the record lacks an image: the stream must carry NEW_AND_OLD_IMAGES".into());
+    }
+    let status = |image: &serde_dynamo::Item, which: &str| {
+        serde_dynamo::from_item::<_, StatusOnly>(image.clone())
+            .map(|s| s.status)
+            .map_err(|e| format!("the {which} image has no valid status: {e}"))
+    };
+    let (previous, current) = match (status(old, "old"), status(new, "new")) {
+        (Ok(previous), Ok(current)) => (previous, current),
+        (Err(why), _) | (_, Err(why)) => return Change::Unreadable(why),
+    };
+    if previous == current {
+        return Change::Ignored("the status did not change");
+    }
+    let order: Order = match serde_dynamo::from_item(new.clone()) {
+        Ok(order) => order,
+        Err(e) => return Change::Unreadable(format!("the new image is not an order: {e}")),
+    };
+    if order.id.as_str() != order_id {
+        return Change::Unreadable(format!("the new image is order {}, its key {order_id}", order.id.as_str()));
+    }
+    Change::Transition(OrderStatusChanged::of(&order, previous))
+}
+
+/// One publisher run over a stream batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchReport {
+    /// Events put on the bus now.
+    pub published: usize,
+    /// Transitions whose event a run before this one published.
+    pub already_published: usize,
+    /// Records with nothing to publish.
+    pub ignored: usize,
+    /// Sequence numbers of the records to hand over again (empty for a record that had
+    /// none, which makes the whole batch be retried).
+    pub failed: Vec<String>,
+}
+
+impl BatchReport {
+    /// The answer to the event source mapping (`ReportBatchItemFailures`): it retries from
+    /// the lowest failed sequence number.
+    pub fn response(&self) -> DynamoDbEventResponse {
+        let mut response = DynamoDbEventResponse::default();
+        response.batch_item_failures = self
+            .failed
+            .iter()
+            .map(|sequence_number| {
+                let mut failure = DynamoDbBatchItemFailure::default();
+                failure.item_identifier = Some(sequence_number.clone());
+                failure
+            })
+            .collect();
+        response
+    }
+}
+
+/// Publishes the event of every transition in `batch` that was not published before, and
+/// marks each one published. Never fails as a whole: what could not be done is in
+/// [`BatchReport::failed`].
+pub async fn publish(store: &Store, bus: &dyn Bus, now: &Timestamp, batch: &Event) -> BatchReport {
+    let mut report = BatchReport::default();
+    let mut transitions: Vec<(String, OrderStatusChanged)> = Vec::new();
+    for record in &batch.records {
+        let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
+        match change_of(record) {
+            Change::Transition(event) => transitions.push((sequence_number, event)),
+            Change::Ignored(_) => report.ignored += 1,
+            Change::Unreadable(reason) => {
+                tracing::error!(sequence_number, event_id = record.event_id, reason, "unreadable stream record");
+                report.failed.push(sequence_number);
+            }
+        }
+    }
+    if transitions.is_empty() {
+        return report;
+    }
+    let keys: Vec<_> = transitions.iter().map(|(_, e)| (e.order_id.clone(), e.status)).collect();
+    let published_before = match store.published_events(&keys).await {
+        Ok(published) => published,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot tell which events were published; the batch will be retried");
+            report.failed.extend(transitions.into_iter().map(|(sequence_number, _)| sequence_number));
+            return report;
+        }
+    };
+    let (done, fresh): (Vec<_>, Vec<_>) =
+        transitions.into_iter().partition(|(_, e)| published_before.contains(&(e.order_id.clone(), e.status)));
+    report.already_published = done.len();
+    for (_, event) in &done {
+        tracing::info!(order_id = event.order_id.as_str(), status = event.status.as_str(), "already published");
+    }
+    for chunk in fresh.chunks(PUT_EVENTS_MAX) {
+        let events: Vec<OrderStatusChanged> = chunk.iter().map(|(_, e)| e.clone()).collect();
+        let results = match bus.put(&events).await {
+            Ok(results) => results,
+            Err(err) => {
+                tracing::error!(error = %err, events = events.len(), "PutEvents failed; these records will be retried");
+                report.failed.extend(chunk.iter().map(|(sequence_number, _)| sequence_number.clone()));
+                continue;
+            }
+        };
+        let mut marks = Vec::with_capacity(chunk.len());
+        for (i, (sequence_number, event)) in chunk.iter().enumerate() {
+            match results.get(i) {
+                Some(Ok(event_id)) => {
+                    crate::metrics::count("OrderStatusChanged", ("Status", event.status.as_str()), 1);
+                    tracing::info!(
+                        order_id = event.order_id.as_str(),
+                        status = event.status.as_str(),
+                        previous_status = event.previous_status.as_str(),
+                        event_id,
+                        "published"
+                    );
+                    marks.push((event.order_id.clone(), event.status, event_id.clone()));
+                }
+                failure => {
+                    let reason = match failure {
+                        Some(Err(reason)) => reason.as_str(),
+                        _ => "EventBridge gave no result for it",
+                    };
+                    tracing::error!(
+                        order_id = event.order_id.as_str(),
+                        status = event.status.as_str(),
+                        reason,
+                        "event refused"
+                    );
+                    report.failed.push(sequence_number.clone());
+                }
+            }
+        }
+        report.published += marks.len();
+        if let Err(err) = store.mark_published(&marks, now).await {
+            // The events are out: a retry of this batch would publish them again, which
+            // consumers absorb. Failing the records here would only make that certain.
+            tracing::warn!(error = %err, events = marks.len(), "published, but the markers were not written");
+        }
+    }
+    report
+}
+
+/// A future of [`Bus::put`].
+pub type BusFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<std::result::Result<String, String>>>> + Send + 'a>>;
+
+/// Where order events go: EventBridge, or what a test puts in its place.
+pub trait Bus: Send + Sync + fmt::Debug {
+    /// Puts at most [`PUT_EVENTS_MAX`] events on the bus. Per event, in order: the bus's
+    /// event id, or why the bus refused it. An error when the call as a whole failed.
+    fn put<'a>(&'a self, events: &'a [OrderStatusChanged]) -> BusFuture<'a>;
+}
+
+/// The project's EventBridge bus (`EVENT_BUS_NAME`).
+#[derive(Debug, Clone)]
+pub struct EventBridgeBus {
+    client: aws_sdk_eventbridge::Client,
+    bus_name: String,
+}
+
+/// EventBridge calls give up well within the publisher's timeout, so that a bus that does
+/// not answer fails the batch (to be retried) rather than the invocation.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl EventBridgeBus {
+    /// A client of `bus_name`, built from the function's AWS configuration.
+    pub fn new(aws: &aws_config::SdkConfig, bus_name: impl Into<String>) -> Self {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build();
+        let config = aws_sdk_eventbridge::config::Builder::from(aws).timeout_config(timeouts).build();
+        Self { client: aws_sdk_eventbridge::Client::from_conf(config), bus_name: bus_name.into() }
+    }
+
+    async fn put_events(&self, events: &[OrderStatusChanged]) -> Result<Vec<std::result::Result<String, String>>> {
+        use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+        let mut request = self.client.put_events();
+        for event in events {
+            let detail = serde_json::to_string(event).map_err(|e| Error::internal("writing an event's detail", e))?;
+            let time = event.at.to_system_time().map(aws_smithy_types::DateTime::from);
+            request = request.entries(
+                PutEventsRequestEntry::builder()
+                    .event_bus_name(&self.bus_name)
+                    .source(OrderStatusChanged::SOURCE)
+                    .detail_type(OrderStatusChanged::DETAIL_TYPE)
+                    .detail(detail)
+                    .set_time(time)
+                    .build(),
+            );
+        }
+        let out = request.send().await.map_err(crate::store::sdk("publishing order events"))?;
+        Ok(out
+            .entries()
+            .iter()
+            .map(|entry| match (entry.event_id(), entry.error_code()) {
+                (Some(id), None) => Ok(id.to_owned()),
+                (_, code) => {
+                    Err(format!("{}: {}", code.unwrap_or("no event id"), entry.error_message().unwrap_or_default()))
+                }
+            })
+            .collect())
+    }
+}
+
+impl Bus for EventBridgeBus {
+    fn put<'a>(&'a self, events: &'a [OrderStatusChanged]) -> BusFuture<'a> {
+        Box::pin(self.put_events(events))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Actor;
+    use crate::domain::order::legal_move;
+    use crate::domain::{Address, Currency, HistoryEntry, OrderId, OrderLine, Payment, ProductId, UserId};
+
+    fn order(status: OrderStatus) -> Order {
+        let at = Timestamp::from_stored("2026-12-02T10:00:00.000Z".into());
+        let line = |maker: &str| OrderLine {
+            product_id: ProductId::generate(),
+            maker_id: UserId::new(maker),
+            title: "Mug".into(),
+            unit_price_cents: 2400,
+            quantity: 1,
+            subtotal_cents: 2400,
+        };
+        Order {
+            id: OrderId::generate(),
+            customer_id: UserId::new("c-1"),
+            status,
+            items: vec![line("m-2"), line("m-1"), line("m-2")],
+            total_cents: 7200,
+            currency: Currency::Eur,
+            shipping_address: Address {
+                name: "Ada".into(),
+                line1: "Rua 1".into(),
+                line2: None,
+                city: "Porto".into(),
+                postal_code: "4000-001".into(),
+                country: "PT".into(),
+            },
+            payment: Payment::stripe("pi_1", "pi_1_secret_x"),
+            history: vec![HistoryEntry { status, at: at.clone(), note: None }],
+            created_at: at.clone(),
+            updated_at: at,
+        }
+    }
+
+    /// The order item as the store writes it: the order plus its keys.
+    fn item(order: &Order, sk: &str) -> serde_dynamo::Item {
+        let mut item: serde_dynamo::Item = serde_dynamo::to_item(order).unwrap_or_else(|e| panic!("{e}"));
+        item.insert("pk".into(), serde_dynamo::AttributeValue::S(format!("ORDER#{}", order.id.as_str())));
+        item.insert("sk".into(), serde_dynamo::AttributeValue::S(sk.into()));
+        item
+    }
+
+    fn record(name: &str, old: Option<serde_dynamo::Item>, new: Option<serde_dynamo::Item>) -> EventRecord {
+        let mut record = EventRecord::default();
+        record.event_name = name.into();
+        record.event_id = "1".into();
+        let image = old.as_ref().or(new.as_ref()).cloned().unwrap_or_default();
+        let mut keys =
+            serde_dynamo::Item::from(std::collections::HashMap::<String, serde_dynamo::AttributeValue>::new());
+        for k in ["pk", "sk"] {
+            if let Some(v) = image.get(k) {
+                keys.insert(k.into(), v.clone());
+            }
+        }
+        record.change.keys = keys;
+        record.change.old_image = old.unwrap_or_default();
+        record.change.new_image = new.unwrap_or_default();
+        record.change.sequence_number = Some("100".into());
+        record
+    }
+
+    fn moved(order: &Order, to: OrderStatus, actor: Actor) -> Order {
+        let mv = legal_move(order.status, to, actor).unwrap_or_else(|| panic!("{:?} → {to:?}", order.status));
+        order.moved(mv, &Timestamp::from_stored("2026-12-02T10:05:00.000Z".into()))
+    }
+
+    #[test]
+    fn a_status_change_of_the_order_item_is_a_transition_with_the_apis_detail() {
+        let placed = order(OrderStatus::PendingPayment);
+        let paid = moved(&placed, OrderStatus::Paid, Actor::Stripe);
+        let change = change_of(&record("MODIFY", Some(item(&placed, "ORDER")), Some(item(&paid, "ORDER"))));
+        let Change::Transition(event) = change else { panic!("{change:?}") };
+        assert_eq!(event, OrderStatusChanged::of(&paid, OrderStatus::PendingPayment));
+        assert_eq!(event.status, OrderStatus::Paid);
+        assert_eq!(event.previous_status, OrderStatus::PendingPayment);
+        assert_eq!(event.maker_ids, vec![UserId::new("m-1"), UserId::new("m-2")]);
+        assert_eq!(event.total_cents, 7200);
+        assert_eq!(event.at.as_str(), "2026-12-02T10:05:00.000Z");
+        let detail = serde_json::to_value(&event).unwrap_or_default();
+        let mut fields: Vec<&str> =
+            detail.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        fields.sort_unstable();
+        assert_eq!(fields, ["at", "customer_id", "maker_ids", "order_id", "previous_status", "status", "total_cents"]);
+    }
+
+    #[test]
+    fn placing_index_items_markers_and_unchanged_statuses_are_not_transitions() {
+        let placed = order(OrderStatus::PendingPayment);
+        let paid = moved(&placed, OrderStatus::Paid, Actor::Stripe);
+        let ignored = |r: EventRecord| matches!(change_of(&r), Change::Ignored(_));
+        assert!(ignored(record("INSERT", None, Some(item(&placed, "ORDER")))), "placing");
+        assert!(ignored(record("MODIFY", Some(item(&placed, "MAKER#m-1")), Some(item(&paid, "MAKER#m-1")))), "index");
+        assert!(ignored(record("INSERT", None, Some(item(&paid, "EVENT#paid")))), "marker");
+        assert!(ignored(record("REMOVE", Some(item(&paid, "EVENT#paid")), None)), "marker expired");
+        let mut refunded = paid.clone();
+        refunded.payment.refund_id = Some("re_1".into());
+        assert!(ignored(record("MODIFY", Some(item(&paid, "ORDER")), Some(item(&refunded, "ORDER")))), "same status");
+        let mut product = item(&paid, "PRODUCT");
+        product.insert("pk".into(), serde_dynamo::AttributeValue::S("PRODUCT#prd_1".into()));
+        assert!(ignored(record("MODIFY", Some(product.clone()), Some(product))), "stock");
+    }
+
+    #[test]
+    fn a_garbled_order_record_is_unreadable_not_skipped() {
+        let placed = order(OrderStatus::PendingPayment);
+        let paid = moved(&placed, OrderStatus::Paid, Actor::Stripe);
+        let unreadable = |r: EventRecord| matches!(change_of(&r), Change::Unreadable(_));
+        let mut bad_status = item(&paid, "ORDER");
+        bad_status.insert("status".into(), serde_dynamo::AttributeValue::S("teleported".into()));
+        assert!(unreadable(record("MODIFY", Some(item(&placed, "ORDER")), Some(bad_status))));
+        let mut no_total = item(&paid, "ORDER");
+        no_total.remove("total_cents");
+        assert!(unreadable(record("MODIFY", Some(item(&placed, "ORDER")), Some(no_total))));
+        assert!(unreadable(record("MODIFY", None, Some(item(&paid, "ORDER")))), "keys only / new image only");
+        let mut other = record("MODIFY", Some(item(&placed, "ORDER")), Some(item(&paid, "ORDER")));
+        other.change.keys.insert("pk".into(), serde_dynamo::AttributeValue::S("ORDER#ord_other".into()));
+        assert!(unreadable(other), "image of another order than its key");
+        let mut keyless = record("MODIFY", None, None);
+        keyless.change.keys = serde_dynamo::Item::default();
+        assert!(unreadable(keyless));
+    }
+
+    #[test]
+    fn the_response_names_each_failed_record_by_sequence_number() {
+        let report = BatchReport { failed: vec!["7".into(), "9".into()], ..BatchReport::default() };
+        let json = serde_json::to_value(report.response()).unwrap_or_default();
+        assert_eq!(json, serde_json::json!({"batchItemFailures": [{"itemIdentifier": "7"}, {"itemIdentifier": "9"}]}));
+        let none = serde_json::to_value(BatchReport::default().response()).unwrap_or_default();
+        assert_eq!(none, serde_json::json!({"batchItemFailures": []}));
+    }
+}
