@@ -50,6 +50,7 @@ pub struct Secrets {
     client: aws_sdk_secretsmanager::Client,
     cursor: Cached<Secret>,
     stripe: Cached<StripeSecrets>,
+    resend: Cached<Secret>,
     fetches: AtomicUsize,
 }
 
@@ -60,6 +61,7 @@ impl fmt::Debug for Secrets {
             .field("cursor_secret_cached", &self.cursor.value.initialized())
             .field("stripe_secret_id", &self.stripe.id)
             .field("stripe_secrets_cached", &self.stripe.value.initialized())
+            .field("resend_secret_id", &self.resend.id)
             .finish()
     }
 }
@@ -71,6 +73,7 @@ impl Secrets {
             client,
             cursor: Cached::new(Some(config.cursor_secret_id.clone())),
             stripe: Cached::new(config.stripe_secret_id.clone()),
+            resend: Cached::new(config.mail.resend_secret_id.clone()),
             fetches: AtomicUsize::new(0),
         }
     }
@@ -107,6 +110,23 @@ impl Secrets {
                 let secret = self.fetch(CONTEXT, id).await?;
                 parse_stripe(secret.expose())
                     .map_err(|reason| Error::internal(CONTEXT, format!("secret {id} {reason}")))
+            })
+            .await
+    }
+
+    /// Resend's API key (`RESEND_SECRET_ID`: a plain string secret, `re_…`). Only the
+    /// functions that send email with `EMAIL_PROVIDER=resend` are given that id.
+    pub async fn resend(&self) -> Result<&Secret> {
+        const CONTEXT: &str = "reading the Resend key";
+        let id = self.resend.id.as_deref().ok_or_else(|| Error::internal(CONTEXT, "RESEND_SECRET_ID is not set"))?;
+        self.resend
+            .value
+            .get_or_try_init(|| async {
+                let secret = self.fetch(CONTEXT, id).await?;
+                if secret.expose().trim().is_empty() {
+                    return Err(Error::internal(CONTEXT, format!("secret {id} is empty")));
+                }
+                Ok(Secret::new(secret.expose().trim()))
             })
             .await
     }

@@ -18,6 +18,8 @@
 //! | place an order                         | Put order + Put maker items + Update products (`active`, `price`, `stock >= q`) + Put idempotency record | TransactWriteItems |
 //! | move an order (state machine)          | Update order (`status = :from`) + Update maker items [+ release stock] [+ Put Stripe event] | TransactWriteItems |
 //! | Stripe event seen                      | `pk=STRIPE_EVENT#<id>`, `sk=EVENT`, TTL `expires_at` | Put `attribute_not_exists` with its effect |
+//! | a user's email address (notifier) | `USER#<sub>`/`PROFILE`, attribute `email` (Cognito's, stored by the post-confirmation trigger or filled in on first need) | GetItem / UpdateItem upsert |
+//! | one email at most once         | `pk=ORDER#<id>`, `sk=MAIL#<status>#<sub>` / `pk=USER#<sub>`, `sk=MAIL#WELCOME`, TTL `expires_at` | UpdateItem `attribute_not_exists(pk) OR state = failed` |
 //! | idempotency key                        | `pk=IDEM#<sub>`, `sk=KEY#<key>`, TTL `expires_at` (24 h) | in the checkout read and the placing transaction |
 //!
 //! Product ids are ULIDs, so sorting by id is sorting by creation time. `q` (words of the
@@ -25,16 +27,19 @@
 //! filters make a query read more than it returns, bounded per request.
 
 mod item;
+mod mail;
 mod orders;
 mod products;
 mod profiles;
 mod query;
 pub mod schema;
 
+pub use mail::{Claim, MARKER_TTL, MailKey};
 pub use orders::{
     CheckoutRead, DueKind, IDEMPOTENCY_TTL, Idempotency, IdempotencyRecord, MoveOutcome, Placement, REFUND_RETRY_AFTER,
 };
 pub use products::{Page, ProductFilter, StatusFilter};
+pub use profiles::Contact;
 
 use crate::Error;
 use aws_sdk_dynamodb::Client;
