@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use local::alb::{Alb, AlbOptions};
 use local::cognito::CognitoPool;
 use local::emulators::{self, Emulator, EmulatorOptions};
+use local::notifications::{NotifierQueues, Pump, PumpOptions};
 use local::provision::{self, DemoUsers, ProvisionOptions, SecretIds, SecretsOptions, StripeKeys};
 use local::scheduler::{Schedule, Scheduler, SchedulerOptions};
 use local::venv::Venv;
@@ -40,6 +41,9 @@ pub struct StackInfo {
     pub secrets: SecretIds,
     pub table_name: String,
     pub event_bus_name: String,
+    /// The notifier's rule → queue → dead-letter queue on moto (the sender is verified).
+    #[serde(default)]
+    pub notifier: Option<NotifierQueues>,
     pub users: DemoUsers,
 }
 
@@ -78,6 +82,8 @@ pub struct Stack {
     pub stripe: Emulator,
     pub alb: Alb,
     pub scheduler: Scheduler,
+    /// Order events from the notifier queue to the notifier.
+    pub notifier: Pump,
     pub aws: aws_config::SdkConfig,
 }
 
@@ -164,9 +170,16 @@ impl Stack {
             .schedule_every
             .map(|every| SCHEDULED_FUNCTIONS.iter().map(|f| Schedule::new(*f, every)).collect())
             .unwrap_or_default();
-        scheduler_opts.env = env;
+        scheduler_opts.env = env.clone();
         scheduler_opts.echo_logs = opts.echo_logs;
         let scheduler = Scheduler::start(scheduler_opts).await?;
+
+        // EventBridge rule → SQS queue (moto) → the notifier binary, with retries and a DLQ.
+        let queues = local::notifications::provision(&aws, EVENT_BUS_NAME, shared::config::DEFAULT_MAIL_FROM)
+            .await
+            .context("creating the notifier's rule and queues on moto")?;
+        let invoke = local::notifications::binary_invoker(&opts.bin_dir, &opts.log_dir, &env, opts.echo_logs)?;
+        let notifier = Pump::new(&aws, PumpOptions::new(&queues.queue_url), invoke).run();
 
         let info = StackInfo {
             api_url: alb.url(),
@@ -178,9 +191,10 @@ impl Stack {
             secrets,
             table_name: provisioned.table_name,
             event_bus_name: EVENT_BUS_NAME.into(),
+            notifier: Some(queues),
             users: provisioned.users,
         };
-        Ok(Stack { info, moto, dynamodb, stripe, alb, scheduler, aws })
+        Ok(Stack { info, moto, dynamodb, stripe, alb, scheduler, notifier, aws })
     }
 
     /// An error if an emulator has died.
@@ -192,6 +206,7 @@ impl Stack {
 
     /// Stops the functions, then the emulators.
     pub async fn down(self) {
+        self.notifier.shutdown().await;
         self.scheduler.shutdown().await;
         self.alb.shutdown().await;
         self.moto.stop().await;
@@ -223,6 +238,7 @@ fn function_env(
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("TABLE_NAME", table),
         ("EVENT_BUS_NAME", EVENT_BUS_NAME),
+        ("MAIL_FROM", shared::config::DEFAULT_MAIL_FROM),
         ("COGNITO_ISSUER", &cognito.issuer),
         ("COGNITO_JWKS_URL", &cognito.jwks_url),
         ("COGNITO_CLIENT_IDS", &cognito.client_id),
