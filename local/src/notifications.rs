@@ -350,11 +350,21 @@ pub struct SentEmail {
 /// Every email moto's SES has sent, oldest first, from every stack on that moto.
 pub async fn sent_emails(moto_url: &str) -> anyhow::Result<Vec<SentEmail>> {
     let uri = format!("{}/moto-api/data.json", moto_url.trim_end_matches('/'));
-    let request = http::Request::get(&uri)
-        .body(http_body_util::Full::new(hyper::body::Bytes::new()))
-        .with_context(|| format!("building GET {uri}"))?;
-    let (status, data) = crate::api::exchange(request, Duration::from_secs(30)).await?;
-    anyhow::ensure!(status == 200, "GET {uri} answered {status}");
+    // moto serializes its whole state for this, and can fail (500) while another client
+    // changes it at that moment: try again.
+    let mut attempt = 0;
+    let data = loop {
+        attempt += 1;
+        let request = http::Request::get(&uri)
+            .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+            .with_context(|| format!("building GET {uri}"))?;
+        let (status, data) = crate::api::exchange(request, Duration::from_secs(30)).await?;
+        if status == 200 {
+            break data;
+        }
+        anyhow::ensure!(attempt < 10, "GET {uri} answered {status}");
+        tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+    };
     let messages = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
     Ok(messages
         .iter()

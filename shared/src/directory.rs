@@ -2,8 +2,10 @@
 //! carry. Asked only when a profile has no address yet (profiles made before the
 //! post-confirmation trigger stored it); the answer is then stored on the profile.
 
+use crate::domain::UserId;
 use crate::{Error, Result};
 use aws_sdk_cognitoidentityprovider::error::{DisplayErrorContext, SdkError};
+use aws_sdk_cognitoidentityprovider::types::AttributeType;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -12,12 +14,13 @@ pub type DirectoryFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send 
 
 /// Where users' email addresses are.
 pub trait Directory: Send + Sync + fmt::Debug {
-    /// The `email` attribute of the user called `username` (the Cognito username, or the
-    /// `sub`); `None` for an unknown user or one without an address.
-    fn email_of<'a>(&'a self, username: &'a str) -> DirectoryFuture<'a, Option<String>>;
+    /// The `email` attribute of the user `sub`, whose Cognito username is `username` when
+    /// known; `None` for an unknown user or one without an address.
+    fn email_of<'a>(&'a self, sub: &'a UserId, username: Option<&'a str>) -> DirectoryFuture<'a, Option<String>>;
 }
 
-/// Cognito's `AdminGetUser` on the configured user pool.
+/// Cognito's `AdminGetUser` (by username) or `ListUsers` (filtered on the `sub`, when the
+/// username is not known) on the configured user pool.
 #[derive(Debug, Clone)]
 pub struct CognitoDirectory {
     client: aws_sdk_cognitoidentityprovider::Client,
@@ -37,28 +40,44 @@ impl CognitoDirectory {
         Self { client: aws_sdk_cognitoidentityprovider::Client::from_conf(config), user_pool_id: user_pool_id.into() }
     }
 
-    async fn lookup(&self, username: &str) -> Result<Option<String>> {
+    async fn lookup(&self, sub: &UserId, username: Option<&str>) -> Result<Option<String>> {
         const CONTEXT: &str = "looking up a user's email in Cognito";
-        let out = self.client.admin_get_user().user_pool_id(&self.user_pool_id).username(username).send().await;
-        match out {
-            Ok(user) => Ok(user
-                .user_attributes
-                .unwrap_or_default()
-                .into_iter()
-                .find(|a| a.name == "email")
-                .and_then(|a| a.value)
-                .filter(|v| !v.trim().is_empty())),
-            Err(SdkError::ServiceError(e)) if e.err().is_user_not_found_exception() => Ok(None),
-            Err(e @ (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))) => {
-                Err(Error::Unavailable { context: CONTEXT, source: DisplayErrorContext(e).to_string().into() })
-            }
-            Err(e) => Err(Error::internal(CONTEXT, DisplayErrorContext(e).to_string())),
+        fn email(attributes: Vec<AttributeType>) -> Option<String> {
+            attributes.into_iter().find(|a| a.name == "email").and_then(|a| a.value).filter(|v| !v.trim().is_empty())
         }
+        fn failure<E: std::error::Error + Send + Sync + 'static, R: fmt::Debug + Send + Sync + 'static>(
+            e: SdkError<E, R>,
+        ) -> Error {
+            if matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)) {
+                Error::Unavailable { context: CONTEXT, source: DisplayErrorContext(e).to_string().into() }
+            } else {
+                Error::internal(CONTEXT, DisplayErrorContext(e).to_string())
+            }
+        }
+        if let Some(username) = username {
+            let out = self.client.admin_get_user().user_pool_id(&self.user_pool_id).username(username).send().await;
+            return match out {
+                Ok(user) => Ok(email(user.user_attributes.unwrap_or_default())),
+                Err(SdkError::ServiceError(e)) if e.err().is_user_not_found_exception() => Ok(None),
+                Err(e) => Err(failure(e)),
+            };
+        }
+        // A `UserId` holds only letters, digits, `-` and `_`: nothing can escape the quotes.
+        let out = self
+            .client
+            .list_users()
+            .user_pool_id(&self.user_pool_id)
+            .filter(format!("sub = \"{}\"", sub.as_str()))
+            .limit(1)
+            .send()
+            .await
+            .map_err(failure)?;
+        Ok(out.users.unwrap_or_default().into_iter().next().and_then(|u| email(u.attributes.unwrap_or_default())))
     }
 }
 
 impl Directory for CognitoDirectory {
-    fn email_of<'a>(&'a self, username: &'a str) -> DirectoryFuture<'a, Option<String>> {
-        Box::pin(self.lookup(username))
+    fn email_of<'a>(&'a self, sub: &'a UserId, username: Option<&'a str>) -> DirectoryFuture<'a, Option<String>> {
+        Box::pin(self.lookup(sub, username))
     }
 }

@@ -118,12 +118,17 @@ pub async fn address(app: &App, user: &UserId) -> Result<Option<(String, String)
     if let Some(email) = contact.email.as_deref().filter(|e| is_address(e)) {
         return Ok(Some((email.to_owned(), name(user.as_str()))));
     }
-    let username = contact.username.clone().unwrap_or_else(|| user.as_str().to_owned());
-    let Some(email) = app.directory().await.email_of(&username).await?.filter(|e| is_address(e)) else {
+    let Some(email) =
+        app.directory().await.email_of(user, contact.username.as_deref()).await?.filter(|e| is_address(e))
+    else {
         return Ok(None);
     };
-    let display_name = name(&username);
-    app.store.upsert_contact(user, &username, &display_name, &email, &app.now()).await?;
+    let display_name = contact
+        .display_name
+        .clone()
+        .or_else(|| contact.username.clone())
+        .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+    app.store.upsert_contact(user, contact.username.as_deref(), &display_name, &email, &app.now()).await?;
     tracing::info!(user = user.as_str(), "filled in a profile's email address from Cognito");
     Ok(Some((email, display_name)))
 }

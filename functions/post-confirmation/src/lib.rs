@@ -38,7 +38,7 @@ pub async fn handle(
         .chars()
         .take(80)
         .collect::<String>();
-    let created = app.store.upsert_contact(&sub, &username, &name, email, &app.now()).await?;
+    let created = app.store.upsert_contact(&sub, Some(&username), &name, email, &app.now()).await?;
     tracing::info!(user = sub.as_str(), created, "profile ensured with the user's email");
     let sign_up = matches!(event.cognito_event_user_pools_header.trigger_source, Some(Source::ConfirmSignUp));
     if sign_up {

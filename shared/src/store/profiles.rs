@@ -211,26 +211,28 @@ impl Store {
     pub async fn upsert_contact(
         &self,
         user: &UserId,
-        username: &str,
+        username: Option<&str>,
         display_name: &str,
         email: &str,
         now: &Timestamp,
     ) -> Result<bool> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(user)))
-            .update_expression(
-                "SET entity = :entity, user_id = :uid, is_maker = if_not_exists(is_maker, :no), \
-                 username = if_not_exists(username, :username), \
+        // Without a username (the notifier knew only the sub), the token's fills it later.
+        let set_username = if username.is_some() { "username = if_not_exists(username, :username), " } else { "" };
+        let mut update =
+            self.client.update_item().table_name(&self.table).set_key(Some(profile_key(user))).update_expression(
+                format!(
+                    "SET entity = :entity, user_id = :uid, is_maker = if_not_exists(is_maker, :no), {set_username}\
                  display_name = if_not_exists(display_name, :display_name), email = :email, \
-                 created_at = if_not_exists(created_at, :now), updated_at = if_not_exists(updated_at, :now)",
-            )
+                 created_at = if_not_exists(created_at, :now), updated_at = if_not_exists(updated_at, :now)"
+                ),
+            );
+        if let Some(username) = username {
+            update = update.expression_attribute_values(":username", s(username));
+        }
+        let out = update
             .expression_attribute_values(":entity", s("profile"))
             .expression_attribute_values(":uid", s(user.as_str()))
             .expression_attribute_values(":no", AttributeValue::Bool(false))
-            .expression_attribute_values(":username", s(username))
             .expression_attribute_values(":display_name", s(display_name))
             .expression_attribute_values(":email", s(email))
             .expression_attribute_values(":now", s(now.as_str()))
