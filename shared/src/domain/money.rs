@@ -6,7 +6,7 @@ pub fn euros(cents: u64) -> String {
     let whole = (cents / 100).to_string();
     let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
     for (i, digit) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(digit);
@@ -25,6 +25,6 @@ mod tests {
         assert_eq!(euros(1250), "€12.50");
         assert_eq!(euros(100_000), "€1,000.00");
         assert_eq!(euros(123_456_789), "€1,234,567.89");
-        assert_eq!(euros(10_000_000_00), "€10,000,000.00");
+        assert_eq!(euros(1_000_000_000), "€10,000,000.00");
     }
 }
