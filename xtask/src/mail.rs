@@ -37,10 +37,10 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
                 println!("No email sent yet. Place and pay an order (see `cargo xtask pay`), then look again.");
                 return Ok(());
             }
-            println!("{:<24}  {:<34}  {:<70}  ID", "SENT (UTC)", "TO", "SUBJECT");
+            println!("{:<24}  {:<34}  {:<84}  ID", "SENT (UTC)", "TO", "SUBJECT");
             for email in &emails {
                 let time = times.get(&email.id).map_or("-", String::as_str);
-                println!("{:<24}  {:<34}  {:<70}  {}", time, email.to.join(", "), email.subject, email.id);
+                println!("{:<24}  {:<34}  {:<84}  {}", time, email.to.join(", "), email.subject, email.id);
             }
             println!("\n{} email(s); each is in {}/<id>.html", emails.len(), dir.display());
         }
