@@ -353,7 +353,7 @@ async fn the_resend_adapter_sends_the_right_request() {
     aws_sdk_secretsmanager::Client::new(&ctx.aws)
         .create_secret()
         .name(&secret_name)
-        .secret_string(&key)
+        .secret_string(json!({"api_key": key}).to_string())
         .send()
         .await
         .unwrap();
