@@ -19,8 +19,8 @@ pub trait Directory: Send + Sync + fmt::Debug {
     fn email_of<'a>(&'a self, sub: &'a UserId, username: Option<&'a str>) -> DirectoryFuture<'a, Option<String>>;
 }
 
-/// Cognito's `AdminGetUser` (by username) or `ListUsers` (filtered on the `sub`, when the
-/// username is not known) on the configured user pool.
+/// Cognito's `AdminGetUser` (by username, else by `sub`) on the configured user pool, and
+/// `ListUsers` filtered on the `sub` when a user without a known username is not found so.
 #[derive(Debug, Clone)]
 pub struct CognitoDirectory {
     client: aws_sdk_cognitoidentityprovider::Client,
@@ -54,14 +54,18 @@ impl CognitoDirectory {
                 Error::internal(CONTEXT, DisplayErrorContext(e).to_string())
             }
         }
-        if let Some(username) = username {
-            let out = self.client.admin_get_user().user_pool_id(&self.user_pool_id).username(username).send().await;
-            return match out {
-                Ok(user) => Ok(email(user.user_attributes.unwrap_or_default())),
-                Err(SdkError::ServiceError(e)) if e.err().is_user_not_found_exception() => Ok(None),
-                Err(e) => Err(failure(e)),
-            };
+        // Cognito takes a local user's `sub` where a username is asked for.
+        let name = username.unwrap_or(sub.as_str());
+        let out = self.client.admin_get_user().user_pool_id(&self.user_pool_id).username(name).send().await;
+        match out {
+            Ok(user) => return Ok(email(user.user_attributes.unwrap_or_default())),
+            Err(SdkError::ServiceError(e)) if e.err().is_user_not_found_exception() && username.is_some() => {
+                return Ok(None);
+            }
+            Err(SdkError::ServiceError(e)) if e.err().is_user_not_found_exception() => {}
+            Err(e) => return Err(failure(e)),
         }
+        // Not found by its sub (emulators know users by username only): search on the sub.
         // A `UserId` holds only letters, digits, `-` and `_`: nothing can escape the quotes.
         let out = self
             .client
