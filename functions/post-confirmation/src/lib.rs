@@ -69,7 +69,15 @@ mod tests {
                 ),
                 "{event:?}"
             );
-            assert!(event.is_ok_and(|e| e.request.user_attributes.contains_key("email")));
+            assert!(event.as_ref().is_ok_and(|e| e.request.user_attributes.contains_key("email")));
+            // What goes back to Cognito: the same event, with an empty response.
+            let back = event.map(|e| serde_json::to_value(e).unwrap_or_default()).unwrap_or_default();
+            let sent: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            assert_eq!(back["response"], serde_json::json!({}));
+            for field in ["version", "triggerSource", "region", "userPoolId", "userName", "callerContext"] {
+                assert_eq!(back[field], sent[field], "{field}");
+            }
+            assert_eq!(back["request"]["userAttributes"], sent["request"]["userAttributes"]);
         }
     }
 }
