@@ -174,6 +174,8 @@ pub struct MakerEmail {
     pub lines: Vec<LineView>,
     pub total: String,
     pub address: Vec<String>,
+    /// Whether other makers have lines in the order (which this email does not show).
+    pub others: bool,
 }
 
 #[derive(Template)]
@@ -207,6 +209,7 @@ impl MakerEmail {
             total: euros(own.iter().map(|l| l.subtotal_cents).sum()),
             lines: own.into_iter().map(LineView::of).collect(),
             address: address_lines(&order.shipping_address),
+            others: order.items.iter().any(|l| &l.maker_id != maker),
         })
     }
 
@@ -356,7 +359,13 @@ mod tests {
             assert!(!body.contains("stoneware") && !body.contains("€70.00") && !body.contains("€48.00"), "{body}");
             assert!(body.contains("Rua das Flores 12"), "{body}");
         }
+        assert!(email.text.contains("Other makers' items"), "{}", email.text);
         assert!(MakerEmail::new(&order, &UserId::new("nobody"), "x").is_none());
+        let mut alone = order.clone();
+        alone.items.retain(|l| l.maker_id.as_str() == "joao");
+        let email = MakerEmail::new(&alone, &UserId::new("joao"), "João").map(|m| m.render("j@x.pt", "k"));
+        let Some(Ok(email)) = email else { panic!("no maker email") };
+        assert!(!email.text.contains("Other makers") && !email.html.contains("Other makers"), "{}", email.text);
     }
 
     #[test]
