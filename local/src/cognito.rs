@@ -65,6 +65,7 @@ pub async fn add_client(aws: &SdkConfig, user_pool_id: &str, name: &str) -> Resu
 }
 
 /// Creates a confirmed user with a permanent password in `groups`; returns its `sub`.
+/// Its address is `<username>@makers-market.test`.
 pub async fn create_user(
     aws: &SdkConfig,
     pool: &CognitoPool,
@@ -72,14 +73,26 @@ pub async fn create_user(
     password: &str,
     groups: &[&str],
 ) -> Result<String> {
+    create_user_with_email(aws, pool, username, &format!("{username}@makers-market.test"), password, groups).await
+}
+
+/// [`create_user`] with the address `email` (tests give each stack its own addresses, to
+/// tell their emails apart on a shared SES emulator).
+pub async fn create_user_with_email(
+    aws: &SdkConfig,
+    pool: &CognitoPool,
+    username: &str,
+    email: &str,
+    password: &str,
+    groups: &[&str],
+) -> Result<String> {
     let client = Client::new(aws);
-    let email = format!("{username}@makers-market.test");
     client
         .admin_create_user()
         .user_pool_id(&pool.user_pool_id)
         .username(username)
         .message_action(MessageActionType::Suppress)
-        .user_attributes(AttributeType::builder().name("email").value(&email).build()?)
+        .user_attributes(AttributeType::builder().name("email").value(email).build()?)
         .user_attributes(AttributeType::builder().name("email_verified").value("true").build()?)
         .send()
         .await

@@ -6,6 +6,7 @@ pub mod api;
 pub mod cognito;
 pub mod dynamodb_local;
 pub mod emulators;
+pub mod notifications;
 pub mod provision;
 pub mod routes;
 pub mod runtime_api;

@@ -1,8 +1,11 @@
 //! What a function builds once per cold start and lends to every invocation.
 
 use crate::auth::Authenticator;
+use crate::config::MailProvider;
 use crate::config::{Config, Secret};
+use crate::directory::{CognitoDirectory, Directory};
 use crate::domain::{Clock, SystemClock, Timestamp};
+use crate::email::{Mailer, ResendMailer, ResendSettings, SesMailer};
 use crate::payments::Payments;
 use crate::secrets::{Secrets, StripeSecrets};
 use crate::store::Store;
@@ -29,6 +32,10 @@ pub struct App {
     pub secrets: Secrets,
     payments_factory: Option<PaymentsFactory>,
     payments: OnceCell<Arc<dyn Payments>>,
+    /// The email provider (`EMAIL_PROVIDER`), built on first use.
+    mailer: OnceCell<Arc<dyn Mailer>>,
+    /// Cognito as a directory of users' addresses, built on first use.
+    directory: OnceCell<Arc<dyn Directory>>,
 }
 
 /// DynamoDB calls give up well before a function's own timeout (15 s for the order
@@ -64,7 +71,56 @@ impl App {
             secrets,
             payments_factory: None,
             payments: OnceCell::new(),
+            mailer: OnceCell::new(),
+            directory: OnceCell::new(),
         }
+    }
+
+    /// This app with `mailer` instead of the configured provider (tests, a fake).
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = OnceCell::new_with(Some(mailer));
+        self
+    }
+
+    /// This app with `directory` instead of Cognito (tests).
+    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = OnceCell::new_with(Some(directory));
+        self
+    }
+
+    /// The email provider: SES v2 or Resend (`EMAIL_PROVIDER`), built on first use (with
+    /// Resend, after its key is read from Secrets Manager), then cached.
+    pub async fn mailer(&self) -> Result<&dyn Mailer> {
+        let mailer = self
+            .mailer
+            .get_or_try_init(|| async {
+                let mail = &self.config.mail;
+                Ok::<Arc<dyn Mailer>, Error>(match mail.provider {
+                    MailProvider::Ses => Arc::new(SesMailer::new(&self.aws, mail.sender.clone())),
+                    MailProvider::Resend => {
+                        let key = self.secrets.resend().await?.clone();
+                        let settings = ResendSettings::new(mail.resend_api_base.clone(), key, mail.sender.clone());
+                        Arc::new(
+                            ResendMailer::new(settings)
+                                .map_err(|e| Error::internal("configuring the Resend client", e))?,
+                        )
+                    }
+                })
+            })
+            .await?;
+        Ok(mailer.as_ref())
+    }
+
+    /// Where users' email addresses are looked up (Cognito `AdminGetUser` on the pool of
+    /// `COGNITO_ISSUER`), built on first use.
+    pub async fn directory(&self) -> &dyn Directory {
+        let directory = self
+            .directory
+            .get_or_init(|| async {
+                Arc::new(CognitoDirectory::new(&self.aws, self.config.cognito.user_pool_id())) as Arc<dyn Directory>
+            })
+            .await;
+        directory.as_ref()
     }
 
     /// This app with a payment provider, built by `factory` on first use.

@@ -50,6 +50,7 @@ pub struct Secrets {
     client: aws_sdk_secretsmanager::Client,
     cursor: Cached<Secret>,
     stripe: Cached<StripeSecrets>,
+    resend: Cached<Secret>,
     fetches: AtomicUsize,
 }
 
@@ -60,6 +61,7 @@ impl fmt::Debug for Secrets {
             .field("cursor_secret_cached", &self.cursor.value.initialized())
             .field("stripe_secret_id", &self.stripe.id)
             .field("stripe_secrets_cached", &self.stripe.value.initialized())
+            .field("resend_secret_id", &self.resend.id)
             .finish()
     }
 }
@@ -71,6 +73,7 @@ impl Secrets {
             client,
             cursor: Cached::new(Some(config.cursor_secret_id.clone())),
             stripe: Cached::new(config.stripe_secret_id.clone()),
+            resend: Cached::new(config.mail.resend_secret_id.clone()),
             fetches: AtomicUsize::new(0),
         }
     }
@@ -111,6 +114,22 @@ impl Secrets {
             .await
     }
 
+    /// Resend's API key (`RESEND_SECRET_ID`: the JSON secret `{"api_key": "re_…"}` the
+    /// template creates; a bare `re_…` string is accepted too). Only the functions that
+    /// send email with `EMAIL_PROVIDER=resend` are given that id.
+    pub async fn resend(&self) -> Result<&Secret> {
+        const CONTEXT: &str = "reading the Resend key";
+        let id = self.resend.id.as_deref().ok_or_else(|| Error::internal(CONTEXT, "RESEND_SECRET_ID is not set"))?;
+        self.resend
+            .value
+            .get_or_try_init(|| async {
+                let secret = self.fetch(CONTEXT, id).await?;
+                parse_resend(secret.expose())
+                    .map_err(|reason| Error::internal(CONTEXT, format!("secret {id} {reason}")))
+            })
+            .await
+    }
+
     /// How many times a secret has been fetched from Secrets Manager: at most once per
     /// configured secret, however many requests asked at once (failed attempts count too).
     pub fn fetches(&self) -> usize {
@@ -145,9 +164,43 @@ fn parse_stripe(text: &str) -> Result<StripeSecrets, String> {
     Ok(StripeSecrets { secret_key: field("secret_key")?, webhook_secret: field("webhook_secret")? })
 }
 
+/// Reads the Resend secret without ever quoting it.
+fn parse_resend(text: &str) -> Result<Secret, String> {
+    let text = text.trim();
+    if !text.starts_with('{') {
+        return match text {
+            "" => Err("is empty: set it with `aws secretsmanager put-secret-value`".to_owned()),
+            key => Ok(Secret::new(key)),
+        };
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(text).map_err(|_| "is not JSON: expected {\"api_key\": \"re_…\"}".to_owned())?;
+    match json.get("api_key").and_then(serde_json::Value::as_str).map(str::trim) {
+        Some("") => Err("has an empty api_key: set it with `aws secretsmanager put-secret-value`".to_owned()),
+        Some(key) => Ok(Secret::new(key)),
+        None => Err("has no string field api_key".to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_resend_key_is_read_from_json_or_as_is_and_never_quoted() {
+        let key = |text: &str| parse_resend(text).map(|s| s.expose().to_owned());
+        assert_eq!(key(r#"{"api_key": "re_hush"}"#), Ok("re_hush".to_owned()));
+        assert_eq!(key(" re_hush\n"), Ok("re_hush".to_owned()));
+        for (text, expected) in [
+            (r#"{"api_key": ""}"#, "has an empty api_key"),
+            ("", "is empty"),
+            (r#"{"key": "re_hush"}"#, "has no string field api_key"),
+            ("{re_hush", "is not JSON"),
+        ] {
+            let Err(reason) = parse_resend(text) else { panic!("{text} was accepted") };
+            assert!(reason.starts_with(expected) && !reason.contains("hush"), "{text}: {reason}");
+        }
+    }
 
     #[test]
     fn stripe_secrets_are_read_from_json_with_both_keys() {

@@ -49,6 +49,8 @@ impl Clock for TestClock {
 pub struct User {
     pub username: String,
     pub sub: String,
+    /// Unique to this test context, so its emails can be told apart on the shared moto.
+    pub email: String,
     pub tokens: Tokens,
 }
 
@@ -138,12 +140,14 @@ impl TestContext {
             &SecretsOptions { stack: provisioned.table_name.clone(), stripe: Some(stripe_keys.clone()) },
         )
         .await?;
+        let mailbox = unique("mm");
         let user = |name: &'static str, groups: &'static [&'static str]| {
             let (aws, pool) = (aws.clone(), pool.clone());
+            let email = format!("{name}.{mailbox}@makers-market.test");
             async move {
-                let sub = cognito::create_user(&aws, &pool, name, DEMO_PASSWORD, groups).await?;
+                let sub = cognito::create_user_with_email(&aws, &pool, name, &email, DEMO_PASSWORD, groups).await?;
                 let tokens = cognito::sign_in(&aws, &pool.client_id, name, DEMO_PASSWORD).await?;
-                anyhow::Ok(User { username: name.to_owned(), sub, tokens })
+                anyhow::Ok(User { username: name.to_owned(), sub, email, tokens })
             }
         };
         let (customer, other_customer, maker, other_maker, admin) = tokio::try_join!(

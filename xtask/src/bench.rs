@@ -380,6 +380,7 @@ const ORDER_FUNCTIONS: &[&str] = &[
     "list-maker-orders",
     "stripe-webhook",
     "payment-expirer",
+    "notifier",
 ];
 
 /// Serves `event` once with a fresh process of `program` (plus `extra_env`), counting the
@@ -571,6 +572,31 @@ async fn order_requests(
         )
         .await,
     );
+    // The notifier, for that order's `paid` event: the customer's email and the maker's.
+    let items = paid.body["items"].as_array().cloned().unwrap_or_default();
+    let mut maker_ids: Vec<&str> = items.iter().filter_map(|l| l["maker_id"].as_str()).collect();
+    maker_ids.dedup();
+    let event = serde_json::json!({
+        "version": "0",
+        "id": ulid::Ulid::new().to_string(),
+        "detail-type": "OrderStatusChanged",
+        "source": "makers-market.orders",
+        "account": "123456789012",
+        "time": "2026-12-02T12:00:00Z",
+        "region": stack::REGION,
+        "resources": [],
+        "detail": {
+            "order_id": order_id,
+            "status": "paid",
+            "previous_status": "pending_payment",
+            "customer_id": paid.body["customer_id"],
+            "maker_ids": maker_ids,
+            "total_cents": paid.body["total_cents"],
+            "at": paid.body["updated_at"],
+        },
+    });
+    out.extend(one("notifier", "`paid` event: 2 emails (customer, maker) through SES", event).await);
+
     let path = format!("/orders/{order_id}/cancel");
     out.extend(
         one(

@@ -135,6 +135,7 @@ Try:
        -d '{{\"title\":\"Blue mug\",\"description\":\"Stoneware\",\"price_cents\":2400,\"stock\":5,\"category\":\"ceramics\"}}' \\
        {api}/products
   cargo xtask pay <order id>     # pay an order at localstripe (README: \"An order, paid and cancelled\")
+  cargo xtask mail               # the emails sent so far; each also in .local/mail/<id>.html
 
 Press Ctrl-C to stop everything.
 ",

@@ -7,11 +7,13 @@
 //!   would, and wait for the webhook to mark it paid.
 //! * `test`  — everything CI checks: lints, API fuzzing against `openapi.yaml`, and the
 //!   Rust test suite against fresh emulators.
+//! * `mail`  — the emails the running `dev` stack sent, each also as `.local/mail/<id>.html`.
 //! * `bench` — benchmarks (see `bench.rs`).
 
 mod bench;
 mod cli;
 mod dev;
+mod mail;
 mod pay;
 mod stack;
 mod test;
@@ -40,6 +42,10 @@ tasks:
         Pay a `pending_payment` order of the running `dev` stack at localstripe with the
         test card pm_card_visa (--fail: a declined card), then wait up to 10 s for the
         Stripe webhook to make it `paid` (`payment_failed`) and print the result.
+  mail [ID]
+        List the emails the running `dev` stack has sent (moto's SES): time, recipient,
+        subject, id; each is also written to .local/mail/<id>.html to open in a browser.
+        With an ID, print that email.
   test [--skip-lint] [--skip-api] [--skip-rust] [--max-examples N] [--seed N]
         Lint template.yaml, fuzz the API with schemathesis against openapi.yaml, run the
         workspace's tests against fresh DynamoDB Local and moto. What CI (.ci/run) runs.
@@ -56,6 +62,7 @@ fn main() -> ExitCode {
         Some("dev") => dev::run(rest),
         Some("token") => token::run(rest),
         Some("pay") => pay::run(rest),
+        Some("mail") => mail::run(rest),
         Some("test") => test::run(rest),
         Some("bench") => bench::run(rest),
         Some("help" | "--help" | "-h") => {

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use local::alb::{Alb, AlbOptions};
 use local::cognito::CognitoPool;
 use local::emulators::{self, Emulator, EmulatorOptions};
+use local::notifications::{NotifierQueues, Pump, PumpOptions};
 use local::provision::{self, DemoUsers, ProvisionOptions, SecretIds, SecretsOptions, StripeKeys};
 use local::scheduler::{Schedule, Scheduler, SchedulerOptions};
 use local::streams::{StreamPump, StreamPumpOptions};
@@ -49,6 +50,9 @@ pub struct StackInfo {
     pub secrets: SecretIds,
     pub table_name: String,
     pub event_bus_name: String,
+    /// The notifier's rule → queue → dead-letter queue on moto (the sender is verified).
+    #[serde(default)]
+    pub notifier: Option<NotifierQueues>,
     pub users: DemoUsers,
 }
 
@@ -92,6 +96,8 @@ pub struct Stack {
     pub scheduler: Scheduler,
     /// The table's stream → [`STREAM_FUNCTION`].
     pub streams: StreamPump,
+    /// Order events from the notifier queue to the notifier.
+    pub notifier: Pump,
     pub aws: aws_config::SdkConfig,
 }
 
@@ -190,6 +196,13 @@ impl Stack {
         scheduler_opts.echo_logs = opts.echo_logs;
         let scheduler = Scheduler::start(scheduler_opts).await?;
 
+        // EventBridge rule → SQS queue (moto) → the notifier binary, with retries and a DLQ.
+        let queues = local::notifications::provision(&aws, EVENT_BUS_NAME, shared::config::DEFAULT_MAIL_FROM)
+            .await
+            .context("creating the notifier's rule and queues on moto")?;
+        let invoke = local::notifications::binary_invoker(&opts.bin_dir, &opts.log_dir, &env, opts.echo_logs)?;
+        let notifier = Pump::new(&aws, PumpOptions::new(&queues.queue_url), invoke).run();
+
         // Order events: the table's stream → the publisher → the bus.
         let mut stream_opts = StreamPumpOptions::new(
             &provisioned.table_name,
@@ -214,9 +227,10 @@ impl Stack {
             secrets,
             table_name: provisioned.table_name,
             event_bus_name: EVENT_BUS_NAME.into(),
+            notifier: Some(queues),
             users: provisioned.users,
         };
-        Ok(Stack { info, moto, dynamodb, stripe, alb, scheduler, streams, aws })
+        Ok(Stack { info, moto, dynamodb, stripe, alb, scheduler, streams, notifier, aws })
     }
 
     /// An error if an emulator has died.
@@ -229,6 +243,7 @@ impl Stack {
     /// Stops the functions, then the emulators.
     pub async fn down(self) {
         self.streams.shutdown().await;
+        self.notifier.shutdown().await;
         self.scheduler.shutdown().await;
         self.alb.shutdown().await;
         self.moto.stop().await;
@@ -260,6 +275,7 @@ fn function_env(
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("TABLE_NAME", table),
         ("EVENT_BUS_NAME", EVENT_BUS_NAME),
+        ("MAIL_FROM", shared::config::DEFAULT_MAIL_FROM),
         ("COGNITO_ISSUER", &cognito.issuer),
         ("COGNITO_JWKS_URL", &cognito.jwks_url),
         ("COGNITO_CLIENT_IDS", &cognito.client_id),

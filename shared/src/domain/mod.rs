@@ -2,11 +2,13 @@
 //! (with the one order state machine) and their validation. A value of these types is
 //! valid by construction.
 
+pub mod money;
 pub mod order;
 pub(crate) mod product;
 mod profile;
 mod time;
 
+pub use money::euros;
 pub use order::{
     Actor, HistoryEntry, MakerOrder, Move, NewOrder, Order, OrderId, OrderInput, OrderLine, OrderStatus,
     OrderStatusChanged, Payment, RefundStatus,

@@ -19,6 +19,8 @@
 //! | place an order                         | Put order + Put maker items + Update products (`active`, `price`, `stock >= q`) + Put idempotency record | TransactWriteItems |
 //! | move an order (state machine)          | Update order (`status = :from`, due index key set or removed) + Update maker items [+ release stock] [+ Put Stripe event] | TransactWriteItems |
 //! | Stripe event seen                      | `pk=STRIPE_EVENT#<id>`, `sk=EVENT`, TTL `expires_at` | Put `attribute_not_exists` with its effect |
+//! | a user's email address (notifier) | `USER#<sub>`/`PROFILE`, attribute `email` (Cognito's, stored by the post-confirmation trigger or filled in on first need) | GetItem / UpdateItem upsert |
+//! | one email at most once         | `pk=ORDER#<id>`, `sk=MAIL#<status>#<sub>` / `pk=USER#<sub>`, `sk=MAIL#WELCOME`, TTL `expires_at` | UpdateItem `attribute_not_exists(pk) OR state = failed` |
 //! | idempotency key                        | `pk=IDEM#<sub>`, `sk=KEY#<key>`, TTL `expires_at` (24 h) | in the checkout read and the placing transaction |
 //! | order event published (publisher dedup) | `pk=ORDER#<id>`, `sk=EVENT#<status>`, TTL `expires_at` (3 days) | BatchGetItem (consistent) before PutEvents, BatchWriteItem after |
 //!
@@ -28,18 +30,21 @@
 
 mod events;
 mod item;
+mod mail;
 mod orders;
 mod products;
 mod profiles;
 mod query;
 pub mod schema;
 
-pub use events::{MARKER_SORT_KEY_PREFIX, MARKER_TTL};
+pub use events::{MARKER_SORT_KEY_PREFIX, MARKER_TTL as EVENT_MARKER_TTL};
+pub use mail::{Claim, MARKER_TTL as MAIL_MARKER_TTL, MailKey};
 pub use orders::{
     CheckoutRead, DueCursor, DueKind, IDEMPOTENCY_TTL, Idempotency, IdempotencyRecord, MoveOutcome, Placement,
     REFUND_RETRY_AFTER,
 };
 pub use products::{Page, ProductFilter, StatusFilter};
+pub use profiles::Contact;
 
 use crate::Error;
 use aws_sdk_dynamodb::Client;

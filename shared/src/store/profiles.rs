@@ -171,3 +171,75 @@ impl Store {
         }))
     }
 }
+
+/// What the mail code needs of a user: where to write, and what to call them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub user: UserId,
+    /// Stored by the post-confirmation trigger, or filled in from Cognito on first need.
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    /// The Cognito username, to look the address up with.
+    pub username: Option<String>,
+}
+
+impl Store {
+    /// A user's contact details from their profile (all `None` when there is no profile).
+    pub async fn contact(&self, user: &UserId) -> Result<Contact> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(user)))
+            .projection_expression("email, display_name, username")
+            .send()
+            .await
+            .map_err(sdk("reading a profile's contact details"))?;
+        let item = out.item.unwrap_or_default();
+        Ok(Contact {
+            user: user.clone(),
+            email: get_opt_s(&item, "email"),
+            display_name: get_opt_s(&item, "display_name"),
+            username: get_opt_s(&item, "username"),
+        })
+    }
+
+    /// Stores `email` on `user`'s profile, creating a complete profile if there is none
+    /// (as a customer: `GET /me` puts the maker flag in step with the token later). Fields
+    /// already set are kept, but the address, which comes from Cognito, is replaced.
+    /// Returns whether the profile was created now. Idempotent.
+    pub async fn upsert_contact(
+        &self,
+        user: &UserId,
+        username: Option<&str>,
+        display_name: &str,
+        email: &str,
+        now: &Timestamp,
+    ) -> Result<bool> {
+        // Without a username (the notifier knew only the sub), the token's fills it later.
+        let set_username = if username.is_some() { "username = if_not_exists(username, :username), " } else { "" };
+        let mut update =
+            self.client.update_item().table_name(&self.table).set_key(Some(profile_key(user))).update_expression(
+                format!(
+                    "SET entity = :entity, user_id = :uid, is_maker = if_not_exists(is_maker, :no), {set_username}\
+                 display_name = if_not_exists(display_name, :display_name), email = :email, \
+                 created_at = if_not_exists(created_at, :now), updated_at = if_not_exists(updated_at, :now)"
+                ),
+            );
+        if let Some(username) = username {
+            update = update.expression_attribute_values(":username", s(username));
+        }
+        let out = update
+            .expression_attribute_values(":entity", s("profile"))
+            .expression_attribute_values(":uid", s(user.as_str()))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":display_name", s(display_name))
+            .expression_attribute_values(":email", s(email))
+            .expression_attribute_values(":now", s(now.as_str()))
+            .return_values(ReturnValue::UpdatedOld)
+            .send()
+            .await
+            .map_err(sdk("storing a profile's email"))?;
+        Ok(out.attributes.is_none_or(|old| !old.contains_key("created_at")))
+    }
+}

@@ -76,6 +76,8 @@ impl Stack {
         )
         .await
         .context("provisioning the benchmark table and user pool")?;
+        // The notifier and the post-confirmation trigger send from the default sender.
+        local::notifications::verify_sender(&aws, shared::config::DEFAULT_MAIL_FROM).await?;
         let stripe_keys = StripeKeys {
             secret_key: format!("sk_test_bench{}", crate::cli::random_hex(24)),
             webhook_secret: format!("whsec_{}", crate::cli::random_hex(32)),

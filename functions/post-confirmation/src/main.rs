@@ -1,0 +1,16 @@
+//! Cognito post-confirmation trigger: profile + welcome email.
+
+use aws_lambda_events::event::cognito::CognitoEventUserPoolsPostConfirmation;
+use lambda_runtime::{LambdaEvent, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let app: &'static shared::App = Box::leak(Box::new(shared::App::from_env().await?));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<CognitoEventUserPoolsPostConfirmation>| async move {
+        post_confirmation::handle(app, event.payload).await.map_err(|err| {
+            tracing::error!(error = %err, "post-confirmation failed");
+            lambda_runtime::Error::from(err.to_string())
+        })
+    }))
+    .await
+}

@@ -1,0 +1,87 @@
+//! Cognito as a directory of users: a user's email address, which an access token does not
+//! carry. Asked only when a profile has no address yet (profiles made before the
+//! post-confirmation trigger stored it); the answer is then stored on the profile.
+
+use crate::domain::UserId;
+use crate::{Error, Result};
+use aws_sdk_cognitoidentityprovider::error::{DisplayErrorContext, SdkError};
+use aws_sdk_cognitoidentityprovider::types::AttributeType;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+pub type DirectoryFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// Where users' email addresses are.
+pub trait Directory: Send + Sync + fmt::Debug {
+    /// The `email` attribute of the user `sub`, whose Cognito username is `username` when
+    /// known; `None` for an unknown user or one without an address.
+    fn email_of<'a>(&'a self, sub: &'a UserId, username: Option<&'a str>) -> DirectoryFuture<'a, Option<String>>;
+}
+
+/// Cognito's `AdminGetUser` (by username, else by `sub`) on the configured user pool, and
+/// `ListUsers` filtered on the `sub` when a user without a known username is not found so.
+#[derive(Debug, Clone)]
+pub struct CognitoDirectory {
+    client: aws_sdk_cognitoidentityprovider::Client,
+    user_pool_id: String,
+}
+
+impl CognitoDirectory {
+    /// No I/O.
+    pub fn new(aws: &aws_config::SdkConfig, user_pool_id: impl Into<String>) -> Self {
+        let config = aws_sdk_cognitoidentityprovider::config::Builder::from(aws)
+            .timeout_config(
+                aws_sdk_cognitoidentityprovider::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(std::time::Duration::from_secs(3))
+                    .build(),
+            )
+            .build();
+        Self { client: aws_sdk_cognitoidentityprovider::Client::from_conf(config), user_pool_id: user_pool_id.into() }
+    }
+
+    async fn lookup(&self, sub: &UserId, username: Option<&str>) -> Result<Option<String>> {
+        const CONTEXT: &str = "looking up a user's email in Cognito";
+        fn email(attributes: Vec<AttributeType>) -> Option<String> {
+            attributes.into_iter().find(|a| a.name == "email").and_then(|a| a.value).filter(|v| !v.trim().is_empty())
+        }
+        fn failure<E: std::error::Error + Send + Sync + 'static, R: fmt::Debug + Send + Sync + 'static>(
+            e: SdkError<E, R>,
+        ) -> Error {
+            if matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)) {
+                Error::Unavailable { context: CONTEXT, source: DisplayErrorContext(e).to_string().into() }
+            } else {
+                Error::internal(CONTEXT, DisplayErrorContext(e).to_string())
+            }
+        }
+        // Cognito takes a local user's `sub` where a username is asked for.
+        let name = username.unwrap_or(sub.as_str());
+        let out = self.client.admin_get_user().user_pool_id(&self.user_pool_id).username(name).send().await;
+        match out {
+            Ok(user) => return Ok(email(user.user_attributes.unwrap_or_default())),
+            Err(SdkError::ServiceError(e)) if e.err().is_user_not_found_exception() && username.is_some() => {
+                return Ok(None);
+            }
+            Err(SdkError::ServiceError(e)) if e.err().is_user_not_found_exception() => {}
+            Err(e) => return Err(failure(e)),
+        }
+        // Not found by its sub (emulators know users by username only): search on the sub.
+        // A `UserId` holds only letters, digits, `-` and `_`: nothing can escape the quotes.
+        let out = self
+            .client
+            .list_users()
+            .user_pool_id(&self.user_pool_id)
+            .filter(format!("sub = \"{}\"", sub.as_str()))
+            .limit(1)
+            .send()
+            .await
+            .map_err(failure)?;
+        Ok(out.users.unwrap_or_default().into_iter().next().and_then(|u| email(u.attributes.unwrap_or_default())))
+    }
+}
+
+impl Directory for CognitoDirectory {
+    fn email_of<'a>(&'a self, sub: &'a UserId, username: Option<&'a str>) -> DirectoryFuture<'a, Option<String>> {
+        Box::pin(self.lookup(sub, username))
+    }
+}

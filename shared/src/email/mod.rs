@@ -1,0 +1,148 @@
+//! Email: the [`Mailer`] port the notifier and the post-confirmation trigger send through,
+//! its two adapters — [`SesMailer`] (Amazon SES v2 `SendEmail`, the default) and
+//! [`ResendMailer`] (Resend's `POST /emails`), chosen by `EMAIL_PROVIDER` — and the
+//! emails themselves ([`render`]: askama templates compiled into the binary, HTML and text).
+//!
+//! # At most once per (order, status, recipient)
+//!
+//! Events reach the notifier at least once (EventBridge and Lambda's async retries may
+//! deliver one again, and two notifiers may race on it), so every email is guarded by a
+//! marker item written before it is sent (`crate::store` `MAIL#…` items):
+//!
+//! 1. **claim**: a conditional write puts the marker in `sending`, only if there is none or
+//!    the last attempt `failed`. Whoever loses the condition sends nothing.
+//! 2. **send** through the [`Mailer`].
+//! 3. **record**: `sent` with the provider's message id; or, when the provider surely did
+//!    not send it ([`SendFailure::NotSent`]: it refused, or could not be reached), `failed`,
+//!    which releases the claim, and the invocation fails so that it is retried (Lambda's
+//!    async retries, then the dead-letter queue).
+//!
+//! A notifier that dies between 1 and 3, or a send whose outcome is unknown (a timeout
+//! after the request left: [`SendFailure::Unknown`]), leaves the claim in `sending`, and
+//! nobody sends that email again. That is the choice: **at most once**. A duplicate order
+//! email is visible to a customer and cannot be taken back; a lost one is rare (it needs a
+//! crash or a timeout at that very moment), is logged as an error, and the order's state is
+//! always on `GET /orders/{id}`. With Resend the marker key also goes out as the
+//! `Idempotency-Key`, so Resend itself drops a repeat within 24 hours.
+
+mod render;
+mod resend;
+mod ses;
+
+pub use render::{MakerEmail, OrderEmail, WelcomeEmail, status_words, subject_for};
+pub use resend::{ResendMailer, ResendSettings};
+pub use ses::SesMailer;
+
+use crate::Error;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+/// One email to one recipient, rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    /// One address.
+    pub to: String,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    /// Names this email among all others (its marker: `ord_…/paid/<sub>`); sent as Resend's
+    /// `Idempotency-Key`.
+    pub key: String,
+}
+
+/// What the provider said when it took an email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The provider's id of the message (SES `MessageId`, Resend `id`).
+    pub message_id: String,
+}
+
+/// Why an email did not go out, and whether it may have anyway.
+#[derive(Debug)]
+pub enum SendFailure {
+    /// The provider refused it or was never reached: it was not sent, and may be retried.
+    NotSent(Error),
+    /// No answer after the request left (a timeout): it may have been sent. Not retried.
+    Unknown(Error),
+}
+
+impl SendFailure {
+    pub fn error(&self) -> &Error {
+        match self {
+            Self::NotSent(e) | Self::Unknown(e) => e,
+        }
+    }
+
+    pub fn into_error(self) -> Error {
+        match self {
+            Self::NotSent(e) | Self::Unknown(e) => e,
+        }
+    }
+}
+
+impl fmt::Display for SendFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotSent(e) => write!(f, "not sent: {e}"),
+            Self::Unknown(e) => write!(f, "outcome unknown: {e}"),
+        }
+    }
+}
+
+/// What a [`Mailer`] call returns: boxed so that the trait stays object-safe
+/// (`Arc<dyn Mailer>` in the app, a recording fake in tests).
+pub type MailFuture<'a> = Pin<Box<dyn Future<Output = Result<Sent, SendFailure>> + Send + 'a>>;
+
+/// The email provider, as the notifier needs it.
+pub trait Mailer: Send + Sync + fmt::Debug {
+    /// Sends `email` from the configured sender.
+    fn send<'a>(&'a self, email: &'a Email) -> MailFuture<'a>;
+}
+
+/// The address part of a sender such as `Makers Market <orders@example.com>`.
+pub fn address_of(sender: &str) -> &str {
+    match (sender.rfind('<'), sender.rfind('>')) {
+        (Some(start), Some(end)) if start < end => sender[start + 1..end].trim(),
+        _ => sender.trim(),
+    }
+}
+
+/// Whether `address` looks like a mailbox (`local@domain.tld`, no spaces): anything else
+/// is not worth a call to the provider.
+pub fn is_address(address: &str) -> bool {
+    let Some((local, domain)) = address.rsplit_once('@') else { return false };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && address.len() <= 254
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_senders_address_is_read_out_of_its_display_form() {
+        assert_eq!(address_of("Makers Market <orders@makers-market.example>"), "orders@makers-market.example");
+        assert_eq!(address_of("orders@makers-market.example"), "orders@makers-market.example");
+        assert_eq!(address_of(" <a@b.c> "), "a@b.c");
+    }
+
+    #[test]
+    fn only_plain_mailboxes_are_addresses() {
+        assert!(is_address("ada@makers-market.test"));
+        assert!(!is_address("ada"));
+        assert!(!is_address("ada@localhost"));
+        assert!(!is_address("Ada <ada@x.pt>"));
+        assert!(!is_address("a@b.c, d@e.f"));
+    }
+
+    #[test]
+    fn the_trait_is_object_safe() {
+        fn takes(_: Option<&dyn Mailer>) {}
+        takes(None);
+    }
+}

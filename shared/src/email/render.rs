@@ -1,0 +1,377 @@
+//! The emails: what each says, as view models rendered by askama templates compiled into
+//! the binary (`shared/templates/`, an HTML and a text version of each). Nothing is parsed
+//! at cold start, and the HTML is escaped by the template engine.
+
+use super::Email;
+use crate::domain::{Address, Order, OrderLine, OrderStatus, RefundStatus, UserId, euros};
+use crate::{Error, Result};
+use askama::Template;
+
+/// One order line as an email shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineView {
+    pub title: String,
+    pub quantity: u64,
+    pub unit_price: String,
+    pub subtotal: String,
+}
+
+impl LineView {
+    fn of(line: &OrderLine) -> Self {
+        Self {
+            title: line.title.clone(),
+            quantity: line.quantity,
+            unit_price: euros(line.unit_price_cents),
+            subtotal: euros(line.subtotal_cents),
+        }
+    }
+}
+
+/// The status in the plain words of a subject line. A cancellation says whether money is
+/// coming back.
+pub fn status_words(status: OrderStatus, refund: Option<RefundStatus>) -> &'static str {
+    match (status, refund) {
+        (OrderStatus::PendingPayment, _) => "waiting for payment",
+        (OrderStatus::Paid, _) => "payment received",
+        (OrderStatus::Preparing, _) => "being prepared",
+        (OrderStatus::Shipped, _) => "shipped",
+        (OrderStatus::OutForDelivery, _) => "out for delivery",
+        (OrderStatus::Delivered, _) => "delivered",
+        (OrderStatus::Cancelled, Some(RefundStatus::Pending)) => "cancelled, refund on its way",
+        (OrderStatus::Cancelled, Some(RefundStatus::Succeeded)) => "cancelled and refunded",
+        (OrderStatus::Cancelled, None) => "cancelled",
+        (OrderStatus::PaymentFailed, _) => "payment failed",
+        (OrderStatus::Expired, _) => "expired",
+    }
+}
+
+/// The customer's subject for `order` entering `status`.
+pub fn subject_for(order_id: &str, status: OrderStatus, refund: Option<RefundStatus>) -> String {
+    format!("Your Makers Market order {order_id}: {}", status_words(status, refund))
+}
+
+fn address_lines(a: &Address) -> Vec<String> {
+    let mut lines = vec![a.name.clone(), a.line1.clone()];
+    lines.extend(a.line2.clone());
+    lines.push(format!("{} {}", a.postal_code, a.city));
+    lines.push(a.country.clone());
+    lines
+}
+
+/// `2026-12-02` out of an RFC 3339 timestamp.
+fn day_of(timestamp: &str) -> String {
+    timestamp.get(..10).unwrap_or(timestamp).to_owned()
+}
+
+/// The customer's email about one status of an order.
+#[derive(Debug, Clone)]
+pub struct OrderEmail {
+    pub subject: String,
+    pub name: String,
+    pub order_id: String,
+    pub placed_on: String,
+    pub headline: String,
+    pub message: String,
+    pub lines: Vec<LineView>,
+    pub total: String,
+    pub address: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "order.html")]
+struct OrderHtml<'a> {
+    e: &'a OrderEmail,
+}
+
+#[derive(Template)]
+#[template(path = "order.txt")]
+struct OrderText<'a> {
+    e: &'a OrderEmail,
+}
+
+impl OrderEmail {
+    /// What the customer of `order` reads when it enters `status` (the event's status: the
+    /// order may have moved on since).
+    pub fn new(order: &Order, status: OrderStatus) -> Self {
+        let refund = order.payment.refund_status.filter(|_| status == OrderStatus::Cancelled);
+        let total = euros(order.total_cents);
+        let (headline, message) = match status {
+            OrderStatus::PendingPayment => {
+                ("Waiting for your payment".to_owned(), "We are waiting for your payment to confirm the order.".to_owned())
+            }
+            OrderStatus::Paid => (
+                "Payment received".to_owned(),
+                format!("Thank you! We received your payment of {total}. The makers are getting your items ready."),
+            ),
+            OrderStatus::Preparing => (
+                "Your order is being prepared".to_owned(),
+                "The makers are preparing and packing your items.".to_owned(),
+            ),
+            OrderStatus::Shipped => {
+                ("Your order has shipped".to_owned(), "Your items are on their way to the address below.".to_owned())
+            }
+            OrderStatus::OutForDelivery => (
+                "Your order is out for delivery".to_owned(),
+                "The courier has your parcel and will deliver it today.".to_owned(),
+            ),
+            OrderStatus::Delivered => (
+                "Your order was delivered".to_owned(),
+                "Your order has been delivered. We hope you enjoy it!".to_owned(),
+            ),
+            OrderStatus::Cancelled => (
+                "Your order was cancelled".to_owned(),
+                match refund {
+                    Some(RefundStatus::Pending) => {
+                        format!("Your order was cancelled. A refund of {total} is on its way to your card.")
+                    }
+                    Some(RefundStatus::Succeeded) => {
+                        format!("Your order was cancelled and {total} was refunded to your card.")
+                    }
+                    None => "Your order was cancelled before it was paid: you were not charged.".to_owned(),
+                },
+            ),
+            OrderStatus::PaymentFailed => (
+                "Your payment failed".to_owned(),
+                "Your payment did not go through, so you were not charged and the items were released. You are welcome to order again.".to_owned(),
+            ),
+            OrderStatus::Expired => (
+                "Your order expired".to_owned(),
+                "We did not receive your payment in time, so the order expired and the items were released. You were not charged.".to_owned(),
+            ),
+        };
+        Self {
+            subject: subject_for(order.id.as_str(), status, refund),
+            name: order.shipping_address.name.clone(),
+            order_id: order.id.as_str().to_owned(),
+            placed_on: day_of(order.created_at.as_str()),
+            headline,
+            message,
+            lines: order.items.iter().map(LineView::of).collect(),
+            total,
+            address: address_lines(&order.shipping_address),
+        }
+    }
+
+    /// The email to `to`, with the marker `key`.
+    pub fn render(&self, to: &str, key: &str) -> Result<Email> {
+        Ok(Email {
+            to: to.to_owned(),
+            subject: self.subject.clone(),
+            html: OrderHtml { e: self }.render().map_err(rendering)?,
+            text: OrderText { e: self }.render().map_err(rendering)?,
+            key: key.to_owned(),
+        })
+    }
+}
+
+/// A maker's email when an order with its lines is paid: only its own lines, and where
+/// to ship them.
+#[derive(Debug, Clone)]
+pub struct MakerEmail {
+    pub subject: String,
+    pub name: String,
+    pub order_id: String,
+    pub lines: Vec<LineView>,
+    pub total: String,
+    pub address: Vec<String>,
+    /// Whether other makers have lines in the order (which this email does not show).
+    pub others: bool,
+}
+
+#[derive(Template)]
+#[template(path = "maker.html")]
+struct MakerHtml<'a> {
+    e: &'a MakerEmail,
+}
+
+#[derive(Template)]
+#[template(path = "maker.txt")]
+struct MakerText<'a> {
+    e: &'a MakerEmail,
+}
+
+impl MakerEmail {
+    /// `None` when `maker` has no line in `order`.
+    pub fn new(order: &Order, maker: &UserId, maker_name: &str) -> Option<Self> {
+        let own: Vec<&OrderLine> = order.items.iter().filter(|l| &l.maker_id == maker).collect();
+        if own.is_empty() {
+            return None;
+        }
+        let units: u64 = own.iter().map(|l| l.quantity).sum();
+        Some(Self {
+            subject: format!(
+                "Makers Market order {} is paid: {units} item{} of yours to ship",
+                order.id.as_str(),
+                if units == 1 { "" } else { "s" }
+            ),
+            name: maker_name.to_owned(),
+            order_id: order.id.as_str().to_owned(),
+            total: euros(own.iter().map(|l| l.subtotal_cents).sum()),
+            lines: own.into_iter().map(LineView::of).collect(),
+            address: address_lines(&order.shipping_address),
+            others: order.items.iter().any(|l| &l.maker_id != maker),
+        })
+    }
+
+    pub fn render(&self, to: &str, key: &str) -> Result<Email> {
+        Ok(Email {
+            to: to.to_owned(),
+            subject: self.subject.clone(),
+            html: MakerHtml { e: self }.render().map_err(rendering)?,
+            text: MakerText { e: self }.render().map_err(rendering)?,
+            key: key.to_owned(),
+        })
+    }
+}
+
+/// The welcome email after sign-up.
+#[derive(Debug, Clone)]
+pub struct WelcomeEmail {
+    pub subject: String,
+    pub name: String,
+}
+
+#[derive(Template)]
+#[template(path = "welcome.html")]
+struct WelcomeHtml<'a> {
+    e: &'a WelcomeEmail,
+}
+
+#[derive(Template)]
+#[template(path = "welcome.txt")]
+struct WelcomeText<'a> {
+    e: &'a WelcomeEmail,
+}
+
+impl WelcomeEmail {
+    pub fn new(name: &str) -> Self {
+        Self { subject: "Welcome to Makers Market".to_owned(), name: name.to_owned() }
+    }
+
+    pub fn render(&self, to: &str, key: &str) -> Result<Email> {
+        Ok(Email {
+            to: to.to_owned(),
+            subject: self.subject.clone(),
+            html: WelcomeHtml { e: self }.render().map_err(rendering)?,
+            text: WelcomeText { e: self }.render().map_err(rendering)?,
+            key: key.to_owned(),
+        })
+    }
+}
+
+fn rendering(e: askama::Error) -> Error {
+    Error::internal("rendering an email", e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Currency, HistoryEntry, OrderId, Payment, ProductId, Timestamp};
+
+    fn line(maker: &str, title: &str, unit: u64, quantity: u64) -> OrderLine {
+        OrderLine {
+            product_id: ProductId::generate(),
+            maker_id: UserId::new(maker),
+            title: title.to_owned(),
+            unit_price_cents: unit,
+            quantity,
+            subtotal_cents: unit * quantity,
+        }
+    }
+
+    fn order() -> Order {
+        let at = Timestamp::from_stored("2026-12-02T10:00:00.000Z".to_owned());
+        let items = vec![line("maria", "Speckled <stoneware> mug", 2400, 2), line("joao", "Walnut spoon", 2200, 1)];
+        Order {
+            id: OrderId::generate(),
+            customer_id: UserId::new("ada"),
+            status: OrderStatus::Paid,
+            total_cents: items.iter().map(|l| l.subtotal_cents).sum(),
+            items,
+            currency: Currency::Eur,
+            shipping_address: Address {
+                name: "Ada Lovelace".into(),
+                line1: "Rua das Flores 12".into(),
+                line2: None,
+                city: "Porto".into(),
+                postal_code: "4050-262".into(),
+                country: "PT".into(),
+            },
+            payment: Payment::stripe("pi_1", "secret"),
+            history: vec![HistoryEntry { status: OrderStatus::PendingPayment, at: at.clone(), note: None }],
+            created_at: at.clone(),
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn every_subject_names_the_order_and_its_status_in_plain_words() {
+        let order = order();
+        let expected = [
+            (OrderStatus::Paid, "payment received"),
+            (OrderStatus::Preparing, "being prepared"),
+            (OrderStatus::Shipped, "shipped"),
+            (OrderStatus::OutForDelivery, "out for delivery"),
+            (OrderStatus::Delivered, "delivered"),
+            (OrderStatus::Cancelled, "cancelled"),
+            (OrderStatus::PaymentFailed, "payment failed"),
+            (OrderStatus::Expired, "expired"),
+        ];
+        for (status, words) in expected {
+            let subject = OrderEmail::new(&order, status).subject;
+            assert!(subject.contains(order.id.as_str()), "{subject}");
+            assert!(subject.ends_with(words), "{subject}");
+        }
+        let mut refunded = order.clone();
+        refunded.payment.refund_status = Some(RefundStatus::Pending);
+        assert!(OrderEmail::new(&refunded, OrderStatus::Cancelled).subject.ends_with("cancelled, refund on its way"));
+        refunded.payment.refund_status = Some(RefundStatus::Succeeded);
+        assert!(OrderEmail::new(&refunded, OrderStatus::Cancelled).subject.ends_with("cancelled and refunded"));
+    }
+
+    #[test]
+    fn the_customers_email_has_html_and_text_with_the_summary_in_euros() {
+        let order = order();
+        let email = OrderEmail::new(&order, OrderStatus::Paid).render("ada@x.pt", "k").map_err(|e| e.to_string());
+        let html = email.as_ref().map(|e| e.html.clone()).unwrap_or_default();
+        let text = email.as_ref().map(|e| e.text.clone()).unwrap_or_default();
+        for body in [&html, &text] {
+            assert!(body.contains("€48.00") && body.contains("€22.00") && body.contains("€70.00"), "{body}");
+            assert!(body.contains("Walnut spoon") && body.contains("4050-262 Porto"), "{body}");
+            assert!(body.contains(order.id.as_str()), "{body}");
+        }
+        assert!(
+            html.contains("Speckled &#60;stoneware&#62; mug") || html.contains("Speckled &lt;stoneware&gt; mug"),
+            "{html}"
+        );
+        assert!(text.contains("Speckled <stoneware> mug"), "{text}");
+        assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    }
+
+    #[test]
+    fn a_makers_email_lists_only_its_own_lines() {
+        let order = order();
+        let email = MakerEmail::new(&order, &UserId::new("joao"), "João").map(|m| m.render("j@x.pt", "k"));
+        let Some(Ok(email)) = email else { panic!("no maker email") };
+        assert!(email.subject.contains("1 item of yours"), "{}", email.subject);
+        for body in [&email.html, &email.text] {
+            assert!(body.contains("Walnut spoon") && body.contains("€22.00"), "{body}");
+            assert!(!body.contains("stoneware") && !body.contains("€70.00") && !body.contains("€48.00"), "{body}");
+            assert!(body.contains("Rua das Flores 12"), "{body}");
+        }
+        assert!(email.text.contains("Other makers' items"), "{}", email.text);
+        assert!(MakerEmail::new(&order, &UserId::new("nobody"), "x").is_none());
+        let mut alone = order.clone();
+        alone.items.retain(|l| l.maker_id.as_str() == "joao");
+        let email = MakerEmail::new(&alone, &UserId::new("joao"), "João").map(|m| m.render("j@x.pt", "k"));
+        let Some(Ok(email)) = email else { panic!("no maker email") };
+        assert!(!email.text.contains("Other makers") && !email.html.contains("Other makers"), "{}", email.text);
+    }
+
+    #[test]
+    fn the_welcome_email_greets_by_name() {
+        let email = WelcomeEmail::new("Ada").render("ada@x.pt", "k").map_err(|e| e.to_string());
+        assert_eq!(email.as_ref().map(|e| e.subject.as_str()), Ok("Welcome to Makers Market"));
+        assert!(email.as_ref().is_ok_and(|e| e.html.contains("Hello Ada,") && e.text.contains("Hello Ada,")));
+    }
+}

@@ -1,0 +1,184 @@
+//! What the notifier and the post-confirmation trigger do: an email to the customer at
+//! every status of an order, one to each maker (its own lines only) when the order is paid,
+//! and a welcome email after sign-up — each at most once, through the markers described in
+//! [`crate::email`].
+
+use crate::domain::{Order, OrderStatus, OrderStatusChanged, UserId};
+use crate::email::{Email, MakerEmail, OrderEmail, SendFailure, WelcomeEmail, is_address};
+use crate::store::{Claim, MailKey};
+use crate::{App, Error, Result, metrics};
+
+/// What happened to one email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Sent now.
+    Sent { message_id: String },
+    /// Sent before, or being sent by another notifier: nothing done.
+    AlreadyHandled,
+    /// The recipient has no usable address: nothing to send to.
+    NoAddress,
+    /// The provider did not answer after the request left: it may have gone out. Not
+    /// retried (at most once).
+    Unknown,
+}
+
+/// What one notifier invocation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub sent: usize,
+    pub already_handled: usize,
+    pub no_address: usize,
+    pub unknown: usize,
+}
+
+impl Report {
+    fn add(&mut self, delivery: &Delivery) {
+        match delivery {
+            Delivery::Sent { .. } => self.sent += 1,
+            Delivery::AlreadyHandled => self.already_handled += 1,
+            Delivery::NoAddress => self.no_address += 1,
+            Delivery::Unknown => self.unknown += 1,
+        }
+    }
+}
+
+/// The emails for one `OrderStatusChanged` event: the customer's, and on `paid` each
+/// maker's. Every recipient is tried; if any send failed, the error of the first is
+/// returned (after the others were tried), so that the invocation is retried — the emails
+/// that went out are not sent again.
+pub async fn order_status_changed(app: &App, event: &OrderStatusChanged) -> Result<Report> {
+    let mut report = Report::default();
+    if event.status == OrderStatus::PendingPayment {
+        return Ok(report);
+    }
+    let Some(order) = app.store.order(&event.order_id).await? else {
+        // Retrying would not make it appear: the event is dropped, loudly.
+        tracing::error!(order_id = event.order_id.as_str(), "an event names an order that does not exist");
+        return Ok(report);
+    };
+    let mut first_failure: Option<Error> = None;
+    let mut outcomes = Vec::new();
+    let customer = customer_email(app, &order, event.status).await;
+    outcomes.push(customer);
+    if event.status == OrderStatus::Paid {
+        for maker in order.maker_ids() {
+            outcomes.push(maker_email(app, &order, &maker).await);
+        }
+    }
+    for outcome in outcomes {
+        match outcome {
+            Ok(delivery) => report.add(&delivery),
+            Err(e) => {
+                tracing::error!(order_id = order.id.as_str(), status = event.status.as_str(), error = %e, "an email failed");
+                first_failure.get_or_insert(e);
+            }
+        }
+    }
+    match first_failure {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+async fn customer_email(app: &App, order: &Order, status: OrderStatus) -> Result<Delivery> {
+    let key = MailKey::Order { order: order.id.clone(), status, recipient: order.customer_id.clone() };
+    let Some((to, _name)) = address(app, &order.customer_id).await? else { return Ok(no_address(&key)) };
+    let email = OrderEmail::new(order, status).render(&to, &key.name())?;
+    deliver(app, &key, &email, status.as_str()).await
+}
+
+async fn maker_email(app: &App, order: &Order, maker: &UserId) -> Result<Delivery> {
+    let key = MailKey::Order { order: order.id.clone(), status: OrderStatus::Paid, recipient: maker.clone() };
+    let Some((to, name)) = address(app, maker).await? else { return Ok(no_address(&key)) };
+    let Some(view) = MakerEmail::new(order, maker, &name) else { return Ok(Delivery::AlreadyHandled) };
+    let email = view.render(&to, &key.name())?;
+    deliver(app, &key, &email, OrderStatus::Paid.as_str()).await
+}
+
+fn no_address(key: &MailKey) -> Delivery {
+    tracing::warn!(email = key.name(), "no usable email address for the recipient: nothing sent");
+    Delivery::NoAddress
+}
+
+/// The welcome email after sign-up, once per user.
+pub async fn welcome(app: &App, user: &UserId, name: &str, to: &str) -> Result<Delivery> {
+    let key = MailKey::Welcome { user: user.clone() };
+    if !is_address(to) {
+        return Ok(no_address(&key));
+    }
+    let email = WelcomeEmail::new(name).render(to, &key.name())?;
+    deliver(app, &key, &email, "welcome").await
+}
+
+/// A user's address and name: from the profile, else from Cognito (then stored on the
+/// profile, so Cognito is asked once per user). `None` if there is no usable address.
+pub async fn address(app: &App, user: &UserId) -> Result<Option<(String, String)>> {
+    let contact = app.store.contact(user).await?;
+    let name = |username: &str| contact.display_name.clone().unwrap_or_else(|| username.to_owned());
+    if let Some(email) = contact.email.as_deref().filter(|e| is_address(e)) {
+        return Ok(Some((email.to_owned(), name(user.as_str()))));
+    }
+    let Some(email) =
+        app.directory().await.email_of(user, contact.username.as_deref()).await?.filter(|e| is_address(e))
+    else {
+        return Ok(None);
+    };
+    let display_name = contact
+        .display_name
+        .clone()
+        .or_else(|| contact.username.clone())
+        .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+    app.store.upsert_contact(user, contact.username.as_deref(), &display_name, &email, &app.now()).await?;
+    tracing::info!(user = user.as_str(), "filled in a profile's email address from Cognito");
+    Ok(Some((email, display_name)))
+}
+
+/// Claim, send, record. See [`crate::email`] for why this is at most once.
+async fn deliver(app: &App, key: &MailKey, email: &Email, metric_status: &str) -> Result<Delivery> {
+    match app.store.claim_mail(key, &email.to, &email.subject, &app.now()).await? {
+        Claim::Claimed => {}
+        Claim::Taken { state } => {
+            tracing::info!(email = key.name(), state = state.as_deref().unwrap_or("?"), "email already handled");
+            return Ok(Delivery::AlreadyHandled);
+        }
+    }
+    let mailer = match app.mailer().await {
+        Ok(mailer) => mailer,
+        Err(e) => {
+            release(app, key, &e).await;
+            return Err(e);
+        }
+    };
+    match mailer.send(email).await {
+        Ok(sent) => {
+            metrics::count("EmailsSent", ("Status", metric_status), 1);
+            tracing::info!(email = key.name(), message_id = sent.message_id, "email sent");
+            // The email is out: a failure to record it leaves the claim in `sending`, which
+            // also keeps it from being sent again.
+            if let Err(e) = app.store.mail_sent(key, &sent.message_id, &app.now()).await {
+                tracing::error!(email = key.name(), error = %e, "email sent but not recorded as sent");
+            }
+            Ok(Delivery::Sent { message_id: sent.message_id })
+        }
+        Err(SendFailure::NotSent(e)) => {
+            release(app, key, &e).await;
+            Err(e)
+        }
+        Err(failure @ SendFailure::Unknown(_)) => {
+            tracing::error!(
+                email = key.name(),
+                error = %failure,
+                "the provider did not answer: the email may have gone out, and is not sent again"
+            );
+            Ok(Delivery::Unknown)
+        }
+    }
+}
+
+/// Marks the email failed so that a retry may claim it again. If even that fails, the claim
+/// stays and the email is lost rather than risked twice.
+async fn release(app: &App, key: &MailKey, why: &Error) {
+    if let Err(e) = app.store.mail_failed(key, &why.to_string(), &app.now()).await {
+        tracing::error!(email = key.name(), error = %e, "could not release a failed email's claim: it will not be retried");
+    }
+}
