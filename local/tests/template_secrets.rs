@@ -80,9 +80,12 @@ fn source_calls(binary: &str, accessors: &[&str]) -> bool {
 /// through `shared::orders`, not by calling `stripe_secrets()` themselves: `App::with_stripe()`
 /// in their `main.rs` is what lets `App::payments()` (and with it `stripe_secrets()`) work,
 /// so it is the mark of a function that reads the Stripe secret.
-const ACCESSORS: [(&[&str], &str, &str); 2] = [
+/// The mailing functions reach Resend's key through `shared::notify` (`App::mailer()` reads it
+/// when `EMAIL_PROVIDER=resend`): calling `notify::` is their mark.
+const ACCESSORS: [(&[&str], &str, &str); 3] = [
     (&["cursor_secret()"], "CursorSecret", "CURSOR_SECRET_ID"),
     (&["stripe_secrets()", "with_stripe()"], "StripeSecret", "STRIPE_SECRET_ID"),
+    (&["notify::"], "ResendSecret", "RESEND_SECRET_ID"),
 ];
 
 #[test]
@@ -107,7 +110,7 @@ fn no_secret_is_resolved_into_the_environment() {
 #[test]
 fn exactly_the_functions_that_read_a_secret_may_read_it() {
     let template = template();
-    for secret in ["CursorSecret", "StripeSecret"] {
+    for secret in ["CursorSecret", "StripeSecret", "ResendSecret"] {
         assert_eq!(template["Resources"][secret]["Type"].as_str(), Some("AWS::SecretsManager::Secret"));
     }
     let functions = functions(&template);
@@ -121,9 +124,10 @@ fn exactly_the_functions_that_read_a_secret_may_read_it() {
                 uses,
                 "{binary}: may read {secret} iff it calls one of {accessors:?}"
             );
-            if secret == "StripeSecret" {
-                // Only the Stripe functions are even told where the Stripe secret is.
-                let told = ref_to(&props["Environment"]["Variables"][variable]);
+            if secret != "CursorSecret" {
+                // Only the functions that read the Stripe or Resend secret are even told
+                // where it is.
+                let told = ref_to(when_true(&props["Environment"]["Variables"][variable]));
                 assert_eq!(told, uses.then_some(secret), "{binary}: {variable}");
             }
         }
