@@ -116,6 +116,22 @@ impl Pool {
         })
     }
 
+    /// A pool with its process started and its init checked now, as the scheduler and the
+    /// stream pump want it: a binary that is not built, or fails its init, is reported on
+    /// stderr as a warning of `who`'s, and tried again on the first invocation.
+    pub(crate) async fn started(who: &str, function: &str, opts: &PoolOptions<'_>) -> anyhow::Result<Arc<Pool>> {
+        let pool = Arc::new(Pool::new(function, opts)?);
+        if !pool.is_built() {
+            eprintln!(
+                "{who}: warning: `{function}` is not built (looked for {}); its invocations will fail",
+                opts.binary.display()
+            );
+        } else if let Err(e) = pool.prewarm().await {
+            eprintln!("{who}: warning: function `{function}` failed to start: {e:#}");
+        }
+        Ok(pool)
+    }
+
     pub(crate) fn function(&self) -> &str {
         &self.function
     }

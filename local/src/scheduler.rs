@@ -103,16 +103,7 @@ impl Scheduler {
                 memory_mb: opts.memory_mb,
                 echo_logs: opts.echo_logs,
             };
-            let pool = Arc::new(Pool::new(&schedule.function, &pool_opts)?);
-            if !pool.is_built() {
-                eprintln!(
-                    "scheduler: warning: `{}` is not built (looked in {}); its runs will fail",
-                    schedule.function,
-                    opts.bin_dir.display()
-                );
-            } else if let Err(e) = pool.prewarm().await {
-                eprintln!("scheduler: warning: function `{}` failed to start: {e:#}", schedule.function);
-            }
+            let pool = Pool::started("scheduler", &schedule.function, &pool_opts).await?;
             tickers.spawn(tick(pool.clone(), schedule.every, opts.timeout, opts.region.clone()));
             pools.push(pool);
         }

@@ -371,16 +371,7 @@ impl StreamPump {
             memory_mb: opts.memory_mb,
             echo_logs: opts.echo_logs,
         };
-        let pool = Arc::new(Pool::new(&opts.function, &pool_opts)?);
-        if !pool.is_built() {
-            eprintln!(
-                "streams: warning: `{}` is not built (looked in {}); its batches will fail",
-                opts.function,
-                opts.bin_dir.display()
-            );
-        } else if let Err(e) = pool.prewarm().await {
-            eprintln!("streams: warning: function `{}` failed to start: {e:#}", opts.function);
-        }
+        let pool = Pool::started("streams", &opts.function, &pool_opts).await?;
         let on_failure = match &opts.on_failure_queue {
             Some(name) => {
                 let sqs = aws_sdk_sqs::Client::new(aws);

@@ -13,14 +13,12 @@ use crate::{Error, Result};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
 use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use crate::http::outbound::{HttpsClient, https_client};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
@@ -104,24 +102,7 @@ impl ResendMailer {
     }
 
     async fn client(&self) -> Result<&HttpsClient> {
-        self.http
-            .get_or_try_init(|| async {
-                let mut http = HttpConnector::new();
-                http.set_connect_timeout(Some(self.settings.connect_timeout));
-                http.set_nodelay(true);
-                http.enforce_http(false);
-                let https = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_native_roots()
-                    .map_err(|e| Error::internal("loading TLS roots", e))?
-                    .https_or_http()
-                    .enable_http1()
-                    .wrap_connector(http);
-                Ok(Client::builder(hyper_util::rt::TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(30))
-                    .pool_timer(hyper_util::rt::TokioTimer::new())
-                    .build(https))
-            })
-            .await
+        self.http.get_or_try_init(|| async { https_client(self.settings.connect_timeout) }).await
     }
 
     async fn post(&self, email: &Email) -> Result<Sent> {

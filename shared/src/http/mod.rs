@@ -3,6 +3,7 @@
 //! together so each handler only deals with its own route.
 
 pub mod cursor;
+pub mod outbound;
 
 use crate::{App, Error, FieldError, Result};
 use lambda_http::http::{HeaderValue, StatusCode, header};

@@ -21,8 +21,7 @@ use crate::{Error, Result};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
 use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use crate::http::outbound::{HttpsClient, https_client};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -32,12 +31,9 @@ use stripe_core::payment_intent::{CancelPaymentIntent, CreatePaymentIntent, Retr
 use stripe_core::refund::CreateRefund;
 use tokio::sync::OnceCell;
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const STRIPE_VERSION: HeaderName = HeaderName::from_static("stripe-version");
-/// Below the idle timeouts of the load balancers in front of Stripe.
-const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The Stripe client. Build it once per cold start and share it (`Arc<dyn Payments>`).
 pub struct StripePayments {
@@ -181,28 +177,7 @@ impl StripePayments {
     }
 
     async fn client(&self) -> Result<&HttpsClient> {
-        self.http
-            .get_or_try_init(|| async {
-                let mut http = HttpConnector::new();
-                http.set_connect_timeout(Some(self.settings.connect_timeout));
-                http.set_nodelay(true);
-                http.enforce_http(false);
-                let https = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_native_roots()
-                    .map_err(|e| Error::internal("loading TLS roots", e))?
-                    .https_or_http()
-                    .enable_http1()
-                    .wrap_connector(http);
-                // Connections are kept between invocations of a warm function: a TLS
-                // handshake per call would cost more than the call. Not for long, though:
-                // an idle connection may have been closed by Stripe's side while the
-                // function was frozen, and an expired one is dropped before it is reused.
-                Ok(Client::builder(hyper_util::rt::TokioExecutor::new())
-                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-                    .pool_timer(hyper_util::rt::TokioTimer::new())
-                    .build(https))
-            })
-            .await
+        self.http.get_or_try_init(|| async { https_client(self.settings.connect_timeout) }).await
     }
 
     /// Sends one request built by async-stripe. Transport failures are 503s; any HTTP
