@@ -23,6 +23,19 @@ pub async fn handle(app: &App, _event: serde_json::Value) -> shared::Result<serd
         // Locally it ticks every second: an idle tick is not worth a line at `info`.
         tracing::debug!("delivery tick ran: nothing due");
     }
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    if report.advanced > 0 {
+        shared::metrics::count("DeliveryMoves", ("Outcome", "advanced"), count(report.advanced));
+    }
+    if report.failed > 0 {
+        shared::metrics::count("DeliveryMoves", ("Outcome", "failed"), count(report.failed));
+        // A failed run, so that the errors alarm fires; the next tick retries these orders
+        // (they are still due), and the ones moved here are not moved again.
+        return Err(shared::Error::internal(
+            "advancing due orders",
+            format!("{} of {} due orders could not be moved", report.failed, report.advanced + report.failed),
+        ));
+    }
     Ok(serde_json::json!({
         "advanced": report.advanced,
         "skipped": report.skipped,
