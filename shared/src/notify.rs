@@ -3,7 +3,7 @@
 //! and a welcome email after sign-up — each at most once, through the markers described in
 //! [`crate::email`].
 
-use crate::domain::{Order, OrderStatus, OrderStatusChanged, UserId};
+use crate::domain::{Order, OrderStatus, OrderStatusChanged, Profile, UserId};
 use crate::email::{Email, MakerEmail, OrderEmail, SendFailure, WelcomeEmail, is_address};
 use crate::store::{Claim, MailKey};
 use crate::{App, Error, Result, metrics};
@@ -131,6 +131,36 @@ pub async fn address(app: &App, user: &UserId) -> Result<Option<(String, String)
     app.store.upsert_contact(user, contact.username.as_deref(), &display_name, &email, &app.now()).await?;
     tracing::info!(user = user.as_str(), "filled in a profile's email address from Cognito");
     Ok(Some((email, display_name)))
+}
+
+/// After `GET /me` or `PUT /me`: a profile without an address (made on first sight, or
+/// before the post-confirmation trigger stored addresses) gets its user's address from
+/// Cognito now and keeps it, so that emails need no lookup. Never the caller's failure:
+/// with Cognito or the write failing, the request still answers, the log says why, and the
+/// notifier fills the address on first need.
+pub async fn remember_address(app: &App, profile: &Profile) {
+    if profile.email.is_some() {
+        return;
+    }
+    let user = &profile.id;
+    let found = app.directory().await.email_of(user, Some(&profile.username)).await;
+    let email = match found {
+        Ok(Some(email)) if is_address(&email) => email,
+        Ok(_) => {
+            tracing::warn!(user = user.as_str(), "Cognito has no usable address for this profile");
+            return;
+        }
+        Err(err) => {
+            tracing::warn!(user = user.as_str(), error = %err, "could not look a new profile's address up in Cognito");
+            return;
+        }
+    };
+    let stored =
+        app.store.upsert_contact(user, Some(&profile.username), &profile.display_name, &email, &app.now()).await;
+    match stored {
+        Ok(_) => tracing::info!(user = user.as_str(), "stored a profile's email address from Cognito"),
+        Err(err) => tracing::warn!(user = user.as_str(), error = %err, "could not store a profile's address"),
+    }
 }
 
 /// Claim, send, record. See [`crate::email`] for why this is at most once.

@@ -155,6 +155,9 @@ pub struct Profile {
     pub roles: Vec<Role>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Where emails go, from Cognito: stored, never shown (`GET /me` has no email field).
+    #[serde(skip)]
+    pub email: Option<String>,
 }
 
 /// A maker's public shop, as `GET /makers/{id}` shows it.

@@ -9,16 +9,15 @@
 
 use super::{Email, MailFuture, Mailer, SendFailure, Sent};
 use crate::config::{ConfigError, Secret};
+use crate::http::outbound::{HttpsClient, https_client};
 use crate::{Error, Result};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
 use http_body_util::{BodyExt as _, Full};
-use crate::http::outbound::{HttpsClient, https_client};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 use tokio::sync::OnceCell;
-
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 

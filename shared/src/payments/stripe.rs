@@ -17,11 +17,11 @@ use super::{
     is_stripe_id,
 };
 use crate::config::{ConfigError, Secret};
+use crate::http::outbound::{HttpsClient, https_client};
 use crate::{Error, Result};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
 use http_body_util::{BodyExt as _, Full};
-use crate::http::outbound::{HttpsClient, https_client};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -30,7 +30,6 @@ use stripe_client_core::{RequestBuilder, StripeMethod, StripeRequest as _};
 use stripe_core::payment_intent::{CancelPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent};
 use stripe_core::refund::CreateRefund;
 use tokio::sync::OnceCell;
-
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 const STRIPE_VERSION: HeaderName = HeaderName::from_static("stripe-version");

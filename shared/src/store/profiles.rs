@@ -51,6 +51,7 @@ fn profile_from(item: &Item, who: &Principal) -> Result<Profile> {
         roles: who.roles.clone(),
         created_at: Timestamp::from_stored(get_s(item, "created_at")?),
         updated_at: Timestamp::from_stored(get_s(item, "updated_at")?),
+        email: get_opt_s(item, "email"),
     })
 }
 

@@ -90,3 +90,52 @@ async fn a_password_reset_confirmation_stores_the_address_but_sends_no_welcome()
     assert_eq!(contact.email.as_deref(), Some(user.email.as_str()));
     assert!(welcome_emails(&user.email).await.is_empty());
 }
+
+/// A Cognito that cannot answer.
+#[derive(Debug)]
+struct DownDirectory;
+
+impl shared::directory::Directory for DownDirectory {
+    fn email_of<'a>(
+        &'a self,
+        _sub: &'a UserId,
+        _username: Option<&'a str>,
+    ) -> shared::directory::DirectoryFuture<'a, Option<String>> {
+        Box::pin(async { Err(shared::Error::internal("looking a user up in Cognito", "connection refused")) })
+    }
+}
+
+#[tokio::test]
+async fn a_profile_made_on_first_sight_takes_its_address_from_cognito() {
+    let ctx = TestContext::new().await;
+    let user = &ctx.maker;
+    let sub = UserId::new(user.sub.clone());
+    assert_eq!(ctx.app.store.contact(&sub).await.unwrap().email, None, "no profile before the first request");
+
+    let me = ctx.get("/me").auth(user).send().await;
+    me.expect(200);
+    assert!(me.json().get("email").is_none(), "the address is stored, not shown: {}", me.json());
+    let contact = ctx.app.store.contact(&sub).await.unwrap();
+    assert_eq!(contact.email.as_deref(), Some(user.email.as_str()), "stored from Cognito's AdminGetUser");
+
+    // PUT /me on a profile made before addresses were stored does the same.
+    let other = &ctx.other_maker;
+    let body = json!({"display_name": "João", "bio": "Cork and wood"});
+    ctx.request("PUT", "/me").auth(other).json(&body).send().await.expect(200);
+    let contact = ctx.app.store.contact(&UserId::new(other.sub.clone())).await.unwrap();
+    assert_eq!(contact.email.as_deref(), Some(other.email.as_str()));
+}
+
+#[tokio::test]
+async fn with_cognito_down_get_me_still_answers_and_the_address_waits_for_the_notifier() {
+    let ctx = TestContext::new().await;
+    let app = ctx.app_with(|_| {}).with_directory(std::sync::Arc::new(DownDirectory));
+    let user = &ctx.customer;
+    let req = ctx.get("/me").auth(user);
+    let text = req.event().to_string();
+    let answer = e2e::dispatch(&app, "get-me", lambda_http::request::from_str(&text).unwrap()).await;
+    assert_eq!(answer.status(), 200);
+    let contact = ctx.app.store.contact(&UserId::new(user.sub.clone())).await.unwrap();
+    assert_eq!(contact.email, None, "nothing stored; the notifier fills it on first need");
+    assert!(contact.display_name.is_some(), "the profile itself was made");
+}
