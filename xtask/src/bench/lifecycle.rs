@@ -87,7 +87,7 @@ pub struct PaidEmail {
 }
 
 /// Emails of one order, by status and recipient kind.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct OrderEmails {
     pub scenario: String,
     pub order_id: String,
@@ -757,6 +757,41 @@ mod tests {
         assert_eq!(counts, expected(&[(OrderStatus::Paid, [1, 2]), (OrderStatus::Cancelled, [1, 0])]));
         assert_eq!(unrecognised, vec![format!("Something else about {id}")]);
         assert_eq!(stamp_ms("1970-01-01T00:00:01.250Z"), Some(1250.0));
+    }
+
+    #[test]
+    fn a_mismatch_is_reported_loudly() {
+        let right = OrderEmails {
+            scenario: "paid".to_owned(),
+            order_id: "ord_A".to_owned(),
+            final_status: "delivered".to_owned(),
+            counted: expected(&[(OrderStatus::Paid, [1, 2]), (OrderStatus::Delivered, [1, 0])]),
+            expected: expected(&[(OrderStatus::Paid, [1, 2]), (OrderStatus::Delivered, [1, 0])]),
+            markers: expected(&[(OrderStatus::Paid, [1, 2]), (OrderStatus::Delivered, [1, 0])]),
+            ..Default::default()
+        };
+        let wrong = OrderEmails {
+            order_id: "ord_B".to_owned(),
+            counted: expected(&[(OrderStatus::Paid, [2, 2]), (OrderStatus::Delivered, [1, 0])]),
+            ..right.clone()
+        };
+        let lifecycle = Lifecycle {
+            orders: vec![PaidEmail {
+                confirm_to_email_ms: 1500.0,
+                paid_to_email_ms: Some(400.0),
+                ..Default::default()
+            }],
+            counted: vec![right, wrong],
+            ..Default::default()
+        };
+        let mut md = String::new();
+        lifecycle.markdown(&mut md);
+        lifecycle.target_rows(&mut md);
+        assert!(md.contains("| paid (`ord_A`) | delivered | 1 + 2 | 1 + 0 | 4 | yes |"), "{md}");
+        assert!(md.contains("**2 + 2** (1 + 2)"), "{md}");
+        assert!(md.contains("**MISMATCH** for paid (`ord_B`)"), "{md}");
+        assert!(md.contains("1 of 2 orders as expected | **MISSED** |"), "{md}");
+        assert!(md.contains("| 400 | 400 | 400 | 400 |"), "{md}");
     }
 
     #[test]
