@@ -162,8 +162,9 @@ impl Lifecycle {
             let _ = writeln!(
                 md,
                 "{} orders, one at a time, after one untimed warm-up order. Each: `POST /orders` as the demo customer \
-                 (one unit of the seeded product with the most stock), then the PaymentIntent confirmed at localstripe with `pm_card_visa` (as \
-                 `cargo xtask pay`); the client then reads moto's mailbox every {} ms (plus the read, median {} ms) \
+                 (one unit of the seeded product with the most stock), a random pause of 0–{} ms (so that the payments \
+                 do not all meet the stream pump at the same point of its cycle), then the PaymentIntent confirmed \
+                 at localstripe with `pm_card_visa` (as `cargo xtask pay`); the client then reads moto's mailbox every {} ms (plus the read, median {} ms) \
                  until the customer's `payment received` email is there. localstripe sends the webhook **1 s after** \
                  the confirmation (`asyncio.sleep(1)` in its `_send_webhook`), so the first row includes that second; \
                  the second row starts at the order's `paid` history entry, stamped by `stripe-webhook` while handling \
@@ -171,6 +172,7 @@ impl Lifecycle {
                  latency of the stack. The other rows split it with the notifier's marker of the email \
                  (`MAIL#paid#<sub>`: `claimed_at`, `sent_at`).\n",
                 self.orders.len(),
+                local::streams::DEFAULT_POLL_EVERY.as_millis(),
                 POLL.as_millis(),
                 ms(median(&self.mailbox_read_ms)),
             );
@@ -487,6 +489,12 @@ impl Run<'_> {
     async fn paid_email(&self, reads: &mut Vec<f64>) -> anyhow::Result<PaidEmail> {
         let (id, intent) = self.place(std::slice::from_ref(&self.products[0].1)).await?;
         let subject = shared::email::subject_for(&id, OrderStatus::Paid, None);
+        // Orders paid one after another in a steady rhythm would meet the stream pump at
+        // the same point of its cycle every time: a random pause spreads them over it, as
+        // webhooks arriving at any moment are.
+        let poll = local::streams::DEFAULT_POLL_EVERY.as_millis() as u64;
+        let pause = (ulid::Ulid::new().random() % u128::from(poll.max(1))) as u64;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
         self.confirm(&intent, TestCard::Visa).await?;
         let confirmed = epoch_ms(SystemTime::now());
         let started = Instant::now();
