@@ -295,39 +295,12 @@ impl Bus for EventBridgeBus {
 mod tests {
     use super::*;
     use crate::domain::Actor;
+    use crate::domain::UserId;
     use crate::domain::order::legal_move;
-    use crate::domain::{Address, Currency, HistoryEntry, OrderId, OrderLine, Payment, ProductId, UserId};
 
     fn order(status: OrderStatus) -> Order {
-        let at = Timestamp::from_stored("2026-12-02T10:00:00.000Z".into());
-        let line = |maker: &str| OrderLine {
-            product_id: ProductId::generate(),
-            maker_id: UserId::new(maker),
-            title: "Mug".into(),
-            unit_price_cents: 2400,
-            quantity: 1,
-            subtotal_cents: 2400,
-        };
-        Order {
-            id: OrderId::generate(),
-            customer_id: UserId::new("c-1"),
-            status,
-            items: vec![line("m-2"), line("m-1"), line("m-2")],
-            total_cents: 7200,
-            currency: Currency::Eur,
-            shipping_address: Address {
-                name: "Ada".into(),
-                line1: "Rua 1".into(),
-                line2: None,
-                city: "Porto".into(),
-                postal_code: "4000-001".into(),
-                country: "PT".into(),
-            },
-            payment: Payment::stripe("pi_1", "pi_1_secret_x"),
-            history: vec![HistoryEntry { status, at: at.clone(), note: None }],
-            created_at: at.clone(),
-            updated_at: at,
-        }
+        let mug = |maker| (maker, "Mug", 2400, 1);
+        crate::domain::order::sample_order(status, &[mug("m-2"), mug("m-1"), mug("m-2")])
     }
 
     /// The order item as the store writes it: the order plus its keys.

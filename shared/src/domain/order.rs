@@ -485,6 +485,44 @@ pub fn not_enough_stock(short: Vec<FieldError>) -> Error {
     Error::Conflict { detail: "Not enough stock for some products; nothing was reserved.".into(), errors: short }
 }
 
+/// A sample order for unit tests: customer `ada`, in `status` (its history holds that one
+/// entry), with one line per `(maker, title, unit price, quantity)`, shipped to Porto.
+#[cfg(test)]
+pub(crate) fn sample_order(status: OrderStatus, lines: &[(&str, &str, u64, u64)]) -> Order {
+    let at = Timestamp::from_stored("2026-12-02T10:00:00.000Z".to_owned());
+    let items: Vec<OrderLine> = lines
+        .iter()
+        .map(|&(maker, title, unit, quantity)| OrderLine {
+            product_id: ProductId::generate(),
+            maker_id: UserId::new(maker),
+            title: title.to_owned(),
+            unit_price_cents: unit,
+            quantity,
+            subtotal_cents: unit * quantity,
+        })
+        .collect();
+    Order {
+        id: OrderId::generate(),
+        customer_id: UserId::new("ada"),
+        status,
+        total_cents: items.iter().map(|l| l.subtotal_cents).sum(),
+        items,
+        currency: Currency::Eur,
+        shipping_address: Address {
+            name: "Ada Lovelace".into(),
+            line1: "Rua das Flores 12".into(),
+            line2: None,
+            city: "Porto".into(),
+            postal_code: "4050-262".into(),
+            country: "PT".into(),
+        },
+        payment: Payment::stripe("pi_1", "pi_1_secret_x"),
+        history: vec![HistoryEntry { status, at: at.clone(), note: None }],
+        created_at: at.clone(),
+        updated_at: at,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

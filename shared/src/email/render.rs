@@ -266,42 +266,10 @@ fn rendering(e: askama::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Currency, HistoryEntry, OrderId, Payment, ProductId, Timestamp};
-
-    fn line(maker: &str, title: &str, unit: u64, quantity: u64) -> OrderLine {
-        OrderLine {
-            product_id: ProductId::generate(),
-            maker_id: UserId::new(maker),
-            title: title.to_owned(),
-            unit_price_cents: unit,
-            quantity,
-            subtotal_cents: unit * quantity,
-        }
-    }
 
     fn order() -> Order {
-        let at = Timestamp::from_stored("2026-12-02T10:00:00.000Z".to_owned());
-        let items = vec![line("maria", "Speckled <stoneware> mug", 2400, 2), line("joao", "Walnut spoon", 2200, 1)];
-        Order {
-            id: OrderId::generate(),
-            customer_id: UserId::new("ada"),
-            status: OrderStatus::Paid,
-            total_cents: items.iter().map(|l| l.subtotal_cents).sum(),
-            items,
-            currency: Currency::Eur,
-            shipping_address: Address {
-                name: "Ada Lovelace".into(),
-                line1: "Rua das Flores 12".into(),
-                line2: None,
-                city: "Porto".into(),
-                postal_code: "4050-262".into(),
-                country: "PT".into(),
-            },
-            payment: Payment::stripe("pi_1", "secret"),
-            history: vec![HistoryEntry { status: OrderStatus::PendingPayment, at: at.clone(), note: None }],
-            created_at: at.clone(),
-            updated_at: at,
-        }
+        let lines = [("maria", "Speckled <stoneware> mug", 2400, 2), ("joao", "Walnut spoon", 2200, 1)];
+        crate::domain::order::sample_order(OrderStatus::Paid, &lines)
     }
 
     #[test]

@@ -793,37 +793,9 @@ pub struct DueCursor(Item);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Address, Currency, OrderLine, Payment};
 
     fn order() -> Order {
-        let now = Timestamp::from_stored("2026-12-02T10:00:00.000Z".into());
-        Order {
-            id: OrderId::generate(),
-            customer_id: UserId::new("c-1"),
-            status: OrderStatus::PendingPayment,
-            items: vec![OrderLine {
-                product_id: ProductId::generate(),
-                maker_id: UserId::new("m-1"),
-                title: "Mug".into(),
-                unit_price_cents: 2400,
-                quantity: 2,
-                subtotal_cents: 4800,
-            }],
-            total_cents: 4800,
-            currency: Currency::Eur,
-            shipping_address: Address {
-                name: "Ada".into(),
-                line1: "Rua 1".into(),
-                line2: None,
-                city: "Porto".into(),
-                postal_code: "4000-001".into(),
-                country: "PT".into(),
-            },
-            payment: Payment::stripe("pi_1", "pi_1_secret_x"),
-            history: vec![HistoryEntry { status: OrderStatus::PendingPayment, at: now.clone(), note: None }],
-            created_at: now.clone(),
-            updated_at: now,
-        }
+        crate::domain::order::sample_order(OrderStatus::PendingPayment, &[("m-1", "Mug", 2400, 2)])
     }
 
     #[test]
