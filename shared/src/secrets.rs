@@ -80,52 +80,44 @@ impl Secrets {
 
     /// The key that signs pagination cursors (`CURSOR_SECRET_ID`).
     pub async fn cursor(&self) -> Result<&Secret> {
-        const CONTEXT: &str = "reading the cursor secret";
-        let id = self.cursor.id.as_deref().ok_or_else(|| Error::internal(CONTEXT, "CURSOR_SECRET_ID is not set"))?;
-        self.cursor
-            .value
-            .get_or_try_init(|| async {
-                let secret = self.fetch(CONTEXT, id).await?;
-                if secret.expose().len() < MIN_CURSOR_SECRET_LEN {
-                    return Err(Error::internal(
-                        CONTEXT,
-                        format!("secret {id} is shorter than {MIN_CURSOR_SECRET_LEN} bytes"),
-                    ));
-                }
-                Ok(secret)
-            })
-            .await
+        self.cached(&self.cursor, "reading the cursor secret", "CURSOR_SECRET_ID is not set", |text| {
+            if text.len() < MIN_CURSOR_SECRET_LEN {
+                return Err(format!("is shorter than {MIN_CURSOR_SECRET_LEN} bytes"));
+            }
+            Ok(Secret::new(text))
+        })
+        .await
     }
 
     /// Stripe's API key and webhook signing secret (`STRIPE_SECRET_ID`). Only the functions
     /// that talk to Stripe are given that id (and the permission to read it).
     pub async fn stripe(&self) -> Result<&StripeSecrets> {
-        const CONTEXT: &str = "reading the Stripe secrets";
-        let id = self.stripe.id.as_deref().ok_or_else(|| {
-            Error::internal(CONTEXT, "STRIPE_SECRET_ID is not set: this function is not configured for Stripe")
-        })?;
-        self.stripe
-            .value
-            .get_or_try_init(|| async {
-                let secret = self.fetch(CONTEXT, id).await?;
-                parse_stripe(secret.expose())
-                    .map_err(|reason| Error::internal(CONTEXT, format!("secret {id} {reason}")))
-            })
-            .await
+        let missing = "STRIPE_SECRET_ID is not set: this function is not configured for Stripe";
+        self.cached(&self.stripe, "reading the Stripe secrets", missing, parse_stripe).await
     }
 
     /// Resend's API key (`RESEND_SECRET_ID`: the JSON secret `{"api_key": "re_…"}` the
     /// template creates; a bare `re_…` string is accepted too). Only the functions that
     /// send email with `EMAIL_PROVIDER=resend` are given that id.
     pub async fn resend(&self) -> Result<&Secret> {
-        const CONTEXT: &str = "reading the Resend key";
-        let id = self.resend.id.as_deref().ok_or_else(|| Error::internal(CONTEXT, "RESEND_SECRET_ID is not set"))?;
-        self.resend
-            .value
+        self.cached(&self.resend, "reading the Resend key", "RESEND_SECRET_ID is not set", parse_resend).await
+    }
+
+    /// `slot`'s value: fetched and checked by `parse` on first use, then cached (concurrent
+    /// first uses share one fetch). `parse` says what is wrong with a value without quoting
+    /// it; the error names the secret's id.
+    async fn cached<'a, T>(
+        &'a self,
+        slot: &'a Cached<T>,
+        context: &'static str,
+        missing: &'static str,
+        parse: impl FnOnce(&str) -> std::result::Result<T, String>,
+    ) -> Result<&'a T> {
+        let id = slot.id.as_deref().ok_or_else(|| Error::internal(context, missing))?;
+        slot.value
             .get_or_try_init(|| async {
-                let secret = self.fetch(CONTEXT, id).await?;
-                parse_resend(secret.expose())
-                    .map_err(|reason| Error::internal(CONTEXT, format!("secret {id} {reason}")))
+                let secret = self.fetch(context, id).await?;
+                parse(secret.expose()).map_err(|reason| Error::internal(context, format!("secret {id} {reason}")))
             })
             .await
     }
