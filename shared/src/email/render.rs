@@ -154,13 +154,7 @@ impl OrderEmail {
 
     /// The email to `to`, with the marker `key`.
     pub fn render(&self, to: &str, key: &str) -> Result<Email> {
-        Ok(Email {
-            to: to.to_owned(),
-            subject: self.subject.clone(),
-            html: OrderHtml { e: self }.render().map_err(rendering)?,
-            text: OrderText { e: self }.render().map_err(rendering)?,
-            key: key.to_owned(),
-        })
+        compose(to, &self.subject, key, &OrderHtml { e: self }, &OrderText { e: self })
     }
 }
 
@@ -214,13 +208,7 @@ impl MakerEmail {
     }
 
     pub fn render(&self, to: &str, key: &str) -> Result<Email> {
-        Ok(Email {
-            to: to.to_owned(),
-            subject: self.subject.clone(),
-            html: MakerHtml { e: self }.render().map_err(rendering)?,
-            text: MakerText { e: self }.render().map_err(rendering)?,
-            key: key.to_owned(),
-        })
+        compose(to, &self.subject, key, &MakerHtml { e: self }, &MakerText { e: self })
     }
 }
 
@@ -249,18 +237,21 @@ impl WelcomeEmail {
     }
 
     pub fn render(&self, to: &str, key: &str) -> Result<Email> {
-        Ok(Email {
-            to: to.to_owned(),
-            subject: self.subject.clone(),
-            html: WelcomeHtml { e: self }.render().map_err(rendering)?,
-            text: WelcomeText { e: self }.render().map_err(rendering)?,
-            key: key.to_owned(),
-        })
+        compose(to, &self.subject, key, &WelcomeHtml { e: self }, &WelcomeText { e: self })
     }
 }
 
-fn rendering(e: askama::Error) -> Error {
-    Error::internal("rendering an email", e)
+/// The email to `to` with the marker `key`, its HTML and text parts rendered from `html`
+/// and `text`.
+fn compose(to: &str, subject: &str, key: &str, html: &impl Template, text: &impl Template) -> Result<Email> {
+    let rendering = |e: askama::Error| Error::internal("rendering an email", e);
+    Ok(Email {
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        html: html.render().map_err(rendering)?,
+        text: text.render().map_err(rendering)?,
+        key: key.to_owned(),
+    })
 }
 
 #[cfg(test)]
