@@ -43,6 +43,16 @@ pub struct App {
 const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 const DYNAMODB_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The DynamoDB client's configuration: the SDK's, with the timeouts above. Public so that
+/// tests can add an interceptor (injected faults) to the very client functions use.
+pub fn dynamodb_config(aws: &aws_config::SdkConfig) -> aws_sdk_dynamodb::config::Builder {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
+        .operation_timeout(DYNAMODB_OPERATION_TIMEOUT)
+        .build();
+    aws_sdk_dynamodb::config::Builder::from(aws).timeout_config(timeouts)
+}
+
 impl App {
     /// Reads the configuration and builds the SDK clients. No network I/O: the SDK
     /// connects, and the JWKS and the secrets are fetched, on first use.
@@ -54,11 +64,7 @@ impl App {
     }
 
     pub fn new(config: Config, aws: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self {
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
-            .operation_timeout(DYNAMODB_OPERATION_TIMEOUT)
-            .build();
-        let dynamodb = aws_sdk_dynamodb::config::Builder::from(aws).timeout_config(timeouts).build();
+        let dynamodb = dynamodb_config(aws).build();
         let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), config.table_name.clone());
         let auth = Authenticator::new(config.cognito.clone(), clock.clone());
         let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(aws), &config);

@@ -21,7 +21,7 @@
 //! with [`TickLimits::concurrency`] moves in flight: what is left is due at the next tick.
 
 use crate::domain::order::next_delivery_step;
-use crate::domain::{Order, OrderId, Timestamp};
+use crate::domain::{Order, OrderId, OrderStatus, Timestamp};
 use crate::store::{DueCursor, DueKind, MoveOutcome};
 use crate::{App, Result};
 use futures::stream::{self, StreamExt as _};
@@ -56,9 +56,11 @@ pub struct DeliveryReport {
     /// Orders moved one step.
     pub advanced: usize,
     /// Due orders another writer (another tick, a cancellation) moved first, or that the
-    /// lagging index showed in a status with no delivery step.
+    /// lagging index showed in a status with no delivery step. A move that errored (timed
+    /// out) on an order found moved on when read again counts here too, not as failed.
     pub skipped: usize,
-    /// Moves that failed (logged with the order id); they are due again at the next tick.
+    /// Moves that failed with the order still in the status it was due in (logged with the
+    /// order id); they are due again at the next tick.
     pub failed: usize,
     /// The tick stopped at its limits before the index was read to the end: due orders may
     /// be left for the next tick.
@@ -169,8 +171,37 @@ async fn advance_one(app: &App, order: Order) -> Step {
     match app.store.apply_move(&order, mv, &at, None).await {
         Ok(MoveOutcome::Moved(_)) => Step::Advanced,
         Ok(MoveOutcome::Stale | MoveOutcome::EventSeen) => Step::Skipped,
-        Err(err) => {
-            tracing::error!(order_id = order.id.as_str(), from = mv.from.as_str(), error = %err, "could not advance an order");
+        Err(err) => settle_failed_move(app, &order, mv.from, &err).await,
+    }
+}
+
+/// A move that errored (a timeout, throttling, a DynamoDB that stopped answering) may still
+/// have been made, by this tick (a timed-out transaction can commit) or by an overlapping
+/// one. A consistent read decides: an order no longer in `from` has had its step, so the
+/// error was a lost race, not a fault, and is `skipped` — an overlapping tick must not fire
+/// the errors alarm. Only an order still in `from` (or one that cannot be read) is `failed`:
+/// it stays due and the next tick moves it.
+async fn settle_failed_move(app: &App, order: &Order, from: OrderStatus, err: &crate::Error) -> Step {
+    match app.store.order(&order.id).await {
+        Ok(Some(now)) if now.status != from => {
+            tracing::warn!(
+                order_id = order.id.as_str(),
+                from = from.as_str(),
+                now = now.status.as_str(),
+                error = %err,
+                "a move errored but the order has moved on: skipped"
+            );
+            Step::Skipped
+        }
+        read => {
+            let reread = read.err().map(|e| e.to_string());
+            tracing::error!(
+                order_id = order.id.as_str(),
+                from = from.as_str(),
+                error = %err,
+                reread_error = reread.as_deref(),
+                "could not advance an order; it stays due"
+            );
             Step::Failed
         }
     }

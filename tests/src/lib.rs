@@ -15,6 +15,9 @@ use shared::App;
 use shared::config::{CognitoConfig, Config};
 use shared::domain::Clock;
 use std::sync::{Arc, Mutex};
+
+pub mod faults;
+use faults::{DynamoFaults, FaultInterceptor};
 use std::time::{Duration, SystemTime};
 
 pub const REGION: &str = "eu-west-1";
@@ -73,6 +76,8 @@ pub struct TestContext {
     pub admin: User,
     /// What this context's Stripe secret holds.
     pub stripe_keys: StripeKeys,
+    /// DynamoDB errors to inject into the app's DynamoDB calls (none until a test asks).
+    pub faults: Arc<DynamoFaults>,
 }
 
 pub fn endpoint() -> String {
@@ -100,6 +105,14 @@ pub async fn sdk_config() -> SdkConfig {
     local::provision::sdk_config_with_dynamodb(&endpoint(), &dynamodb_endpoint(), REGION).await
 }
 
+/// The handlers' logs, through the test harness's capture: a failing test shows the
+/// `tracing::error!` that names the cause (`RUST_LOG` chooses the level, `warn` by default).
+pub fn init_test_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().with_target(false).try_init();
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
 }
@@ -121,6 +134,7 @@ impl TestContext {
     }
 
     async fn try_new_on(aws: SdkConfig) -> anyhow::Result<Self> {
+        init_test_logging();
         // The bus is named after the table, as [`config`] names it.
         let table_name = unique("mm-test");
         let provisioned = local::provision::provision(
@@ -158,8 +172,9 @@ impl TestContext {
             user("admin", &["admins"]),
         )?;
         let clock = Arc::new(TestClock::default());
-        let app = App::new(config(&provisioned.table_name, &pool), &aws, clock.clone()).with_stripe();
-        Ok(Self { app, aws, pool, clock, customer, other_customer, maker, other_maker, admin, stripe_keys })
+        let faults = Arc::new(DynamoFaults::default());
+        let app = app_with_faults(config(&provisioned.table_name, &pool), &aws, clock.clone(), &faults);
+        Ok(Self { app, aws, pool, clock, customer, other_customer, maker, other_maker, admin, stripe_keys, faults })
     }
 
     /// A request to `path`, as a client would send it to the ALB.
@@ -201,8 +216,17 @@ impl TestContext {
     pub fn app_with(&self, edit: impl FnOnce(&mut Config)) -> App {
         let mut cfg = self.app.config.clone();
         edit(&mut cfg);
-        App::new(cfg, &self.aws, self.clock.clone()).with_stripe()
+        app_with_faults(cfg, &self.aws, self.clock.clone(), &self.faults)
     }
+}
+
+/// The app functions build (with Stripe), its DynamoDB client carrying `faults`.
+fn app_with_faults(config: Config, aws: &SdkConfig, clock: Arc<TestClock>, faults: &Arc<DynamoFaults>) -> App {
+    let table = config.table_name.clone();
+    let mut app = App::new(config, aws, clock).with_stripe();
+    let dynamodb = shared::app::dynamodb_config(aws).interceptor(FaultInterceptor(faults.clone())).build();
+    app.store = shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), table);
+    app
 }
 
 /// The configuration of a test context's functions. Its secrets are named after the table

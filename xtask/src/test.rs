@@ -49,6 +49,8 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let skip_rust = opts.flag("--skip-rust");
     let max_examples = opts.number("--max-examples")?.unwrap_or(DEFAULT_MAX_EXAMPLES);
     let seed = opts.number("--seed")?.unwrap_or(DEFAULT_SEED);
+    // Test name filters, handed to nextest (`cargo xtask test --skip-lint --skip-api delivery`).
+    let filters = opts.positional();
     opts.finish()?;
     let root = crate::project_root();
     let work_dir = root.join(".local").join("test");
@@ -88,7 +90,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     }
     if !skip_rust {
         heading("rust: workspace tests against DynamoDB Local and moto");
-        step(RUST_STEP, runtime.block_on(rust_tests(&venv, &work_dir)));
+        step(RUST_STEP, runtime.block_on(rust_tests(&venv, &work_dir, &filters)));
     }
 
     if failed.is_empty() { Ok(()) } else { bail!("failed: {} (details above)", failed.join(", ")) }
@@ -251,7 +253,7 @@ async fn fuzz(
     Ok(())
 }
 
-async fn rust_tests(venv: &Venv, work_dir: &Path) -> anyhow::Result<()> {
+async fn rust_tests(venv: &Venv, work_dir: &Path, filters: &[String]) -> anyhow::Result<()> {
     let opts = EmulatorOptions::new(None, work_dir.join("logs"));
     let (moto, dynamodb, stripe) = tokio::try_join!(
         emulators::start_moto(venv, &opts),
@@ -266,14 +268,20 @@ async fn rust_tests(venv: &Venv, work_dir: &Path) -> anyhow::Result<()> {
     );
     // Blocking waits on a worker thread of this runtime are fine: nothing else runs on it
     // but the emulator handles, which need no polling.
-    let outcome = tokio::task::block_in_place(|| run_cargo_tests(&endpoint, &dynamodb_endpoint, &stripe_api_base));
+    let outcome =
+        tokio::task::block_in_place(|| run_cargo_tests(&endpoint, &dynamodb_endpoint, &stripe_api_base, filters));
     moto.stop().await;
     dynamodb.stop().await;
     stripe.stop().await;
     outcome
 }
 
-fn run_cargo_tests(endpoint: &str, dynamodb_endpoint: &str, stripe_api_base: &str) -> anyhow::Result<()> {
+fn run_cargo_tests(
+    endpoint: &str,
+    dynamodb_endpoint: &str,
+    stripe_api_base: &str,
+    filters: &[String],
+) -> anyhow::Result<()> {
     let with_env = |mut cmd: Command| {
         cmd.env("MM_TEST_AWS_ENDPOINT", endpoint)
             .env("MM_TEST_DYNAMODB_ENDPOINT", dynamodb_endpoint)
@@ -290,14 +298,19 @@ fn run_cargo_tests(endpoint: &str, dynamodb_endpoint: &str, stripe_api_base: &st
     if !has_nextest {
         eprintln!("xtask: cargo-nextest is not installed; using cargo test");
         let mut cmd = with_env(cli::cargo());
-        cmd.args(["test", "--workspace", "--no-fail-fast"]);
+        cmd.args(["test", "--workspace", "--no-fail-fast"]).args(filters.iter().take(1));
         return cli::run(&mut cmd, "cargo test --workspace");
     }
-    let mut doc = with_env(cli::cargo());
-    doc.args(["test", "--workspace", "--doc"]);
-    let doc_result = cli::run(&mut doc, "cargo test --workspace --doc");
+    // Filtered runs are for a developer's loop: no doc tests then.
+    let doc_result = if filters.is_empty() {
+        let mut doc = with_env(cli::cargo());
+        doc.args(["test", "--workspace", "--doc"]);
+        cli::run(&mut doc, "cargo test --workspace --doc")
+    } else {
+        Ok(())
+    };
     let mut nextest = with_env(cli::cargo());
-    nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]).args(filters);
     let nextest_result = cli::run(&mut nextest, "cargo nextest run --workspace");
     match (doc_result, nextest_result) {
         (Ok(()), Ok(())) => Ok(()),
