@@ -36,6 +36,8 @@ pub struct App {
     mailer: OnceCell<Arc<dyn Mailer>>,
     /// Cognito as a directory of users' addresses, built on first use.
     directory: OnceCell<Arc<dyn Directory>>,
+    /// Cognito's user-facing API (the web shop's accounts), built on first use.
+    cognito: std::sync::OnceLock<aws_sdk_cognitoidentityprovider::Client>,
 }
 
 /// DynamoDB calls give up well before a function's own timeout (15 s for the order
@@ -79,6 +81,7 @@ impl App {
             payments: OnceCell::new(),
             mailer: OnceCell::new(),
             directory: OnceCell::new(),
+            cognito: std::sync::OnceLock::new(),
         }
     }
 
@@ -127,6 +130,20 @@ impl App {
             })
             .await;
         directory.as_ref()
+    }
+
+    /// Cognito's user-facing API, for the web shop's sign-up, sign-in and sign-out. Calls
+    /// give up after 5 s, well within a page function's timeout.
+    pub fn cognito(&self) -> &aws_sdk_cognitoidentityprovider::Client {
+        self.cognito.get_or_init(|| {
+            let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(5))
+                .build();
+            let config =
+                aws_sdk_cognitoidentityprovider::config::Builder::from(&self.aws).timeout_config(timeouts).build();
+            aws_sdk_cognitoidentityprovider::Client::from_conf(config)
+        })
     }
 
     /// This app with a payment provider, built by `factory` on first use.

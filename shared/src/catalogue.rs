@@ -1,8 +1,9 @@
 //! Catalogue use cases that more than one function needs.
 
 use crate::auth::Principal;
-use crate::domain::{Product, ProductId, ProductPatch};
-use crate::{App, Error, Result};
+use crate::domain::{Category, MAX_PRICE_CENTS, Product, ProductId, ProductPatch, UserId, search_words};
+use crate::store::{ProductFilter, StatusFilter};
+use crate::{App, Error, FieldError, Result};
 
 /// Optimistic-concurrency retries before a 409: each is one read and one write.
 const ATTEMPTS: usize = 3;
@@ -22,4 +23,71 @@ pub async fn edit_product(app: &App, who: &Principal, id: &ProductId, patch: &Pr
         }
     }
     Err(Error::conflict("The product kept changing while we updated it; try again."))
+}
+
+/// Longest search text (`q`) a list takes.
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// The filters of a product list, read through `get` (a query-string lookup), every invalid
+/// one named: `category`, `maker_id`, `status`, `q`, `min_price_cents`, `max_price_cents`.
+/// The API's `GET /products` and the shop's search page read their filters here.
+pub fn product_filter<'q>(get: impl Fn(&str) -> Option<&'q str>) -> Result<ProductFilter> {
+    let mut errors = Vec::new();
+    let mut filter = ProductFilter::default();
+    if let Some(category) = get("category") {
+        match Category::parse(category) {
+            Ok(c) => filter.category = Some(c),
+            Err(message) => errors.push(FieldError::new("category", message)),
+        }
+    }
+    if let Some(maker) = get("maker_id") {
+        match UserId::parse(maker) {
+            Some(m) => filter.maker_id = Some(m),
+            None => errors.push(FieldError::new("maker_id", "is not a maker id")),
+        }
+    }
+    if let Some(status) = get("status") {
+        match StatusFilter::parse(status) {
+            Some(s) => filter.status = s,
+            None => errors.push(FieldError::new("status", "must be active, archived or all")),
+        }
+    }
+    if let Some(q) = get("q") {
+        filter.words = search_words(q);
+        if q.chars().count() > MAX_QUERY_CHARS {
+            errors.push(FieldError::new("q", format!("must be at most {MAX_QUERY_CHARS} characters")));
+        }
+    }
+    for (name, slot) in
+        [("min_price_cents", &mut filter.min_price_cents), ("max_price_cents", &mut filter.max_price_cents)]
+    {
+        if let Some(raw) = get(name) {
+            match raw.trim().parse::<u64>() {
+                Ok(n) if n <= MAX_PRICE_CENTS => *slot = Some(n),
+                _ => errors.push(FieldError::new(name, format!("must be an integer from 0 to {MAX_PRICE_CENTS}"))),
+            }
+        }
+    }
+    if errors.is_empty() { Ok(filter) } else { Err(Error::Validation(errors)) }
+}
+
+/// One page of products matching `filter`, newest first, from a sealed `cursor`, with the
+/// cursor of the next page (sealed for this filter). An empty price range reads nothing.
+pub async fn list_products(
+    app: &App,
+    filter: &ProductFilter,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<(Vec<Product>, Option<String>)> {
+    let secret = app.cursor_secret().await?;
+    let scope = filter.scope();
+    let start = cursor.map(|c| crate::http::cursor::decode(secret, &scope, c)).transpose()?;
+    if let (Some(min), Some(max)) = (filter.min_price_cents, filter.max_price_cents)
+        && min > max
+    {
+        return Ok((Vec::new(), None));
+    }
+    let page = app.store.list_products(filter, limit, start).await?;
+    let next = page.next.map(|key| crate::http::cursor::encode(secret, &scope, &key));
+    Ok((page.items, next))
 }

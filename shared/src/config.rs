@@ -61,7 +61,41 @@ pub struct Config {
     pub delivery_dwell: Duration,
     /// How email goes out: provider, sender, and where the Resend key is.
     pub mail: MailConfig,
+    /// What the web shop's pages need besides the API's settings.
+    pub web: WebConfig,
 }
+
+/// The web shop's settings. None is a secret: Stripe's publishable key is public by design.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The shop's public origin (`SITE_URL`, `https://shop.example`), for canonical URLs and
+    /// the sitemap; without it, the request's own scheme and host.
+    pub site_url: Option<String>,
+    /// Where Stripe.js is loaded from (`STRIPE_JS_URL`): Stripe's own by default,
+    /// localstripe's locally. Its origin is the only other origin pages run scripts from.
+    pub stripe_js_url: String,
+    /// Stripe's publishable key (`STRIPE_PUBLISHABLE_KEY`), for Stripe.js in the browser.
+    pub stripe_publishable_key: String,
+    /// Cognito's managed login (`COGNITO_DOMAIN_URL`, `https://<prefix>.auth.<region>.amazoncognito.com`),
+    /// set only when Google sign-in is configured: "Continue with Google" shows only then.
+    pub hosted_ui_url: Option<String>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            site_url: None,
+            stripe_js_url: DEFAULT_STRIPE_JS_URL.to_owned(),
+            stripe_publishable_key: DEFAULT_STRIPE_PUBLISHABLE_KEY.to_owned(),
+            hosted_ui_url: None,
+        }
+    }
+}
+
+/// Stripe.js, when `STRIPE_JS_URL` is not set.
+pub const DEFAULT_STRIPE_JS_URL: &str = "https://js.stripe.com/v3/";
+/// A placeholder publishable key (localstripe takes any `pk_test_…`); the cloud sets its own.
+pub const DEFAULT_STRIPE_PUBLISHABLE_KEY: &str = "pk_test_makers_market_local";
 
 /// Which service sends email (`EMAIL_PROVIDER`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +219,12 @@ impl Config {
             event_bus_name: or_default("EVENT_BUS_NAME", DEFAULT_EVENT_BUS_NAME),
             delivery_dwell,
             mail,
+            web: WebConfig {
+                site_url: get("SITE_URL").ok().map(|u| u.trim().trim_end_matches('/').to_owned()),
+                stripe_js_url: or_default("STRIPE_JS_URL", DEFAULT_STRIPE_JS_URL),
+                stripe_publishable_key: or_default("STRIPE_PUBLISHABLE_KEY", DEFAULT_STRIPE_PUBLISHABLE_KEY),
+                hosted_ui_url: get("COGNITO_DOMAIN_URL").ok().map(|u| u.trim().trim_end_matches('/').to_owned()),
+            },
         })
     }
 }

@@ -23,6 +23,7 @@ pub mod payments;
 pub mod routes;
 pub mod secrets;
 pub mod store;
+pub mod web;
 
 pub use app::App;
 pub use error::{Error, FieldError, Result};

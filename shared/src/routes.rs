@@ -21,8 +21,26 @@ pub struct Route {
     pub path: &'static str,
     /// The function's crate and binary name (`functions/<name>`).
     pub function: &'static str,
-    /// The same path as `openapi.yaml` and `API.md` write it (`/products/{id}`).
+    /// The same path as `openapi.yaml` and `API.md` write it (`/products/{id}`), or, for a
+    /// page, as the shop links it (`/listing/{id}`).
     pub api_path: &'static str,
+    /// A JSON API operation (in `openapi.yaml`) or an HTML page of the web shop (not).
+    pub kind: Kind,
+}
+
+/// What a route serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The JSON API of `API.md`: problem+json errors, described by `openapi.yaml`.
+    Api,
+    /// A page of the web shop: HTML, HTML error pages, cookie sessions.
+    Page,
+}
+
+impl Route {
+    pub fn is_page(&self) -> bool {
+        self.kind == Kind::Page
+    }
 }
 
 const fn route(
@@ -32,11 +50,23 @@ const fn route(
     function: &'static str,
     api_path: &'static str,
 ) -> Route {
-    Route { priority, method, path, function, api_path }
+    Route { priority, method, path, function, api_path, kind: Kind::Api }
+}
+
+const fn page(
+    priority: u32,
+    method: &'static str,
+    path: &'static str,
+    function: &'static str,
+    api_path: &'static str,
+) -> Route {
+    Route { priority, method, path, function, api_path, kind: Kind::Page }
 }
 
 /// Every routed function, in priority order. A new route is one line here (with its rule in
-/// `template.yaml` and its operation in `openapi.yaml`); `Allow` headers follow from it.
+/// `template.yaml` and, for the API, its operation in `openapi.yaml`); `Allow` headers
+/// follow from it. Page paths never collide with the API's: none starts with an API
+/// collection (`/products`, `/makers`, `/me`, `/orders`, `/maker`, `/webhooks`, `/health`).
 pub const ROUTES: &[Route] = &[
     route(10, "GET", "/health", "health", "/health"),
     route(20, "GET", "/products", "list-products", "/products"),
@@ -53,8 +83,18 @@ pub const ROUTES: &[Route] = &[
     route(53, "POST", "/orders/*/cancel", "cancel-order", "/orders/{id}/cancel"),
     route(60, "GET", "/maker/orders", "list-maker-orders", "/maker/orders"),
     route(70, "POST", "/webhooks/stripe", "stripe-webhook", "/webhooks/stripe"),
+    // The web shop.
+    page(200, "GET", "/", "web-home", "/"),
+    page(201, "GET", "/sitemap.xml", "web-home", "/sitemap.xml"),
+    page(202, "GET", "/robots.txt", "web-assets", "/robots.txt"),
+    page(203, "GET", "/assets/*", "web-assets", "/assets/{file}"),
+    page(210, "GET", "/search", "web-search", "/search"),
+    page(220, "GET", "/listing/*", "web-listing", "/listing/{id}"),
+    page(221, "POST", "/listing/*", "web-listing", "/listing/{id}"),
+    page(230, "GET", "/shop/*", "web-shop", "/shop/{maker_id}"),
+    page(240, "GET", "/cart", "web-cart", "/cart"),
+    page(241, "POST", "/cart", "web-cart", "/cart"),
 ];
-
 /// The listener's default action: the function that answers requests no rule matches.
 pub const DEFAULT_FUNCTION: &str = "not-found";
 

@@ -16,6 +16,7 @@ use shared::config::{CognitoConfig, Config};
 use shared::domain::Clock;
 use std::sync::{Arc, Mutex};
 
+pub mod browser;
 pub mod faults;
 use faults::{DynamoFaults, FaultInterceptor};
 use std::time::{Duration, SystemTime};
@@ -209,7 +210,11 @@ impl TestContext {
         let method = event["httpMethod"].as_str().unwrap_or_default();
         let path = event["path"].as_str().unwrap_or_default();
         let function = shared::routes::function_for(method, path);
-        TestResponse::from(dispatch(&self.app, function, req).await)
+        // Boxed as a trait object: the match over every handler is one deep future type,
+        // which would otherwise be part of every test's future.
+        let response: std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + '_>> =
+            Box::pin(dispatch(&self.app, function, req));
+        TestResponse::from(response.await)
     }
 
     /// The same stack with another app configuration (a broken table name, say).
@@ -248,6 +253,7 @@ pub fn config(table: &str, pool: &CognitoPool) -> Config {
         event_bus_name: table.to_owned(),
         delivery_dwell: shared::config::DEFAULT_DELIVERY_DWELL,
         mail: shared::config::MailConfig::default(),
+        web: shared::config::WebConfig::default(),
     }
 }
 
@@ -260,9 +266,16 @@ pub fn test_stripe_keys() -> StripeKeys {
 /// Calls the handler of `function` through the same wrapper its `main.rs` uses.
 pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body> {
     use shared::http::serve;
+    use shared::web;
     match function {
         "health" => serve(app, req, health::handle).await,
         "list-products" => serve(app, req, list_products::handle).await,
+        "web-assets" => web::serve(app, req, web_assets::handle).await,
+        "web-home" => web::serve(app, req, web_home::handle).await,
+        "web-search" => web::serve(app, req, web_search::handle).await,
+        "web-listing" => web::serve(app, req, web_listing::handle).await,
+        "web-shop" => web::serve(app, req, web_shop::handle).await,
+        "web-cart" => web::serve(app, req, web_cart::handle).await,
         "get-product" => serve(app, req, get_product::handle).await,
         "create-product" => serve(app, req, create_product::handle).await,
         "update-product" => serve(app, req, update_product::handle).await,

@@ -290,6 +290,8 @@ fn function_env(
     if let Some(secs) = payment_window {
         env.push(("PAYMENT_WINDOW_SECONDS".into(), secs));
     }
+    // The web shop's card field: localstripe serves its Stripe.js beside its API.
+    env.push(("STRIPE_JS_URL".into(), format!("{}js.stripe.com/v3/", stripe.api_base)));
     env
 }
 

@@ -2,13 +2,15 @@
 //! (with the one order state machine) and their validation. A value of these types is
 //! valid by construction.
 
+pub mod cart;
 pub mod money;
 pub mod order;
 pub(crate) mod product;
 mod profile;
 mod time;
 
-pub use money::euros;
+pub use cart::{Cart, CartLine, CartRefusal};
+pub use money::{euros, parse_euros};
 pub use order::{
     Actor, HistoryEntry, MakerOrder, Move, NewOrder, Order, OrderId, OrderInput, OrderLine, OrderStatus,
     OrderStatusChanged, Payment, RefundStatus,

@@ -3,13 +3,10 @@
 //! A cursor carries DynamoDB's `LastEvaluatedKey` and is signed (HMAC-SHA256) together
 //! with the query it belongs to. A client cannot forge a start key, edit one, or replay a
 //! cursor against a different query: each of those is a 400, never a 500 or a silent
-//! wrong page.
+//! wrong page. The sealing is [`super::seal`]'s, with the query as the scope.
 
 use crate::config::Secret;
 use crate::{Error, Result};
-use aws_lc_rs::hmac;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use std::collections::BTreeMap;
 
 /// A start key: attribute name → string value (every key attribute here is a string).
@@ -22,36 +19,16 @@ fn bad() -> Error {
     Error::invalid("cursor", "is not a cursor of this query; start again without it")
 }
 
-fn tag(secret: &Secret, scope: &str, payload: &[u8]) -> hmac::Tag {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.expose().as_bytes());
-    let mut ctx = hmac::Context::with_key(&key);
-    ctx.update(scope.as_bytes());
-    ctx.update(&[0]);
-    ctx.update(payload);
-    ctx.sign()
-}
-
 /// Seals `key` for the query described by `scope` (a canonical rendering of its filters).
 pub fn encode(secret: &Secret, scope: &str, key: &Key) -> String {
     // A BTreeMap of strings always serializes.
     let payload = serde_json::to_vec(key).unwrap_or_default();
-    let mac = tag(secret, scope, &payload);
-    format!("{}.{}", B64.encode(&payload), B64.encode(mac.as_ref()))
+    super::seal::seal(secret, scope, &payload)
 }
 
 /// Opens a cursor written by [`encode`] for the same `scope`.
 pub fn decode(secret: &Secret, scope: &str, cursor: &str) -> Result<Key> {
-    if cursor.len() > MAX_LEN {
-        return Err(bad());
-    }
-    let (payload, mac) = cursor.split_once('.').ok_or_else(bad)?;
-    let payload = B64.decode(payload).map_err(|_| bad())?;
-    let mac = B64.decode(mac).map_err(|_| bad())?;
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.expose().as_bytes());
-    let mut signed = scope.as_bytes().to_vec();
-    signed.push(0);
-    signed.extend_from_slice(&payload);
-    hmac::verify(&key, &signed, &mac).map_err(|_| bad())?;
+    let payload = super::seal::open(secret, scope, cursor, MAX_LEN).ok_or_else(bad)?;
     serde_json::from_slice(&payload).map_err(|_| bad())
 }
 

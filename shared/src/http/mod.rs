@@ -4,6 +4,7 @@
 
 pub mod cursor;
 pub mod outbound;
+pub mod seal;
 
 use crate::{App, Error, FieldError, Result};
 use lambda_http::http::{HeaderValue, StatusCode, header};
@@ -44,6 +45,20 @@ where
     F: FnOnce(&'a App, Request) -> Fut,
     Fut: Future<Output = Result<Response<Body>>> + 'a,
 {
+    serve_rendering(app, req, handler, problem_response).await
+}
+
+/// [`serve`], with errors rendered by `render` (the web shop renders HTML error pages).
+pub async fn serve_rendering<'a, F, Fut>(
+    app: &'a App,
+    req: Request,
+    handler: F,
+    render: impl FnOnce(&Error) -> Response<Body>,
+) -> Response<Body>
+where
+    F: FnOnce(&'a App, Request) -> Fut,
+    Fut: Future<Output = Result<Response<Body>>> + 'a,
+{
     let request_id = request_id(&req);
     let span = tracing::info_span!(
         "request",
@@ -60,7 +75,7 @@ where
                     500.. => tracing::error!(error = %err, "request failed"),
                     _ => tracing::info!(error = %err, "request refused"),
                 }
-                problem_response(&err)
+                render(&err)
             }
         };
         if let Ok(value) = HeaderValue::from_str(&request_id) {

@@ -3,6 +3,7 @@
 //! | access pattern                         | key / index                                        | operation |
 //! |----------------------------------------|----------------------------------------------------|-----------|
 //! | product by id                          | `pk=PRODUCT#<id>`, `sk=PRODUCT`                    | GetItem (consistent) |
+//! | the products of a cart                 | the same keys                                      | BatchGetItem (consistent) |
 //! | active products, newest first          | `gsi1`: `gsi1pk=CATALOG`, `gsi1sk=<id>` (sparse: active only) | Query, descending |
 //! | active products of a category          | `gsi3`: `gsi3pk=CATEGORY#<slug>`, `gsi3sk=<id>` (sparse: active only) | Query, descending |
 //! | a maker's products (by status)         | `gsi2`: `gsi2pk=MAKER#<user>`, `gsi2sk=A#<id>` (active) / `X#<id>` (archived) | Query `begins_with`, descending |
@@ -22,6 +23,7 @@
 //! | a user's email address (notifier) | `USER#<sub>`/`PROFILE`, attribute `email` (Cognito's, stored by the post-confirmation trigger or filled in on first need) | GetItem / UpdateItem upsert |
 //! | one email at most once         | `pk=ORDER#<id>`, `sk=MAIL#<status>#<sub>` / `pk=USER#<sub>`, `sk=MAIL#WELCOME`, TTL `expires_at` | UpdateItem `attribute_not_exists(pk) OR state = failed` |
 //! | idempotency key                        | `pk=IDEM#<sub>`, `sk=KEY#<key>`, TTL `expires_at` (24 h) | in the checkout read and the placing transaction |
+//! | the web shop: sessions, carts         | under `USER#<sub>`: `SESSION#<hash>`, `CART` (see `store::web`) | BatchGetItem with the profile; Put / Update / Delete |
 //! | order event published (publisher dedup) | `pk=ORDER#<id>`, `sk=EVENT#<status>`, TTL `expires_at` (3 days) | BatchGetItem (consistent) before PutEvents, BatchWriteItem after |
 //!
 //! Product ids are ULIDs, so sorting by id is sorting by creation time. `q` (words of the
@@ -36,6 +38,7 @@ mod products;
 mod profiles;
 mod query;
 pub mod schema;
+mod web;
 
 pub use events::{MARKER_SORT_KEY_PREFIX, MARKER_TTL as EVENT_MARKER_TTL};
 pub use mail::{Claim, MARKER_TTL as MAIL_MARKER_TTL, MailKey};
@@ -45,6 +48,7 @@ pub use orders::{
 };
 pub use products::{Page, ProductFilter, StatusFilter};
 pub use profiles::Contact;
+pub use web::{SESSION_TTL_SECS, VisitRead, WebSession};
 
 use crate::Error;
 use aws_sdk_dynamodb::Client;

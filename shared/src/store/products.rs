@@ -166,6 +166,18 @@ impl Store {
         out.item.as_ref().map(from_item).transpose()
     }
 
+    /// The products among `ids` that exist, in one BatchGetItem (a cart's view, the sitemap's
+    /// neighbours): at most 100 ids.
+    pub async fn get_products(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut keys: Vec<Item> = ids.iter().map(product_key).collect();
+        keys.dedup();
+        let items = self.batch_get(keys, "reading products").await?;
+        items.iter().map(from_item).collect()
+    }
+
     /// Writes a new product and, in the same transaction, marks its maker's profile as a
     /// shop (creating the profile if the maker never opened `/me`).
     pub async fn create_product(&self, product: &Product, maker_username: &str) -> Result<()> {

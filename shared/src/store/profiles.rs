@@ -173,6 +173,32 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The shop names of `makers` (one BatchGetItem): for product cards and pages that name
+    /// their makers. Users who are not makers are left out.
+    pub async fn maker_names(&self, makers: &[UserId]) -> Result<HashMap<UserId, String>> {
+        let mut keys: Vec<Item> = Vec::new();
+        for maker in makers {
+            let key = profile_key(maker);
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let items = self.batch_get(keys, "reading makers' names").await?;
+        let mut names = HashMap::new();
+        for item in items.iter().filter(|item| get_bool(item, "is_maker")) {
+            let pk = get_s(item, "pk")?;
+            if let Some(id) = pk.strip_prefix("USER#").and_then(UserId::parse) {
+                names.insert(id, get_s(item, "display_name")?);
+            }
+        }
+        Ok(names)
+    }
+}
+
 /// What the mail code needs of a user: where to write, and what to call them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {

@@ -18,3 +18,4 @@ mod profiles;
 mod races;
 mod secrets;
 mod signup;
+mod web_browse;

@@ -1,0 +1,7 @@
+//! GET and POST /cart: the cart (add, change quantity, remove)
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    let app = shared::App::from_env().await?;
+    shared::web::run(app, web_cart::handle).await
+}

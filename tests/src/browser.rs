@@ -1,0 +1,116 @@
+//! A scripted browser for the page handlers: it keeps the shop's cookie, sends forms as a
+//! browser does (urlencoded, with `Origin`), and reads what a page shows. Requests go
+//! through the same ALB events and route table as the API's tests.
+
+use crate::{TestContext, TestResponse};
+
+/// The shop as the test context serves it.
+pub const ORIGIN: &str = "http://127.0.0.1:3000";
+
+/// One browser: its cookie jar holds the shop's one cookie.
+pub struct Browser<'c> {
+    ctx: &'c TestContext,
+    cookie: Option<String>,
+}
+
+impl<'c> Browser<'c> {
+    pub fn new(ctx: &'c TestContext) -> Self {
+        Self { ctx, cookie: None }
+    }
+
+    /// The cookie as the browser holds it (`name=value`).
+    pub fn cookie(&self) -> Option<&str> {
+        self.cookie.as_deref()
+    }
+
+    /// Replaces the cookie (a tampered one, say).
+    pub fn set_cookie(&mut self, cookie: Option<String>) {
+        self.cookie = cookie;
+    }
+
+    fn keep_cookie(&mut self, response: &TestResponse) {
+        if let Some(set) = response.header("set-cookie") {
+            self.cookie = set.split(';').next().map(str::to_owned);
+        }
+    }
+
+    fn request(&self, method: &str, path_and_query: &str) -> crate::TestRequest<'c> {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let mut request = self.ctx.request(method, path).header("accept", "text/html");
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            request = request.query(&name, &value);
+        }
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        request
+    }
+
+    /// GET `path` (with its query), keeping the cookie the page sets.
+    pub async fn get(&mut self, path: &str) -> TestResponse {
+        let response = self.request("GET", path).send().await;
+        self.keep_cookie(&response);
+        response
+    }
+
+    /// POSTs `fields` to `path` from this site, with the form token of the page at `from`.
+    pub async fn submit(&mut self, from: &str, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let page = self.get(from).await;
+        let token = form_token(&page.text()).unwrap_or_default();
+        let mut all = vec![("_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post(path, &all, Some(ORIGIN)).await
+    }
+
+    /// POSTs exactly `fields` to `path`, with `origin` as the `Origin` header (if any).
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> TestResponse {
+        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        let mut request = self.request("POST", path).raw_body("application/x-www-form-urlencoded", &body);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let response = request.send().await;
+        self.keep_cookie(&response);
+        response
+    }
+}
+
+/// The value of the first `_token` hidden field in a page.
+pub fn form_token(html: &str) -> Option<String> {
+    let at = html.find("name=\"_token\" value=\"")? + "name=\"_token\" value=\"".len();
+    html[at..].split('"').next().map(str::to_owned)
+}
+
+/// The text of a page without its tags (for "the page says …" assertions).
+pub fn text_of(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl TestResponse {
+    /// Asserts an HTML page with this status.
+    #[track_caller]
+    pub fn page(&self, status: u16) -> String {
+        self.expect(status);
+        assert_eq!(self.header("content-type"), Some("text/html; charset=utf-8"), "{}", self.text());
+        self.text()
+    }
+
+    /// Asserts a 303 to `location`.
+    #[track_caller]
+    pub fn redirects_to(&self, location: &str) {
+        assert_eq!((self.status, self.header("location")), (303, Some(location)), "{}", self.text());
+    }
+}
