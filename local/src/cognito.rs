@@ -4,7 +4,9 @@
 use anyhow::{Context, Result};
 use aws_config::SdkConfig;
 use aws_sdk_cognitoidentityprovider::Client;
-use aws_sdk_cognitoidentityprovider::types::{AttributeType, AuthFlowType, ExplicitAuthFlowsType, MessageActionType};
+use aws_sdk_cognitoidentityprovider::types::{
+    AttributeType, AuthFlowType, ExplicitAuthFlowsType, MessageActionType, UsernameAttributeType, VerifiedAttributeType,
+};
 use serde::{Deserialize, Serialize};
 
 /// The groups that grant roles beyond customer.
@@ -25,10 +27,18 @@ pub struct Tokens {
 }
 
 /// Creates a user pool with the `makers` and `admins` groups and an app client that
-/// allows USER_PASSWORD_AUTH.
+/// allows USER_PASSWORD_AUTH. Like the template's pool, users sign in by email
+/// (`UsernameAttributes: email`): Cognito names them by a generated id (their `sub`).
 pub async fn create_pool(aws: &SdkConfig, name: &str) -> Result<CognitoPool> {
     let client = Client::new(aws);
-    let pool = client.create_user_pool().pool_name(name).send().await.context("creating the user pool")?;
+    let pool = client
+        .create_user_pool()
+        .pool_name(name)
+        .username_attributes(UsernameAttributeType::Email)
+        .auto_verified_attributes(VerifiedAttributeType::Email)
+        .send()
+        .await
+        .context("creating the user pool")?;
     let user_pool_id = pool.user_pool.and_then(|p| p.id).context("the new user pool has no id")?;
     for group in GROUPS {
         client
@@ -64,24 +74,11 @@ pub async fn add_client(aws: &SdkConfig, user_pool_id: &str, name: &str) -> Resu
     out.user_pool_client.and_then(|c| c.client_id).context("the new app client has no id")
 }
 
-/// Creates a confirmed user with a permanent password in `groups`; returns its `sub`.
-/// Its address is `<username>@makers-market.test`.
+/// Creates a confirmed user, who signs in with `email`, with a permanent password, in
+/// `groups`; returns its `sub`.
 pub async fn create_user(
     aws: &SdkConfig,
     pool: &CognitoPool,
-    username: &str,
-    password: &str,
-    groups: &[&str],
-) -> Result<String> {
-    create_user_with_email(aws, pool, username, &format!("{username}@makers-market.test"), password, groups).await
-}
-
-/// [`create_user`] with the address `email` (tests give each stack its own addresses, to
-/// tell their emails apart on a shared SES emulator).
-pub async fn create_user_with_email(
-    aws: &SdkConfig,
-    pool: &CognitoPool,
-    username: &str,
     email: &str,
     password: &str,
     groups: &[&str],
@@ -90,45 +87,45 @@ pub async fn create_user_with_email(
     client
         .admin_create_user()
         .user_pool_id(&pool.user_pool_id)
-        .username(username)
+        .username(email)
         .message_action(MessageActionType::Suppress)
         .user_attributes(AttributeType::builder().name("email").value(email).build()?)
         .user_attributes(AttributeType::builder().name("email_verified").value("true").build()?)
         .send()
         .await
-        .with_context(|| format!("creating user {username}"))?;
+        .with_context(|| format!("creating user {email}"))?;
     client
         .admin_set_user_password()
         .user_pool_id(&pool.user_pool_id)
-        .username(username)
+        .username(email)
         .password(password)
         .permanent(true)
         .send()
         .await
-        .with_context(|| format!("setting {username}'s password"))?;
+        .with_context(|| format!("setting {email}'s password"))?;
     for group in groups {
         client
             .admin_add_user_to_group()
             .user_pool_id(&pool.user_pool_id)
-            .username(username)
+            .username(email)
             .group_name(*group)
             .send()
             .await
-            .with_context(|| format!("adding {username} to {group}"))?;
+            .with_context(|| format!("adding {email} to {group}"))?;
     }
     let user = client
         .admin_get_user()
         .user_pool_id(&pool.user_pool_id)
-        .username(username)
+        .username(email)
         .send()
         .await
-        .with_context(|| format!("reading user {username}"))?;
+        .with_context(|| format!("reading user {email}"))?;
     user.user_attributes
         .unwrap_or_default()
         .into_iter()
         .find(|a| a.name == "sub")
         .and_then(|a| a.value)
-        .with_context(|| format!("user {username} has no sub"))
+        .with_context(|| format!("user {email} has no sub"))
 }
 
 /// Signs in with USER_PASSWORD_AUTH through `client_id`.

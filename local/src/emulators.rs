@@ -125,15 +125,27 @@ pub fn launchers_dir() -> PathBuf {
 }
 
 /// Starts moto server (DynamoDB, Cognito, SES v2, EventBridge, SQS, …), in-memory, ready when
-/// `GET /moto-api/` answers.
+/// `GET /moto-api/` answers. Its Cognito makes and checks sign-up and password-reset codes
+/// and writes them, and confirmed sign-ups, to [`cognito_events_file`] (see
+/// `local/py/moto_launcher.py` and [`crate::cognito_pump`]).
 pub async fn start_moto(venv: &Venv, opts: &EmulatorOptions) -> anyhow::Result<Emulator> {
-    start(venv, "moto", "moto_launcher.py", "/moto-api/", opts).await
+    let events = cognito_events_file(opts);
+    std::fs::create_dir_all(&opts.log_dir)
+        .with_context(|| format!("cannot create the log directory {}", opts.log_dir.display()))?;
+    std::fs::write(&events, "").with_context(|| format!("cannot create {}", events.display()))?;
+    let events = events.display().to_string();
+    start(venv, "moto", "moto_launcher.py", "/moto-api/", opts, &["--cognito-events", &events]).await
+}
+
+/// Where the moto started with `opts` writes Cognito's codes and confirmations.
+pub fn cognito_events_file(opts: &EmulatorOptions) -> PathBuf {
+    opts.log_dir.join("cognito-events.jsonl")
 }
 
 /// Starts localstripe, in-memory and on loopback only (see `local/py/localstripe_launcher.py`).
 /// Its API base for Stripe clients is `<url>/`.
 pub async fn start_localstripe(venv: &Venv, opts: &EmulatorOptions) -> anyhow::Result<Emulator> {
-    start(venv, "localstripe", "localstripe_launcher.py", "/v1/customers", opts).await
+    start(venv, "localstripe", "localstripe_launcher.py", "/v1/customers", opts, &[]).await
 }
 
 /// Starts DynamoDB Local (installing it first if needed, see [`crate::dynamodb_local`]):
@@ -169,12 +181,14 @@ async fn start(
     launcher: &str,
     ready_path: &str,
     opts: &EmulatorOptions,
+    args: &[&str],
 ) -> anyhow::Result<Emulator> {
     let port = choose_port(name, opts)?;
     let script = launchers_dir().join(launcher);
     let mut cmd = Command::new(venv.python());
     cmd.arg(&script)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(args)
         .env("PYTHONUNBUFFERED", "1")
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PATH", venv.path_env());

@@ -4,6 +4,7 @@
 pub mod alb;
 pub mod api;
 pub mod cognito;
+pub mod cognito_pump;
 pub mod dynamodb_local;
 pub mod emulators;
 pub mod notifications;

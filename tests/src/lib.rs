@@ -51,7 +51,10 @@ impl Clock for TestClock {
 /// A signed-in test user.
 #[derive(Debug, Clone)]
 pub struct User {
+    /// Cognito's username: the user's `sub`, as in an email pool.
     pub username: String,
+    /// A short name for messages (`ada`).
+    pub name: String,
     pub sub: String,
     /// Unique to this test context, so its emails can be told apart on the shared moto.
     pub email: String,
@@ -160,9 +163,10 @@ impl TestContext {
             let (aws, pool) = (aws.clone(), pool.clone());
             let email = format!("{name}.{mailbox}@makers-market.test");
             async move {
-                let sub = cognito::create_user_with_email(&aws, &pool, name, &email, DEMO_PASSWORD, groups).await?;
-                let tokens = cognito::sign_in(&aws, &pool.client_id, name, DEMO_PASSWORD).await?;
-                anyhow::Ok(User { username: name.to_owned(), sub, email, tokens })
+                let sub = cognito::create_user(&aws, &pool, &email, DEMO_PASSWORD, groups).await?;
+                let tokens = cognito::sign_in(&aws, &pool.client_id, &email, DEMO_PASSWORD).await?;
+                // An email pool names its users by their sub.
+                anyhow::Ok(User { username: sub.clone(), name: name.to_owned(), sub, email, tokens })
             }
         };
         let (customer, other_customer, maker, other_maker, admin) = tokio::try_join!(
@@ -276,6 +280,9 @@ pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body>
         "web-listing" => web::serve(app, req, web_listing::handle).await,
         "web-shop" => web::serve(app, req, web_shop::handle).await,
         "web-cart" => web::serve(app, req, web_cart::handle).await,
+        "web-sign-in" => web::serve(app, req, web_sign_in::handle).await,
+        "web-sign-up" => web::serve(app, req, web_sign_up::handle).await,
+        "web-password" => web::serve(app, req, web_password::handle).await,
         "get-product" => serve(app, req, get_product::handle).await,
         "create-product" => serve(app, req, create_product::handle).await,
         "update-product" => serve(app, req, update_product::handle).await,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use local::alb::{Alb, AlbOptions};
 use local::cognito::CognitoPool;
+use local::cognito_pump::CognitoPump;
 use local::emulators::{self, Emulator, EmulatorOptions};
 use local::notifications::{NotifierQueues, Pump, PumpOptions};
 use local::provision::{self, DemoUsers, ProvisionOptions, SecretIds, SecretsOptions, StripeKeys};
@@ -98,6 +99,8 @@ pub struct Stack {
     pub streams: StreamPump,
     /// Order events from the notifier queue to the notifier.
     pub notifier: Pump,
+    /// Cognito's codes by email and its post-confirmation trigger (see `local::cognito_pump`).
+    pub cognito: CognitoPump,
     pub aws: aws_config::SdkConfig,
 }
 
@@ -203,6 +206,21 @@ impl Stack {
         let invoke = local::notifications::binary_invoker(&opts.bin_dir, &opts.log_dir, &env, opts.echo_logs)?;
         let notifier = Pump::new(&aws, PumpOptions::new(&queues.queue_url), invoke).run();
 
+        // What Cognito does after a sign-up: the codes by email, the post-confirmation trigger.
+        let post_confirmation = local::notifications::function_invoker(
+            "post-confirmation",
+            &opts.bin_dir,
+            &opts.log_dir,
+            &env,
+            opts.echo_logs,
+        )?;
+        let cognito = CognitoPump::start(
+            &aws,
+            emulators::cognito_events_file(&moto_opts),
+            shared::config::DEFAULT_MAIL_FROM.to_owned(),
+            post_confirmation,
+        );
+
         // Order events: the table's stream → the publisher → the bus.
         let mut stream_opts = StreamPumpOptions::new(
             &provisioned.table_name,
@@ -230,7 +248,7 @@ impl Stack {
             notifier: Some(queues),
             users: provisioned.users,
         };
-        Ok(Stack { info, moto, dynamodb, stripe, alb, scheduler, streams, notifier, aws })
+        Ok(Stack { info, moto, dynamodb, stripe, alb, scheduler, streams, notifier, cognito, aws })
     }
 
     /// An error if an emulator has died.
@@ -244,6 +262,7 @@ impl Stack {
     pub async fn down(self) {
         self.streams.shutdown().await;
         self.notifier.shutdown().await;
+        self.cognito.shutdown();
         self.scheduler.shutdown().await;
         self.alb.shutdown().await;
         self.moto.stop().await;

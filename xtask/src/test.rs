@@ -261,6 +261,8 @@ async fn rust_tests(venv: &Venv, work_dir: &Path, filters: &[String]) -> anyhow:
         emulators::start_localstripe(venv, &opts)
     )?;
     let (endpoint, dynamodb_endpoint) = (moto.url(), dynamodb.url());
+    // Where moto's Cognito writes its codes (tests read them as a user reads their email).
+    let cognito_events = emulators::cognito_events_file(&opts);
     // `{api_base}v1/…`, as StripeSettings::api_base wants it.
     let stripe_api_base = format!("{}/", stripe.url());
     eprintln!(
@@ -268,8 +270,9 @@ async fn rust_tests(venv: &Venv, work_dir: &Path, filters: &[String]) -> anyhow:
     );
     // Blocking waits on a worker thread of this runtime are fine: nothing else runs on it
     // but the emulator handles, which need no polling.
-    let outcome =
-        tokio::task::block_in_place(|| run_cargo_tests(&endpoint, &dynamodb_endpoint, &stripe_api_base, filters));
+    let outcome = tokio::task::block_in_place(|| {
+        run_cargo_tests(&endpoint, &dynamodb_endpoint, &stripe_api_base, &cognito_events, filters)
+    });
     moto.stop().await;
     dynamodb.stop().await;
     stripe.stop().await;
@@ -280,10 +283,12 @@ fn run_cargo_tests(
     endpoint: &str,
     dynamodb_endpoint: &str,
     stripe_api_base: &str,
+    cognito_events: &Path,
     filters: &[String],
 ) -> anyhow::Result<()> {
     let with_env = |mut cmd: Command| {
         cmd.env("MM_TEST_AWS_ENDPOINT", endpoint)
+            .env("MM_TEST_COGNITO_EVENTS", cognito_events)
             .env("MM_TEST_DYNAMODB_ENDPOINT", dynamodb_endpoint)
             .env("MM_TEST_STRIPE_API_BASE", stripe_api_base)
             .env("AWS_EC2_METADATA_DISABLED", "true");

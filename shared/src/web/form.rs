@@ -71,6 +71,38 @@ impl Form {
     }
 }
 
+/// The messages of a refused form, by field, for the page that shows it again.
+#[derive(Debug, Clone, Default)]
+pub struct FieldErrors(std::collections::HashMap<String, String>);
+
+impl FieldErrors {
+    /// The fields a use case refused; `Err` passes on anything that is not a refusal.
+    pub fn from_error(err: Error) -> Result<Self> {
+        match err {
+            Error::Validation(errors) => Ok(Self(errors.into_iter().map(|e| (e.field, e.message)).collect())),
+            other => Err(other),
+        }
+    }
+
+    pub fn one(field: &str, message: impl Into<String>) -> Self {
+        Self([(field.to_owned(), message.into())].into())
+    }
+
+    /// The message for `field`, or "" (templates show nothing for "").
+    pub fn get(&self, field: &str) -> &str {
+        self.0.get(field).map_or("", String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every message, for the summary at the top of a form.
+    pub fn messages(&self) -> Vec<&str> {
+        self.0.values().map(String::as_str).collect()
+    }
+}
+
 /// Refuses a request that a browser says came from another site. `Origin` is sent with
 /// every POST by current browsers; `Sec-Fetch-Site` by all that lack it. Neither (a script
 /// or an old browser) passes here, and then the form token alone decides.

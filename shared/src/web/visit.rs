@@ -194,7 +194,7 @@ impl<'a> Visit<'a> {
             }
             Err(other) => return Err(other),
         };
-        let name = read.display_name.unwrap_or_else(|| principal.username.clone());
+        let name = shown_name(read.display_name, &principal);
         self.account_cart = read.cart;
         self.user = Some(SignedIn { principal, name, session_hash: hash, tokens });
         Ok(())
@@ -300,7 +300,7 @@ impl<'a> Visit<'a> {
         }
         self.state.visitor = random_id(16);
         self.state.session = Some(SessionRef { id, user: principal.user_id.as_str().to_owned() });
-        let name = read.display_name.unwrap_or_else(|| principal.username.clone());
+        let name = shown_name(read.display_name, &principal);
         self.account_cart = cart;
         self.user = Some(SignedIn { principal, name, session_hash: hash, tokens });
         Ok(())
@@ -337,6 +337,14 @@ impl<'a> Visit<'a> {
         let next = super::layout::url_encode(&self.here);
         self.respond(super::see_other(&format!("/sign-in?next={next}")))
     }
+}
+
+/// What the header calls a user: their profile's name, unless it is only Cognito's username
+/// (an email pool's is a generated id).
+fn shown_name(display_name: Option<String>, principal: &Principal) -> String {
+    display_name
+        .filter(|n| n != &principal.username && !n.trim().is_empty())
+        .unwrap_or_else(|| "Your account".to_owned())
 }
 
 /// The request's path and query, as a `next` to return to.

@@ -103,8 +103,9 @@ async fn an_id_token_is_not_an_access_token() {
 async fn a_token_from_another_pool_is_refused() {
     let (ctx, id) = setup().await;
     let other = local::cognito::create_pool(&ctx.aws, &e2e::unique("mm-other")).await.unwrap();
-    local::cognito::create_user(&ctx.aws, &other, "maria", "Makers-Market-2026", &["makers"]).await.unwrap();
-    let tokens = local::cognito::sign_in(&ctx.aws, &other.client_id, "maria", "Makers-Market-2026").await.unwrap();
+    local::cognito::create_user(&ctx.aws, &other, "maria@other.test", "Makers-Market-2026", &["makers"]).await.unwrap();
+    let tokens =
+        local::cognito::sign_in(&ctx.aws, &other.client_id, "maria@other.test", "Makers-Market-2026").await.unwrap();
     assert_every_protected_route_refuses(&ctx, &id, Some(&format!("Bearer {}", tokens.access))).await;
 }
 
@@ -112,7 +113,7 @@ async fn a_token_from_another_pool_is_refused() {
 async fn a_token_from_another_app_client_is_refused() {
     let (ctx, id) = setup().await;
     let client = local::cognito::add_client(&ctx.aws, &ctx.pool.user_pool_id, "other-app").await.unwrap();
-    let tokens = local::cognito::sign_in(&ctx.aws, &client, "maria", "Makers-Market-2026").await.unwrap();
+    let tokens = local::cognito::sign_in(&ctx.aws, &client, &ctx.maker.email, "Makers-Market-2026").await.unwrap();
     assert_every_protected_route_refuses(&ctx, &id, Some(&format!("Bearer {}", tokens.access))).await;
 }
 

@@ -112,8 +112,10 @@ async fn every_sample_event_is_served_by_its_function() {
         let path = event["path"].as_str().unwrap().to_owned();
         assert_eq!(shared::routes::function_for(&method, &path), function, "the sample of {function} routes elsewhere");
         // Point the sample at this stack's data and users.
+        // The archive-product sample archives `id`: the product page shows one still for sale.
+        let shown = if function == "web-listing" { for_orders } else { id };
         let path = path
-            .replace("prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F", id)
+            .replace("prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F", shown)
             .replace("3f6c1a52-7e0b-4d0c-9b1e-2a4f6d8c0e11", &ctx.maker.sub)
             .replace("ord_01JDR0A1B2C3D4E5F6G7H8J9K0", order_id);
         event["path"] = json!(path);
@@ -145,7 +147,6 @@ async fn requests_to_unknown_paths_get_a_problem_404_with_a_request_id() {
     for (method, path) in [
         ("GET", "/nope"),
         ("POST", "/nope"),
-        ("GET", "/"),
         ("PUT", "/me/"),
         ("GET", "/Products"),
         // `/products/*` rules match these, yet they name no product, for any method.

@@ -18,4 +18,5 @@ mod profiles;
 mod races;
 mod secrets;
 mod signup;
+mod web_accounts;
 mod web_browse;

@@ -43,7 +43,11 @@ pub struct Stack {
 }
 
 /// Customers besides the seeded one, created for the rush (four customers in all).
-const EXTRA_CUSTOMERS: [&str; 3] = ["bench-customer-2", "bench-customer-3", "bench-customer-4"];
+const EXTRA_CUSTOMERS: [&str; 3] = [
+    "bench-customer-2@makers-market.test",
+    "bench-customer-3@makers-market.test",
+    "bench-customer-4@makers-market.test",
+];
 
 impl Stack {
     pub async fn start(root: &Path, log_dir: &Path) -> anyhow::Result<Stack> {

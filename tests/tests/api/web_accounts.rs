@@ -1,0 +1,229 @@
+//! The web shop's accounts: sign up with the emailed code, sign in and back to where the
+//! user was, a visitor's cart joining the account's, sign out that ends the session, and a
+//! password reset — through the page handlers against moto's Cognito.
+
+use e2e::TestContext;
+use e2e::browser::{Browser, ORIGIN, cognito_code, post_confirmation_event, text_of};
+use local::provision::DEMO_PASSWORD;
+use serde_json::json;
+
+fn fresh_email(ctx: &TestContext) -> String {
+    format!("new.{}", ctx.customer.email)
+}
+
+async fn sign_in(browser: &mut Browser<'_>, email: &str, password: &str, next: &str) -> e2e::TestResponse {
+    browser.submit("/sign-in", "/sign-in", &[("email", email), ("password", password), ("next", next)]).await
+}
+
+#[tokio::test]
+async fn a_visitor_signs_up_confirms_with_the_emailed_code_and_signs_in() {
+    let ctx = TestContext::new().await;
+    let email = fresh_email(&ctx);
+    let mut browser = Browser::new(&ctx);
+    let response = browser
+        .submit(
+            "/sign-up",
+            "/sign-up",
+            &[("name", "Grace Hopper"), ("email", &email), ("password", "Compilers-1952"), ("next", "/cart")],
+        )
+        .await;
+    let confirm = format!("/sign-up/confirm?email={}&next=%2Fcart", e2e::browser::url_encode(&email));
+    response.redirects_to(&confirm);
+    let html = browser.get(&confirm).await.page(200);
+    assert!(text_of(&html).contains(&format!("We have emailed a 6-digit code to {email}")), "{html}");
+    let code = cognito_code(&email, "sign-up").expect("Cognito made a code");
+    // A wrong code is refused next to its field; the account stays unconfirmed.
+    let html = browser
+        .submit(&confirm, "/sign-up/confirm", &[("email", &email), ("code", "000000"), ("next", "/cart")])
+        .await
+        .page(400);
+    assert!(html.contains("id=\"code-error\"") && html.contains("not right"), "{html}");
+    let refused = sign_in(&mut browser, &email, "Compilers-1952", "/cart").await;
+    refused.redirects_to(&confirm);
+    let code = cognito_code(&email, "sign-up").filter(|c| c != &code).unwrap_or(code);
+    let response =
+        browser.submit(&confirm, "/sign-up/confirm", &[("email", &email), ("code", &code), ("next", "/cart")]).await;
+    response.redirects_to(&format!("/sign-in?email={}&next=%2Fcart", e2e::browser::url_encode(&email)));
+    // Cognito's trigger, as the local stack's pump runs it.
+    let event = post_confirmation_event(&email).expect("a post-confirmation event");
+    post_confirmation::handle(&ctx.app, serde_json::from_value(event).unwrap()).await.unwrap();
+    sign_in(&mut browser, &email, "Compilers-1952", "/cart").await.redirects_to("/cart");
+    let html = browser.get("/cart").await.page(200);
+    let text = text_of(&html);
+    assert!(text.contains("Grace Hopper") && text.contains("Sign out"), "{text}");
+}
+
+#[tokio::test]
+async fn sign_up_refuses_a_bad_name_email_or_password_next_to_each_field() {
+    let ctx = TestContext::new().await;
+    let mut browser = Browser::new(&ctx);
+    let html = browser
+        .submit("/sign-up", "/sign-up", &[("name", ""), ("email", "nope"), ("password", "short")])
+        .await
+        .page(400);
+    for field in ["name", "email", "password"] {
+        assert!(html.contains(&format!("id=\"{field}-error\"")), "{field}: {html}");
+    }
+    // Cognito's own password policy (moto's, here) speaks through the same field.
+    let taken = browser
+        .submit(
+            "/sign-up",
+            "/sign-up",
+            &[("name", "Ada"), ("email", &ctx.customer.email), ("password", "Another-Password-1")],
+        )
+        .await
+        .page(400);
+    assert!(taken.contains("id=\"email-error\"") && taken.contains("exists already"), "{taken}");
+}
+
+#[tokio::test]
+async fn sign_in_returns_to_a_same_site_page_only_and_refuses_a_wrong_password() {
+    let ctx = TestContext::new().await;
+    let mut browser = Browser::new(&ctx);
+    let html = sign_in(&mut browser, &ctx.customer.email, "wrong-password-1A", "/cart").await.page(400);
+    assert!(html.contains("id=\"password-error\"") && html.contains("not right"), "{html}");
+    // Nobody is signed in after that.
+    assert!(text_of(&browser.get("/cart").await.page(200)).contains("Sign in"));
+    sign_in(&mut browser, &ctx.customer.email, DEMO_PASSWORD, "https://evil.example/steal").await.redirects_to("/");
+    let mut other = Browser::new(&ctx);
+    sign_in(&mut other, &ctx.customer.email, DEMO_PASSWORD, "//evil.example").await.redirects_to("/");
+    let mut third = Browser::new(&ctx);
+    sign_in(&mut third, &ctx.customer.email, DEMO_PASSWORD, "/search?q=mug").await.redirects_to("/search?q=mug");
+    // Signed in already: the sign-in page goes on to `next`.
+    third.get("/sign-in?next=%2Fcart").await.redirects_to("/cart");
+}
+
+#[tokio::test]
+async fn a_visitors_cart_joins_the_accounts_at_sign_in_and_follows_it_to_another_device() {
+    let ctx = TestContext::new().await;
+    let mug = ctx.create_product(&ctx.maker, json!({"title": "Mug", "price_cents": 2000})).await;
+    let mug = mug["id"].as_str().unwrap();
+    let bowl = ctx.create_product(&ctx.maker, json!({"title": "Bowl", "price_cents": 3000})).await;
+    let bowl = bowl["id"].as_str().unwrap();
+    // On a phone, signed in: one mug in the account's cart.
+    let mut phone = Browser::new(&ctx);
+    sign_in(&mut phone, &ctx.customer.email, DEMO_PASSWORD, "/").await.redirects_to("/");
+    let listing = format!("/listing/{mug}");
+    phone.submit(&listing, &listing, &[("quantity", "1")]).await.redirects_to("/cart");
+    // On a laptop, as a visitor: two mugs and a bowl; then sign in.
+    let mut laptop = Browser::new(&ctx);
+    laptop.submit(&listing, &listing, &[("quantity", "2")]).await.redirects_to("/cart");
+    let bowl_page = format!("/listing/{bowl}");
+    laptop.submit(&bowl_page, &bowl_page, &[("quantity", "1")]).await.redirects_to("/cart");
+    sign_in(&mut laptop, &ctx.customer.email, DEMO_PASSWORD, "/cart").await.redirects_to("/cart");
+    let text = text_of(&laptop.get("/cart").await.page(200));
+    assert!(text.contains("Total (4 items) €90.00"), "merged: {text}");
+    // The phone sees the same cart.
+    let text = text_of(&phone.get("/cart").await.page(200));
+    assert!(text.contains("Total (4 items) €90.00"), "across devices: {text}");
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session_and_revokes_its_refresh_token() {
+    let ctx = TestContext::new().await;
+    let mut browser = Browser::new(&ctx);
+    sign_in(&mut browser, &ctx.customer.email, DEMO_PASSWORD, "/").await.redirects_to("/");
+    let signed_in_cookie = browser.cookie().unwrap().to_owned();
+    // A sign-out from another site is refused.
+    let token = e2e::browser::form_token(&browser.get("/").await.text()).unwrap();
+    browser.post("/sign-out", &[("_token", &token)], Some("https://evil.example")).await.page(403);
+    assert!(text_of(&browser.get("/").await.page(200)).contains("Sign out"));
+    browser.submit("/", "/sign-out", &[]).await.redirects_to("/");
+    assert!(text_of(&browser.get("/").await.page(200)).contains("You are signed out."));
+    // The old cookie, replayed, is a signed-out visit: the session is gone.
+    let mut thief = Browser::new(&ctx);
+    thief.set_cookie(Some(signed_in_cookie));
+    let text = text_of(&thief.get("/").await.page(200));
+    assert!(text.contains("Sign in") && !text.contains("Sign out"), "{text}");
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_renewed_with_the_refresh_token() {
+    let ctx = TestContext::new().await;
+    let mut browser = Browser::new(&ctx);
+    sign_in(&mut browser, &ctx.customer.email, DEMO_PASSWORD, "/").await.redirects_to("/");
+    // Age the stored session's access token past its expiry.
+    let key = json!({"pk": {"S": format!("USER#{}", ctx.customer.sub)}});
+    let sessions = ctx
+        .app
+        .store
+        .client()
+        .query()
+        .table_name(ctx.app.store.table())
+        .key_condition_expression("pk = :pk AND begins_with(sk, :s)")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", ctx.customer.sub)),
+        )
+        .expression_attribute_values(":s", aws_sdk_dynamodb::types::AttributeValue::S("SESSION#".into()))
+        .send()
+        .await
+        .unwrap();
+    let items = sessions.items.unwrap_or_default();
+    assert_eq!(items.len(), 1, "{key}");
+    let old_token = items[0]["access_token"].as_s().unwrap().clone();
+    ctx.app
+        .store
+        .client()
+        .update_item()
+        .table_name(ctx.app.store.table())
+        .key("pk", items[0]["pk"].clone())
+        .key("sk", items[0]["sk"].clone())
+        .update_expression("SET access_expires_at = :past")
+        .expression_attribute_values(":past", aws_sdk_dynamodb::types::AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(text_of(&browser.get("/cart").await.page(200)).contains("Sign out"), "still signed in");
+    let item = ctx
+        .app
+        .store
+        .client()
+        .get_item()
+        .table_name(ctx.app.store.table())
+        .key("pk", items[0]["pk"].clone())
+        .key("sk", items[0]["sk"].clone())
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_ne!(item["access_token"].as_s().unwrap(), &old_token, "a new access token was stored");
+    assert!(item["access_expires_at"].as_n().unwrap().parse::<u64>().unwrap() > 1_000_000);
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_with_the_emailed_code() {
+    let ctx = TestContext::new().await;
+    let mut browser = Browser::new(&ctx);
+    let email = ctx.customer.email.clone();
+    let reset = format!("/forgot-password/reset?email={}", e2e::browser::url_encode(&email));
+    browser.submit("/forgot-password", "/forgot-password", &[("email", &email)]).await.redirects_to(&reset);
+    // An unknown address reads the same: nobody learns who has an account.
+    let unknown = format!("nobody.{email}");
+    browser
+        .submit("/forgot-password", "/forgot-password", &[("email", &unknown)])
+        .await
+        .redirects_to(&format!("/forgot-password/reset?email={}", e2e::browser::url_encode(&unknown)));
+    let code = cognito_code(&email, "password").expect("a reset code");
+    let html = browser
+        .submit(
+            &reset,
+            "/forgot-password/reset",
+            &[("email", &email), ("code", "111111"), ("password", "A-New-Password-2")],
+        )
+        .await
+        .page(400);
+    assert!(html.contains("id=\"code-error\""), "{html}");
+    browser
+        .submit(
+            &reset,
+            "/forgot-password/reset",
+            &[("email", &email), ("code", &code), ("password", "A-New-Password-2")],
+        )
+        .await
+        .redirects_to(&format!("/sign-in?email={}", e2e::browser::url_encode(&email)));
+    sign_in(&mut browser, &email, DEMO_PASSWORD, "/").await.page(400);
+    sign_in(&mut browser, &email, "A-New-Password-2", "/").await.redirects_to("/");
+    let _ = ORIGIN;
+}
