@@ -3,7 +3,8 @@
 // needs is on the form's data attributes: the page has no inline script (its CSP allows
 // scripts only from the shop and Stripe.js's origin). A declined card shows Stripe's
 // message and leaves the form ready for another card on the same order; a card that needs
-// authentication gets Stripe's challenge. On success the order page follows the status.
+// authentication gets Stripe's challenge. On success the form gives way to a message and
+// the page's status part (which refreshes itself) shows the order paid.
 (function () {
   "use strict";
   var form = document.getElementById("pay-form");
@@ -36,7 +37,11 @@
           button.textContent = button.dataset.label;
           return;
         }
-        window.location.assign(form.dataset.done);
+        card.unmount && card.unmount();
+        Array.prototype.forEach.call(form.querySelectorAll(".field, button"), function (el) {
+          el.hidden = true;
+        });
+        document.getElementById("pay-done").hidden = false;
       })
       .catch(function () {
         errors.textContent = "The payment could not be sent. Check your connection and try again.";

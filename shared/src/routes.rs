@@ -105,6 +105,13 @@ pub const ROUTES: &[Route] = &[
     page(258, "POST", "/forgot-password", "web-password", "/forgot-password"),
     page(259, "GET", "/forgot-password/reset", "web-password", "/forgot-password/reset"),
     page(260, "POST", "/forgot-password/reset", "web-password", "/forgot-password/reset"),
+    page(270, "GET", "/checkout", "web-checkout", "/checkout"),
+    page(271, "POST", "/checkout", "web-checkout", "/checkout"),
+    page(280, "GET", "/account/orders", "web-orders", "/account/orders"),
+    page(281, "GET", "/account/orders/*", "web-order", "/account/orders/{id}"),
+    page(282, "POST", "/account/orders/*", "web-order", "/account/orders/{id}"),
+    page(290, "GET", "/account/profile", "web-profile", "/account/profile"),
+    page(291, "POST", "/account/profile", "web-profile", "/account/profile"),
 ];
 /// The listener's default action: the function that answers requests no rule matches.
 pub const DEFAULT_FUNCTION: &str = "not-found";

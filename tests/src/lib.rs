@@ -257,7 +257,10 @@ pub fn config(table: &str, pool: &CognitoPool) -> Config {
         event_bus_name: table.to_owned(),
         delivery_dwell: shared::config::DEFAULT_DELIVERY_DWELL,
         mail: shared::config::MailConfig::default(),
-        web: shared::config::WebConfig::default(),
+        web: shared::config::WebConfig {
+            stripe_js_url: format!("{}js.stripe.com/v3/", stripe_api_base()),
+            ..shared::config::WebConfig::default()
+        },
     }
 }
 
@@ -283,6 +286,10 @@ pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body>
         "web-sign-in" => web::serve(app, req, web_sign_in::handle).await,
         "web-sign-up" => web::serve(app, req, web_sign_up::handle).await,
         "web-password" => web::serve(app, req, web_password::handle).await,
+        "web-checkout" => web::serve(app, req, web_checkout::handle).await,
+        "web-order" => web::serve(app, req, web_order::handle).await,
+        "web-orders" => web::serve(app, req, web_orders::handle).await,
+        "web-profile" => web::serve(app, req, web_profile::handle).await,
         "get-product" => serve(app, req, get_product::handle).await,
         "create-product" => serve(app, req, create_product::handle).await,
         "update-product" => serve(app, req, update_product::handle).await,

@@ -52,7 +52,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
             }
             Err(err) => {
                 let errors = FieldErrors::from_error(err)?;
-                if errors.get("email") == "UNCONFIRMED" {
+                if !errors.get("unconfirmed").is_empty() {
                     // Not confirmed yet: a fresh code, and the confirmation form.
                     account::resend_code(app, &email).await?;
                     visit.flash("Confirm your email address first: we have sent you a new code.");

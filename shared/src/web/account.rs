@@ -73,7 +73,7 @@ pub async fn sign_in(app: &App, email: &str, password: &str) -> Result<(Principa
                 Some("NotAuthorizedException" | "UserNotFoundException") => {
                     refused("password", "The email or the password is not right.")
                 }
-                Some("UserNotConfirmedException") => refused("email", "UNCONFIRMED"),
+                Some("UserNotConfirmedException") => refused("unconfirmed", "This email address is not confirmed yet."),
                 Some("PasswordResetRequiredException") => {
                     refused("password", "This password must be reset: use \u{201c}Forgot your password?\u{201d}.")
                 }

@@ -59,6 +59,22 @@ impl Form {
         self.get(name).is_some_and(|v| !v.is_empty())
     }
 
+    /// The address fields of a form (`name`, `line1`, `line2`, `city`, `postal_code`,
+    /// `country`) as the API's `shipping_address` JSON, for the same use cases.
+    pub fn address(&self) -> serde_json::Value {
+        let mut address = serde_json::json!({
+            "name": self.text("name"),
+            "line1": self.text("line1"),
+            "city": self.text("city"),
+            "postal_code": self.text("postal_code"),
+            "country": self.text("country").to_uppercase(),
+        });
+        if let Some(line2) = self.get("line2").filter(|l| !l.is_empty()) {
+            address["line2"] = line2.into();
+        }
+        address
+    }
+
     /// `name` as a whole number in `range`, else a field error in words.
     pub fn number(&self, name: &str, range: std::ops::RangeInclusive<u32>) -> Result<u32, FieldError> {
         let raw = self.get(name).unwrap_or_default();
@@ -71,6 +87,42 @@ impl Form {
     }
 }
 
+/// An address as a form shows it (every field text, empty when unknown).
+#[derive(Debug, Clone, Default)]
+pub struct AddressView {
+    pub name: String,
+    pub line1: String,
+    pub line2: String,
+    pub city: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+impl AddressView {
+    pub fn of(address: &crate::domain::Address) -> Self {
+        Self {
+            name: address.name.clone(),
+            line1: address.line1.clone(),
+            line2: address.line2.clone().unwrap_or_default(),
+            city: address.city.clone(),
+            postal_code: address.postal_code.clone(),
+            country: address.country.clone(),
+        }
+    }
+
+    /// What was typed, to show the form again.
+    pub fn typed(form: &Form) -> Self {
+        Self {
+            name: form.text("name"),
+            line1: form.text("line1"),
+            line2: form.text("line2"),
+            city: form.text("city"),
+            postal_code: form.text("postal_code"),
+            country: form.text("country"),
+        }
+    }
+}
+
 /// The messages of a refused form, by field, for the page that shows it again.
 #[derive(Debug, Clone, Default)]
 pub struct FieldErrors(std::collections::HashMap<String, String>);
@@ -79,7 +131,16 @@ impl FieldErrors {
     /// The fields a use case refused; `Err` passes on anything that is not a refusal.
     pub fn from_error(err: Error) -> Result<Self> {
         match err {
-            Error::Validation(errors) => Ok(Self(errors.into_iter().map(|e| (e.field, e.message)).collect())),
+            // The API names address fields `shipping_address.city`; forms name them `city`.
+            Error::Validation(errors) => Ok(Self(
+                errors
+                    .into_iter()
+                    .map(|e| {
+                        let field = e.field.strip_prefix("shipping_address.").unwrap_or(&e.field).to_owned();
+                        (field, sentence(&e.message))
+                    })
+                    .collect(),
+            )),
             other => Err(other),
         }
     }
@@ -101,6 +162,22 @@ impl FieldErrors {
     pub fn messages(&self) -> Vec<&str> {
         self.0.values().map(String::as_str).collect()
     }
+}
+
+/// An API validation message as a sentence for the form (`must be …` → `This must be …`).
+fn sentence(message: &str) -> String {
+    let mut text = if message.starts_with("must ") || message.starts_with("is ") {
+        format!("This {message}")
+    } else {
+        message.to_owned()
+    };
+    if let Some(first) = text.get(..1) {
+        text = first.to_uppercase() + &text[1..];
+    }
+    if !text.ends_with('.') {
+        text.push('.');
+    }
+    text
 }
 
 /// Refuses a request that a browser says came from another site. `Origin` is sent with

@@ -21,7 +21,7 @@ pub mod form;
 pub mod layout;
 pub mod visit;
 
-pub use form::{FieldErrors, Form};
+pub use form::{AddressView, FieldErrors, Form};
 pub use layout::{Layout, MakerNames, filters, render};
 pub use visit::Visit;
 

@@ -20,3 +20,4 @@ mod secrets;
 mod signup;
 mod web_accounts;
 mod web_browse;
+mod web_checkout;
