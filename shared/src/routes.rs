@@ -113,6 +113,14 @@ pub const ROUTES: &[Route] = &[
     page(290, "GET", "/account/profile", "web-profile", "/account/profile"),
     page(291, "POST", "/account/profile", "web-profile", "/account/profile"),
 ];
+/// Whether `path` lies under one of the API's collections (`/products…`, `/me`, …): the
+/// first segment of an API route's path. Everything else is the web shop's.
+pub fn is_api_path(path: &str) -> bool {
+    let first = |p: &str| p.trim_start_matches('/').split('/').next().unwrap_or_default().to_owned();
+    let segment = first(path);
+    ROUTES.iter().filter(|r| !r.is_page()).any(|r| first(r.api_path) == segment)
+}
+
 /// The listener's default action: the function that answers requests no rule matches.
 pub const DEFAULT_FUNCTION: &str = "not-found";
 
@@ -188,6 +196,16 @@ pub fn alb_pattern_matches(pattern: &str, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_paths_are_told_from_the_shops() {
+        for api in ["/products", "/products/x", "/me", "/orders/x/cancel", "/maker/orders", "/webhooks/stripe", "/health"] {
+            assert!(is_api_path(api), "{api}");
+        }
+        for page in ["/", "/nope", "/listing/x", "/account/orders", "/cart"] {
+            assert!(!is_api_path(page), "{page}");
+        }
+    }
 
     #[test]
     fn routes_resolve_like_an_alb() {

@@ -142,6 +142,19 @@ pub fn error_page(err: &Error) -> Response<Body> {
     response
 }
 
+/// The HTML error page for `err` with every page's headers, for a function that is not a
+/// page itself (the ALB's default action answering a browser).
+pub fn html_error(app: &App, req: &Request, err: &Error) -> Response<Body> {
+    finish(error_page(err), &app.config.web, is_https(req), accepts_gzip(req))
+}
+
+/// Whether `req` is a browser asking for a page (not an API client): it takes HTML and its
+/// path is none of the API's collections.
+pub fn wants_page(req: &Request) -> bool {
+    let takes_html = http::header(req, "accept").is_some_and(|a| a.contains("text/html"));
+    takes_html && !crate::routes::is_api_path(http::path(req))
+}
+
 /// The Content-Security-Policy of every page: nothing inline, scripts from the shop and
 /// Stripe.js's origin only, frames only Stripe's, no framing of the shop.
 pub fn content_security_policy(web: &WebConfig) -> String {

@@ -323,3 +323,14 @@ async fn assets_are_fingerprinted_cached_for_a_year_and_robots_and_sitemap_are_s
     let home = ctx.request("GET", "/").header("accept-encoding", "gzip, deflate, br").send().await;
     assert_eq!(home.header("content-encoding"), Some("gzip"));
 }
+
+#[tokio::test]
+async fn a_browser_gets_the_shops_404_page_and_an_api_client_its_problem() {
+    let ctx = TestContext::new().await;
+    let mut browser = Browser::new(&ctx);
+    let html = browser.get("/no-such-page").await.page(404);
+    assert!(html.contains("Page not found") && html.contains("Back to the shop"), "{html}");
+    // Under the API's paths, and for clients that do not ask for HTML, it stays problem+json.
+    ctx.get("/no-such-page").send().await.problem(404);
+    ctx.request("GET", "/products/a/b").header("accept", "text/html").send().await.problem(404);
+}
