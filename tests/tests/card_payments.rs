@@ -147,164 +147,170 @@ impl Webhooks {
     }
 }
 
-#[tokio::test]
-async fn the_launcher_serves_its_own_stripe_js() {
-    let base = api_base();
-    let (status, body) = localstripe::request(&base, "", "GET", "js.stripe.com/v3/", &[]).await.unwrap();
-    // Not JSON, so the helper hands back Null: the status is what we can see here.
-    assert_eq!((status, body), (200, Value::Null));
-}
+/// In a module of the binary's name, so that `cargo xtask test card_payments` (a test name
+/// filter) selects them.
+mod card_payments {
+    use super::*;
 
-#[tokio::test]
-async fn a_card_typed_in_the_page_pays_the_intent() {
-    let base = api_base();
-    let mut webhooks = Webhooks::register(&base).await;
-    let intent = new_intent(&base).await;
-    let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret_of(&intent), VISA).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["id"], intent.id.as_str());
-    assert_eq!(body["status"], "succeeded");
-    assert_eq!(body["amount_received"], 1234);
-    assert_eq!(intent_status(&base, &intent.id).await, ("succeeded".to_owned(), Value::Null));
-    assert_eq!(webhooks.about(&intent.id, 1).await, [(EventKind::PaymentIntentSucceeded, None)]);
-}
+    #[tokio::test]
+    async fn the_launcher_serves_its_own_stripe_js() {
+        let base = api_base();
+        let (status, body) = localstripe::request(&base, "", "GET", "js.stripe.com/v3/", &[]).await.unwrap();
+        // Not JSON, so the helper hands back Null: the status is what we can see here.
+        assert_eq!((status, body), (200, Value::Null));
+    }
 
-#[tokio::test]
-async fn a_declined_card_leaves_the_intent_payable_and_another_card_pays_it() {
-    let base = api_base();
-    let mut webhooks = Webhooks::register(&base).await;
-    let intent = new_intent(&base).await;
-    let secret = secret_of(&intent);
+    #[tokio::test]
+    async fn a_card_typed_in_the_page_pays_the_intent() {
+        let base = api_base();
+        let mut webhooks = Webhooks::register(&base).await;
+        let intent = new_intent(&base).await;
+        let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret_of(&intent), VISA).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["id"], intent.id.as_str());
+        assert_eq!(body["status"], "succeeded");
+        assert_eq!(body["amount_received"], 1234);
+        assert_eq!(intent_status(&base, &intent.id).await, ("succeeded".to_owned(), Value::Null));
+        assert_eq!(webhooks.about(&intent.id, 1).await, [(EventKind::PaymentIntentSucceeded, None)]);
+    }
 
-    let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, DECLINED).await;
-    assert_eq!(status, 402, "{body}");
-    let error = &body["error"];
-    assert_eq!(error["type"], "card_error", "{body}");
-    assert_eq!(error["code"], "card_declined");
-    assert_eq!(error["decline_code"], "generic_decline");
-    assert_eq!(error["message"], "Your card was declined.");
-    assert_eq!(error["payment_intent"]["id"], intent.id.as_str());
-    assert_eq!(error["payment_intent"]["status"], "requires_payment_method");
-    assert_eq!(error["payment_method"]["card"]["last4"], "0002");
+    #[tokio::test]
+    async fn a_declined_card_leaves_the_intent_payable_and_another_card_pays_it() {
+        let base = api_base();
+        let mut webhooks = Webhooks::register(&base).await;
+        let intent = new_intent(&base).await;
+        let secret = secret_of(&intent);
 
-    let (status, last_error) = intent_status(&base, &intent.id).await;
-    assert_eq!(status, "requires_payment_method");
-    assert_eq!(last_error["code"], "card_declined", "{last_error}");
-    assert_eq!(last_error["type"], "card_error");
-    assert_eq!(
-        webhooks.about(&intent.id, 1).await,
-        [(EventKind::PaymentIntentPaymentFailed, Some("card_declined".to_owned()))]
-    );
+        let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, DECLINED).await;
+        assert_eq!(status, 402, "{body}");
+        let error = &body["error"];
+        assert_eq!(error["type"], "card_error", "{body}");
+        assert_eq!(error["code"], "card_declined");
+        assert_eq!(error["decline_code"], "generic_decline");
+        assert_eq!(error["message"], "Your card was declined.");
+        assert_eq!(error["payment_intent"]["id"], intent.id.as_str());
+        assert_eq!(error["payment_intent"]["status"], "requires_payment_method");
+        assert_eq!(error["payment_method"]["card"]["last4"], "0002");
 
-    let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, VISA).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["status"], "succeeded");
-    assert_eq!(body["last_payment_error"], Value::Null);
-    assert_eq!(intent_status(&base, &intent.id).await, ("succeeded".to_owned(), Value::Null));
-    assert_eq!(webhooks.about(&intent.id, 1).await, [(EventKind::PaymentIntentSucceeded, None)]);
-}
+        let (status, last_error) = intent_status(&base, &intent.id).await;
+        assert_eq!(status, "requires_payment_method");
+        assert_eq!(last_error["code"], "card_declined", "{last_error}");
+        assert_eq!(last_error["type"], "card_error");
+        assert_eq!(
+            webhooks.about(&intent.id, 1).await,
+            [(EventKind::PaymentIntentPaymentFailed, Some("card_declined".to_owned()))]
+        );
 
-#[tokio::test]
-async fn a_3d_secure_card_waits_for_authentication_and_completing_it_pays() {
-    let base = api_base();
-    let mut webhooks = Webhooks::register(&base).await;
-    let intent = new_intent(&base).await;
-    let secret = secret_of(&intent);
+        let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, VISA).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "succeeded");
+        assert_eq!(body["last_payment_error"], Value::Null);
+        assert_eq!(intent_status(&base, &intent.id).await, ("succeeded".to_owned(), Value::Null));
+        assert_eq!(webhooks.about(&intent.id, 1).await, [(EventKind::PaymentIntentSucceeded, None)]);
+    }
 
-    let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, THREE_D_SECURE).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["status"], "requires_action");
-    assert_eq!(body["next_action"]["type"], "use_stripe_sdk");
-    assert_eq!(intent_status(&base, &intent.id).await.0, "requires_action");
+    #[tokio::test]
+    async fn a_3d_secure_card_waits_for_authentication_and_completing_it_pays() {
+        let base = api_base();
+        let mut webhooks = Webhooks::register(&base).await;
+        let intent = new_intent(&base).await;
+        let secret = secret_of(&intent);
 
-    let (status, body) = authenticate(&base, &secret, true).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["status"], "succeeded");
-    assert_eq!(body["next_action"], Value::Null);
-    assert_eq!(intent_status(&base, &intent.id).await.0, "succeeded");
-    assert_eq!(webhooks.about(&intent.id, 1).await, [(EventKind::PaymentIntentSucceeded, None)]);
-}
+        let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, THREE_D_SECURE).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "requires_action");
+        assert_eq!(body["next_action"]["type"], "use_stripe_sdk");
+        assert_eq!(intent_status(&base, &intent.id).await.0, "requires_action");
 
-#[tokio::test]
-async fn failing_3d_secure_is_an_authentication_failure_and_the_intent_stays_payable() {
-    let base = api_base();
-    let mut webhooks = Webhooks::register(&base).await;
-    let intent = new_intent(&base).await;
-    let secret = secret_of(&intent);
+        let (status, body) = authenticate(&base, &secret, true).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "succeeded");
+        assert_eq!(body["next_action"], Value::Null);
+        assert_eq!(intent_status(&base, &intent.id).await.0, "succeeded");
+        assert_eq!(webhooks.about(&intent.id, 1).await, [(EventKind::PaymentIntentSucceeded, None)]);
+    }
 
-    let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, THREE_D_SECURE).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("requires_action")), "{body}");
-    let (status, body) = authenticate(&base, &secret, false).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["status"], "requires_payment_method");
-    assert_eq!(body["last_payment_error"]["code"], "payment_intent_authentication_failure");
-    assert_eq!(body["last_payment_error"]["type"], "invalid_request_error");
-    assert_eq!(body["payment_method"], Value::Null);
-    assert_eq!(
-        webhooks.about(&intent.id, 1).await,
-        [(EventKind::PaymentIntentPaymentFailed, Some("payment_intent_authentication_failure".to_owned()))]
-    );
+    #[tokio::test]
+    async fn failing_3d_secure_is_an_authentication_failure_and_the_intent_stays_payable() {
+        let base = api_base();
+        let mut webhooks = Webhooks::register(&base).await;
+        let intent = new_intent(&base).await;
+        let secret = secret_of(&intent);
 
-    // The challenge is over: answering it again is refused.
-    let (status, body) = authenticate(&base, &secret, true).await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error"]["code"], "payment_intent_unexpected_state");
+        let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, THREE_D_SECURE).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("requires_action")), "{body}");
+        let (status, body) = authenticate(&base, &secret, false).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "requires_payment_method");
+        assert_eq!(body["last_payment_error"]["code"], "payment_intent_authentication_failure");
+        assert_eq!(body["last_payment_error"]["type"], "invalid_request_error");
+        assert_eq!(body["payment_method"], Value::Null);
+        assert_eq!(
+            webhooks.about(&intent.id, 1).await,
+            [(EventKind::PaymentIntentPaymentFailed, Some("payment_intent_authentication_failure".to_owned()))]
+        );
 
-    let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, VISA).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("succeeded")), "{body}");
-    let paid = StripePayments::new(StripeSettings::new(&base, Secret::new(SECRET_KEY)))
-        .unwrap()
-        .retrieve_intent(&intent.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(paid.status, IntentStatus::Succeeded);
-}
+        // The challenge is over: answering it again is refused.
+        let (status, body) = authenticate(&base, &secret, true).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "payment_intent_unexpected_state");
 
-#[tokio::test]
-async fn the_publishable_key_and_the_client_secret_are_what_authenticate_the_page() {
-    let base = api_base();
-    let intent = new_intent(&base).await;
-    let secret = secret_of(&intent);
+        let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, VISA).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("succeeded")), "{body}");
+        let paid = StripePayments::new(StripeSettings::new(&base, Secret::new(SECRET_KEY)))
+            .unwrap()
+            .retrieve_intent(&intent.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(paid.status, IntentStatus::Succeeded);
+    }
 
-    // No key, or a secret key where the page sends its publishable key: 401.
-    let (status, body) = confirm_card(&base, "", &secret, VISA).await;
-    assert_eq!(status, 401, "{body}");
-    let (status, body) = confirm_card(&base, SECRET_KEY, &secret, VISA).await;
-    assert_eq!(status, 401, "{body}");
-    // A client secret that is not this intent's: 400, and nothing was charged.
-    let wrong = format!("{}_secret_{}", intent.id, "x".repeat(16));
-    let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &wrong, VISA).await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error"]["param"], "client_secret");
-    let (status, body) = authenticate(&base, &wrong, true).await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(intent_status(&base, &intent.id).await.0, "requires_payment_method");
+    #[tokio::test]
+    async fn the_publishable_key_and_the_client_secret_are_what_authenticate_the_page() {
+        let base = api_base();
+        let intent = new_intent(&base).await;
+        let secret = secret_of(&intent);
 
-    // With both, the page may read the intent (stripe.retrievePaymentIntent).
-    let query = format!("v1/payment_intents/{}?key={PUBLISHABLE_KEY}&client_secret={secret}", intent.id);
-    let (status, body) = localstripe::request(&base, "", "GET", &query, &[]).await.unwrap();
-    assert_eq!((status, body["status"].as_str()), (200, Some("requires_payment_method")), "{body}");
-    let query = format!("v1/payment_intents/{}?client_secret={secret}", intent.id);
-    let (status, body) = localstripe::request(&base, "", "GET", &query, &[]).await.unwrap();
-    assert_eq!(status, 401, "{body}");
+        // No key, or a secret key where the page sends its publishable key: 401.
+        let (status, body) = confirm_card(&base, "", &secret, VISA).await;
+        assert_eq!(status, 401, "{body}");
+        let (status, body) = confirm_card(&base, SECRET_KEY, &secret, VISA).await;
+        assert_eq!(status, 401, "{body}");
+        // A client secret that is not this intent's: 400, and nothing was charged.
+        let wrong = format!("{}_secret_{}", intent.id, "x".repeat(16));
+        let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &wrong, VISA).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["param"], "client_secret");
+        let (status, body) = authenticate(&base, &wrong, true).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(intent_status(&base, &intent.id).await.0, "requires_payment_method");
 
-    // A paid intent cannot be confirmed again.
-    let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, VISA).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("succeeded")), "{body}");
-    let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, VISA).await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error"]["code"], "payment_intent_unexpected_state");
-}
+        // With both, the page may read the intent (stripe.retrievePaymentIntent).
+        let query = format!("v1/payment_intents/{}?key={PUBLISHABLE_KEY}&client_secret={secret}", intent.id);
+        let (status, body) = localstripe::request(&base, "", "GET", &query, &[]).await.unwrap();
+        assert_eq!((status, body["status"].as_str()), (200, Some("requires_payment_method")), "{body}");
+        let query = format!("v1/payment_intents/{}?client_secret={secret}", intent.id);
+        let (status, body) = localstripe::request(&base, "", "GET", &query, &[]).await.unwrap();
+        assert_eq!(status, 401, "{body}");
 
-#[tokio::test]
-async fn a_card_the_page_should_have_refused_is_a_card_error() {
-    let base = api_base();
-    let intent = new_intent(&base).await;
-    // Fails the Luhn check.
-    let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret_of(&intent), "4242424242424241").await;
-    assert_eq!(status, 402, "{body}");
-    assert_eq!(body["error"]["type"], "card_error");
-    assert_eq!(body["error"]["code"], "incorrect_number");
-    assert_eq!(intent_status(&base, &intent.id).await.0, "requires_payment_method");
+        // A paid intent cannot be confirmed again.
+        let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, VISA).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("succeeded")), "{body}");
+        let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret, VISA).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "payment_intent_unexpected_state");
+    }
+
+    #[tokio::test]
+    async fn a_card_the_page_should_have_refused_is_a_card_error() {
+        let base = api_base();
+        let intent = new_intent(&base).await;
+        // Fails the Luhn check.
+        let (status, body) = confirm_card(&base, PUBLISHABLE_KEY, &secret_of(&intent), "4242424242424241").await;
+        assert_eq!(status, 402, "{body}");
+        assert_eq!(body["error"]["type"], "card_error");
+        assert_eq!(body["error"]["code"], "incorrect_number");
+        assert_eq!(intent_status(&base, &intent.id).await.0, "requires_payment_method");
+    }
 }
