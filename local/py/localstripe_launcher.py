@@ -17,6 +17,32 @@ serves the same aiohttp app, but:
 * refuses to refund a charge that is already fully refunded with Stripe's 400
   `charge_already_refunded` (localstripe refunds it again), and refunding an unpaid
   PaymentIntent with a 400 (localstripe fails with a 500);
+* declines, retries and 3-D Secure as Stripe does (see `_stripejs.py`): Stripe's declining
+  test cards are declined when charged (`4000 0000 0000 0002` too, which localstripe declines
+  only when attached to a customer), with Stripe's error (402 `card_error`, `code`,
+  `decline_code`, message, `payment_intent`); the intent is then `requires_payment_method`
+  with `last_payment_error` and `payment_method` null, and can be paid with another card
+  (localstripe refuses every later confirm); a failed 3-D Secure challenge sends
+  `payment_intent.payment_failed` (`payment_intent_authentication_failure`), as Stripe does;
+* serves its own Stripe.js at `/js.stripe.com/v3/` (`stripe_js_v3.js`) in place of
+  localstripe's, which ignores the card typed in the page. A page written for the real
+  Stripe.js works unchanged with it: `Stripe(pk)`, `elements().create('card', {style})`,
+  `card.mount()`, `card.on('change')`, `stripe.confirmCardPayment(clientSecret,
+  {payment_method: {card, billing_details}})`, `stripe.retrievePaymentIntent()`. The card is
+  plain labelled inputs in the page; a 3-D Secure card opens a modal dialog ("Complete
+  authentication" / "Fail authentication"). It needs no inline script, eval or <style>.
+  Test cards: `4242 4242 4242 4242` pays; `4000 0000 0000 0002` is declined
+  (`card_declined`), `…9995` insufficient funds, `…0069` expired, `…0127` wrong CVC;
+  `4000 0027 6000 3184` asks for 3-D Secure; `4000 0082 6000 3178` asks for it, then is
+  declined. Any expiry in the future, any 3-digit CVC; 16-digit numbers only (no Amex);
+* answers what Stripe.js sends, authenticated as Stripe.js is, by the publishable key
+  (`key=pk_…`, any pk_ key) and the intent's `client_secret`, as "simple" CORS requests
+  (localstripe has no OPTIONS route, so anything needing a preflight gets a 401):
+  `POST /v1/payment_intents/{id}/confirm` with `payment_method_data[card][number]`… (creates
+  the card's PaymentMethod, sets it on the intent and confirms; localstripe's own confirm
+  answers a `payment_method` with a 500), `POST /v1/payment_intents/{id}/_authenticate` with
+  `success=true|false` (the 3-D Secure outcome) and `GET /v1/payment_intents/{id}`. A request
+  with an `Authorization` header is localstripe's as before;
 * exits when its parent process is gone.
 
 Webhooks are registered as with localstripe itself: `POST /_config/webhooks/{id}` with form
@@ -31,6 +57,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _stripejs import install as install_stripejs  # noqa: E402
 from _watchdog import exit_with_parent  # noqa: E402
 
 
@@ -158,6 +185,7 @@ def main():
     keep_state_in_memory(resources)
     make_payment_intents_stripe_shaped(resources)
     refunds_like_stripe(resources)
+    install_stripejs(resources, server)
     honour_idempotency_keys(server.app)
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET

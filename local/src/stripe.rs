@@ -26,8 +26,9 @@ pub enum TestCard {
     /// `pm_card_visa`: the payment succeeds.
     Visa,
     /// `pm_card_chargeCustomerFail` (4000 0000 0000 0341): attaches, then the charge is
-    /// declined (`card_declined`). localstripe's `pm_card_visa_chargeDeclined` is declined
-    /// only when attached to a customer: charged directly, it succeeds.
+    /// declined (`card_declined`). (localstripe alone declines `pm_card_visa_chargeDeclined`
+    /// only when attached to a customer; the launcher makes it declined when charged, as on
+    /// Stripe, but this one is declined either way.)
     Declined,
 }
 

@@ -62,6 +62,10 @@ pub struct StripeInfo {
     /// Base URL for Stripe clients (`{api_base}v1/…`), with a trailing slash.
     pub api_base: String,
     pub secret_key: String,
+    /// For Stripe.js in a page (`Stripe(publishable_key)`); localstripe takes any `pk_…` key.
+    /// Absent from stack files written before it existed.
+    #[serde(default)]
+    pub publishable_key: String,
     pub webhook_secret: String,
 }
 
@@ -145,6 +149,7 @@ impl Stack {
         let stripe_info = StripeInfo {
             api_base: format!("{}/", stripe.url()),
             secret_key: format!("sk_test_local{}", crate::cli::random_hex(24)),
+            publishable_key: format!("pk_test_local{}", crate::cli::random_hex(24)),
             webhook_secret: format!("whsec_{}", crate::cli::random_hex(32)),
         };
         let secrets = provision::create_secrets(
@@ -355,6 +360,7 @@ mod tests {
         let stripe = StripeInfo {
             api_base: "http://127.0.0.1:8420/".into(),
             secret_key: "sk_test_local0123456789abcdef".into(),
+            publishable_key: "pk_test_local0123456789abcdef".into(),
             webhook_secret: "whsec_0123456789abcdef0123456789abcdef".into(),
         };
         let pool = CognitoPool {
