@@ -297,7 +297,8 @@ async fn seed(aws: &SdkConfig, store: &Store, pool: &CognitoPool, users: &DemoUs
                 currency: None,
                 stock: *stock as i64,
                 category: (*category).to_owned(),
-                images: vec![format!("https://images.makers-market.pt/demo/{}.jpg", slug(title))],
+                // No photos: the demo has no image host; the shop shows its placeholder.
+                images: Vec::new(),
             };
             let product = NewProduct::parse(input)?.into_product(
                 ProductId::generate(),
@@ -308,10 +309,6 @@ async fn seed(aws: &SdkConfig, store: &Store, pool: &CognitoPool, users: &DemoUs
         }
     }
     Ok(())
-}
-
-fn slug(title: &str) -> String {
-    shared::domain::search_words(title).join("-")
 }
 
 #[cfg(test)]

@@ -199,7 +199,9 @@ mod tests {
 
     #[test]
     fn api_paths_are_told_from_the_shops() {
-        for api in ["/products", "/products/x", "/me", "/orders/x/cancel", "/maker/orders", "/webhooks/stripe", "/health"] {
+        for api in
+            ["/products", "/products/x", "/me", "/orders/x/cancel", "/maker/orders", "/webhooks/stripe", "/health"]
+        {
             assert!(is_api_path(api), "{api}");
         }
         for page in ["/", "/nope", "/listing/x", "/account/orders", "/cart"] {

@@ -11,6 +11,7 @@
 //! * `bench` — benchmarks (see `bench.rs`).
 
 mod bench;
+mod browser;
 mod cli;
 mod dev;
 mod mail;
@@ -46,9 +47,10 @@ tasks:
         List the emails the running `dev` stack has sent (moto's SES): time, recipient,
         subject, id; each is also written to .local/mail/<id>.html to open in a browser.
         With an ID, print that email.
-  test [--skip-lint] [--skip-api] [--skip-rust] [--max-examples N] [--seed N] [FILTER...]
+  test [--skip-lint] [--skip-api] [--skip-browser] [--skip-rust] [--max-examples N] [--seed N] [FILTER...]
         Lint template.yaml, fuzz the API with schemathesis against openapi.yaml, run the
-        workspace's tests against fresh DynamoDB Local and moto. What CI (.ci/run) runs.
+        workspace's tests against fresh DynamoDB Local and moto, the browser tests in
+        Debian's Chromium (apt package chromium). What CI (.ci/run) runs.
         FILTERs (test names) go to nextest and leave out the doc tests.
   bench [...]
         Benchmarks.

@@ -316,6 +316,7 @@ fn function_env(
     }
     // The web shop's card field: localstripe serves its Stripe.js beside its API.
     env.push(("STRIPE_JS_URL".into(), format!("{}js.stripe.com/v3/", stripe.api_base)));
+    env.push(("STRIPE_PUBLISHABLE_KEY".into(), stripe.publishable_key.clone()));
     env
 }
 

@@ -6,7 +6,9 @@
 //! 2. **api** — the full local stack (provisioned and seeded, like `dev`), fuzzed by
 //!    schemathesis against `openapi.yaml` with a maker's access token.
 //!    Before fuzzing, it checks that the functions' DynamoDB is DynamoDB Local, not moto.
-//! 3. **rust** — the workspace's tests against a fresh DynamoDB Local
+//! 3. **browser** — Playwright (`browser/`) driving Debian's Chromium through the web shop
+//!    on a fresh local stack: journeys, keyboard use, axe, screenshots at 360 and 1280 px.
+//! 4. **rust** — the workspace's tests against a fresh DynamoDB Local
 //!    (`MM_TEST_DYNAMODB_ENDPOINT`), moto (`MM_TEST_AWS_ENDPOINT`) and localstripe
 //!    (`MM_TEST_STRIPE_API_BASE`); tests create their own uniquely named tables, pools and
 //!    intents in them. Doc tests, then
@@ -47,6 +49,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let skip_lint = opts.flag("--skip-lint");
     let skip_api = opts.flag("--skip-api");
     let skip_rust = opts.flag("--skip-rust");
+    let skip_browser = opts.flag("--skip-browser");
     let max_examples = opts.number("--max-examples")?.unwrap_or(DEFAULT_MAX_EXAMPLES);
     let seed = opts.number("--seed")?.unwrap_or(DEFAULT_SEED);
     // Test name filters, handed to nextest (`cargo xtask test --skip-lint --skip-api delivery`).
@@ -56,7 +59,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let work_dir = root.join(".local").join("test");
 
     let venv = local::venv::ensure_emulators(&root)?;
-    if !(skip_api && skip_rust) {
+    if !(skip_api && skip_rust && skip_browser) {
         local::dynamodb_local::ensure_installed()?;
     }
     let tools = if skip_lint { None } else { Some(local::venv::ensure_tools(&root)?) };
@@ -87,6 +90,10 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     if !skip_api {
         heading("api: schemathesis against openapi.yaml on the local stack");
         step("API tests (schemathesis)", runtime.block_on(api_tests(&root, &venv, &work_dir, max_examples, seed)));
+    }
+    if !skip_browser {
+        heading("browser: Playwright and Debian's Chromium through the web shop on the local stack");
+        step("browser tests", runtime.block_on(crate::browser::browser_tests(&root, &venv, &work_dir)));
     }
     if !skip_rust {
         heading("rust: workspace tests against DynamoDB Local and moto");
