@@ -33,10 +33,12 @@ async function accessible(page, what) {
   expect(bad.map((v) => `${what}: ${v.id} ${v.help} (${v.nodes.map((n) => n.target).join(', ')})`)).toEqual([]);
 }
 
-/** Screenshots of the page at 360 and 1280 px. */
+/** Screenshots of the page at 360 and 1280 px; at neither does it scroll sideways. */
 async function shoot(page, name) {
   for (const width of [360, 1280]) {
     await page.setViewportSize({width, height: width === 360 ? 780 : 900});
+    const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+    expect(scrollWidth, `${name} at ${width} px scrolls sideways`).toBeLessThanOrEqual(width);
     await page.screenshot({path: `${SHOTS}${name}-${width}.png`, fullPage: true});
   }
   await page.setViewportSize({width: 1280, height: 900});

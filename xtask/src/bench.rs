@@ -20,6 +20,7 @@ mod proc;
 mod proxy;
 mod report;
 mod stack;
+mod web;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,8 +56,10 @@ options:
                      load runs, no cold path, no lifecycle
   --skip-load        no POST /orders latency runs and no rush
   --skip-lifecycle   no lifecycle section (it starts the whole local stack)
+  --skip-web         no web section (Lighthouse on the shop's pages; the whole local
+                     stack, Debian's Chromium)
   --only A,B         only these functions (the floor is always measured) and sections
-                     (`lifecycle`); with sections only, none of the per-function
+                     (`lifecycle`, `web`); with sections only, none of the per-function
                      emulator runs
   --out PATH         where to write the report
 ";
@@ -71,6 +74,7 @@ struct Options {
     cold: bool,
     load: bool,
     lifecycle: bool,
+    web: bool,
     only: Option<Vec<String>>,
     out: Option<PathBuf>,
 }
@@ -86,6 +90,7 @@ impl Options {
             cold: true,
             load: true,
             lifecycle: true,
+            web: true,
             only: None,
             out: None,
         };
@@ -102,6 +107,7 @@ impl Options {
                 "--skip-cold" => o.cold = false,
                 "--skip-load" => o.load = false,
                 "--skip-lifecycle" => o.lifecycle = false,
+                "--skip-web" => o.web = false,
                 "--only" => o.only = Some(value("--only")?.split(',').map(str::trim).map(str::to_owned).collect()),
                 "--out" => o.out = Some(PathBuf::from(value("--out")?)),
                 "-h" | "--help" => {
@@ -126,6 +132,11 @@ impl Options {
         self.cold && self.lifecycle && self.only.as_ref().is_none_or(|only| only.iter().any(|n| n == "lifecycle"))
     }
 
+    /// Whether the web section (Lighthouse on the shop) runs.
+    fn runs_web(&self) -> bool {
+        self.cold && self.web && self.only.as_ref().is_none_or(|only| only.iter().any(|n| n == "web"))
+    }
+
     /// Paid emails timed by the lifecycle section.
     fn paid_emails(&self) -> usize {
         if self.quick { 3 } else { 10 }
@@ -133,7 +144,7 @@ impl Options {
 }
 
 /// Sections `--only` may name besides functions.
-const SECTIONS: &[&str] = &["lifecycle"];
+const SECTIONS: &[&str] = &["lifecycle", "web"];
 
 pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let Some(options) = Options::parse(args)? else { return Ok(()) };
@@ -366,6 +377,13 @@ async fn bench(o: Options) -> anyhow::Result<()> {
                 Ok(l) => report.lifecycle = Some(l),
                 Err(e) => report.notes.push(format!("The lifecycle section failed: {e:#}")),
             },
+        }
+    }
+    // The web shop in Lighthouse, on the whole local stack (its own emulators).
+    if o.runs_web() {
+        match web::run(&root, &logs.join("web")).await {
+            Ok(w) => report.web = Some(w),
+            Err(e) => report.notes.push(format!("The web section failed: {e:#}")),
         }
     }
     report.machine.load_after = loadavg();

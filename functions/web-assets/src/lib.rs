@@ -15,7 +15,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     if path == "/robots.txt" {
         let origin = web::site_origin(app, &req);
         let body = format!(
-            "User-agent: *\nAllow: /\nDisallow: /account/\nDisallow: /cart\nDisallow: /checkout\nDisallow: /sign-\nSitemap: {origin}/sitemap.xml\n"
+            "User-agent: *\nAllow: /\nDisallow: /checkout\nSitemap: {origin}/sitemap.xml\n"
         );
         let mut response = Response::new(Body::Text(body));
         let headers = response.headers_mut();

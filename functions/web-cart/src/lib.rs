@@ -93,8 +93,7 @@ async fn page(mut visit: Visit<'_>, error: Option<(String, String)>) -> Result<R
         // The new prices are shown now: the note is not repeated at the next view.
         visit.save_cart(cart).await?;
     }
-    let mut layout = visit.layout("Your cart", "The products in your cart at Makers Market.");
-    layout.noindex = true;
+    let layout = visit.layout("Your cart", "The products in your cart at Makers Market.");
     let status = if error.is_some() { 400 } else { 200 };
     let signed_in = visit.user.is_some();
     let body = web::render(&CartPage { layout, cart: cart_view, signed_in, error, max_quantity: MAX_QUANTITY })?;

@@ -109,8 +109,7 @@ async fn page(
         visit.flash("Your cart is empty.");
         return Ok(visit.respond(web::see_other("/cart")));
     }
-    let mut layout = visit.layout("Checkout", "Where to send your order, and a last look at it.");
-    layout.noindex = true;
+    let layout = visit.layout("Checkout", "Where to send your order, and a last look at it.");
     // A new key per form shown: the same form sent twice is one order.
     let key = format!("web-{}", ulid::Ulid::new());
     let body = web::render(&Checkout { layout, cart: cart_view, address, errors, problem, key })?;

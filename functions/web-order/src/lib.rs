@@ -84,7 +84,6 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
         _ => None,
     };
     let mut layout = visit.layout(format!("Order {}", order.id.as_str()), "Your order at Makers Market.");
-    layout.noindex = true;
     layout.htmx = live.polling;
     if pay.is_some() {
         layout.stripe_js = Some(web_config.stripe_js_url.clone());

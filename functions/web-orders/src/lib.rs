@@ -53,8 +53,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
         }
     };
     let next_href = next.map(|c| format!("/account/orders?cursor={}", url_encode(&c)));
-    let mut layout = visit.layout("Your orders", "Your orders at Makers Market.");
-    layout.noindex = true;
+    let layout = visit.layout("Your orders", "Your orders at Makers Market.");
     let status = if expired { 400 } else { 200 };
     let body = web::render(&Orders { layout, orders, next_href, expired })?;
     Ok(visit.respond(web::html(status, body)))

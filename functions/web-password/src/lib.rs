@@ -95,8 +95,7 @@ impl WithLayout for Reset {
 }
 
 fn render(mut visit: Visit<'_>, mut page: impl WithLayout, title: &str, status: u16) -> Result<Response<Body>> {
-    let mut layout = visit.layout(title, "Reset the password of your Makers Market account.");
-    layout.noindex = true;
+    let layout = visit.layout(title, "Reset the password of your Makers Market account.");
     *page.layout_mut() = layout;
     Ok(visit.respond(web::html(status, web::render(&page)?)))
 }

@@ -66,8 +66,7 @@ fn page(
     errors: FieldErrors,
     status: u16,
 ) -> Result<Response<Body>> {
-    let mut layout = visit.layout("Your profile", "Your name and default shipping address.");
-    layout.noindex = true;
+    let layout = visit.layout("Your profile", "Your name and default shipping address.");
     let body = web::render(&ProfilePage { layout, display_name, address, errors })?;
     Ok(visit.respond(web::html(status, body)))
 }

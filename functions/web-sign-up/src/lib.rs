@@ -126,6 +126,5 @@ fn sign_up_page(mut visit: Visit<'_>, mut page: SignUp, status: u16) -> Result<R
 
 fn confirm_page(mut visit: Visit<'_>, mut page: Confirm, status: u16) -> Result<Response<Body>> {
     page.layout = visit.layout("Confirm your email", "Confirm your email address with the code we sent you.");
-    page.layout.noindex = true;
     Ok(visit.respond(web::html(status, web::render(&page)?)))
 }

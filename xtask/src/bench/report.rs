@@ -148,6 +148,7 @@ pub struct Report {
     pub cold: Vec<ColdResult>,
     pub delivery: Option<super::delivery::DeliveryTick>,
     pub lifecycle: Option<super::lifecycle::Lifecycle>,
+    pub web: Option<super::web::Web>,
     pub notes: Vec<String>,
 }
 
@@ -229,6 +230,9 @@ impl Report {
         self.cold_table(&mut md);
         if let Some(delivery) = &self.delivery {
             delivery.markdown(&mut md);
+        }
+        if let Some(web) = &self.web {
+            web.markdown(&mut md);
         }
         if let Some(lifecycle) = &self.lifecycle {
             lifecycle.markdown(&mut md);
