@@ -10,8 +10,8 @@ mod time;
 
 pub use money::euros;
 pub use order::{
-    Actor, HistoryEntry, MakerOrder, Move, NewOrder, Order, OrderId, OrderInput, OrderLine, OrderStatus,
-    OrderStatusChanged, Payment, RefundStatus,
+    Actor, HistoryEntry, MakerOrder, Move, NewOrder, Order, OrderId, OrderInput, OrderLine, OrderPaymentFailed,
+    OrderStatus, OrderStatusChanged, Payment, PaymentError, RefundStatus,
 };
 pub use product::{
     Category, Currency, MAX_PRICE_CENTS, MAX_STOCK, NewProduct, Product, ProductId, ProductInput, ProductPatch,
