@@ -18,6 +18,7 @@
 //! | checkout read                          | the products, `USER#<sub>`/`PROFILE`, `IDEM#<sub>`/`KEY#<key>` | one BatchGetItem (consistent) |
 //! | place an order                         | Put order + Put maker items + Update products (`active`, `price`, `stock >= q`) + Put idempotency record | TransactWriteItems |
 //! | move an order (state machine)          | Update order (`status = :from`, due index key set or removed) + Update maker items [+ release stock] [+ Put Stripe event] | TransactWriteItems |
+//! | record a declined payment attempt      | Update order (`status = pending_payment`, `payment.failed_attempts = :before`; count, error, note) + Put Stripe event [+ the move to `payment_failed` at the 5th] | TransactWriteItems |
 //! | Stripe event seen                      | `pk=STRIPE_EVENT#<id>`, `sk=EVENT`, TTL `expires_at` | Put `attribute_not_exists` with its effect |
 //! | a user's email address (notifier) | `USER#<sub>`/`PROFILE`, attribute `email` (Cognito's, stored by the post-confirmation trigger or filled in on first need) | GetItem / UpdateItem upsert |
 //! | one email at most once         | `pk=ORDER#<id>`, `sk=MAIL#<status>#<sub>` / `pk=USER#<sub>`, `sk=MAIL#WELCOME`, TTL `expires_at` | UpdateItem `attribute_not_exists(pk) OR state = failed` |
