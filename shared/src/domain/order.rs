@@ -676,6 +676,7 @@ mod tests {
 
     #[test]
     fn a_declined_card_keeps_the_order_waiting_until_the_fifth_decline_ends_it() {
+        assert_eq!(MAX_FAILED_ATTEMPTS, 5, "API.md: after 5 failed attempts");
         let now = Timestamp::from_stored("2026-12-02T10:05:00.000Z".to_owned());
         let mut order = sample_order(PendingPayment, &[("m-1", "Mug", 2400, 2)]);
         for attempt in 1..MAX_FAILED_ATTEMPTS {
