@@ -1,4 +1,5 @@
-//! The table `template.yaml` deploys is the table the code (and the local stack) uses.
+//! The table `template.yaml` deploys is the table the code (and the local stack) uses, and its
+//! events reach the notifier as they do locally.
 
 use serde_yaml::Value;
 use shared::store::schema::INDEXES;
@@ -105,4 +106,15 @@ fn the_deployed_table_streams_both_images_to_the_order_events_publisher() {
             .unwrap_or_default();
     assert_eq!(pattern["dynamodb"]["Keys"]["sk"]["S"][0], "ORDER");
     assert_eq!(pattern["eventName"][0], "MODIFY");
+}
+
+/// The notifier's rule takes both kinds of order event, as the local stack's rule does: a
+/// declined attempt that the rule left out would never reach the customer.
+#[test]
+fn the_notifiers_rule_takes_the_same_order_events_as_the_local_stacks() {
+    let template = template();
+    let rule = &template["Resources"]["NotifierFunction"]["Properties"]["Events"]["OrderStatusChanged"]["Properties"];
+    let pattern: serde_json::Value =
+        serde_json::to_value(&rule["Pattern"]).unwrap_or_else(|e| panic!("the notifier's rule pattern: {e}"));
+    assert_eq!(pattern, local::notifications::event_pattern());
 }

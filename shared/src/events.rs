@@ -1,5 +1,8 @@
-//! Order events on EventBridge: one `OrderStatusChanged` (source `makers-market.orders`) on
-//! the project's bus for every order transition, published from the table's stream.
+//! Order events on EventBridge, published from the table's stream on the project's bus
+//! (source `makers-market.orders`): one `OrderStatusChanged` for every order transition, and
+//! one `OrderPaymentFailed` for every declined payment attempt that leaves the order waiting
+//! for payment (a decline changes no status, so without it the notifier would never hear of
+//! it; the attempt that ends the order is a transition to `payment_failed` instead).
 //!
 //! Why the stream and not a publish after the write: a function that dies between its
 //! DynamoDB transaction and its `PutEvents` would lose the event, and an outbox item written
@@ -11,13 +14,14 @@
 //!
 //! Delivery is at least once. A batch (or its tail) can be handed over again: after a
 //! partial failure, a timeout or a crash. Before publishing, the publisher looks up a marker
-//! per (order, status) ([`crate::store`]: `sk=EVENT#<status>`) and skips what was published;
-//! it writes the marker only after EventBridge took the event. A publisher that dies between
-//! the two publishes that event again: consumers must cope with duplicates (the state
-//! machine never enters a status twice, so `(order_id, status)` identifies an event).
+//! per event ([`crate::store::EventKey`]: `sk=EVENT#<status>`, `sk=EVENT#ATTEMPT#<n>`) and
+//! skips what was published; it writes the marker only after EventBridge took the event. A
+//! publisher that dies between the two publishes that event again: consumers must cope with
+//! duplicates (the state machine never enters a status twice, and counts each declined
+//! attempt once, so `(order_id, status)` and `(order_id, attempt)` identify an event).
 
-use crate::domain::{Order, OrderStatus, OrderStatusChanged, Timestamp};
-use crate::store::{MARKER_SORT_KEY_PREFIX, Store};
+use crate::domain::{Order, OrderPaymentFailed, OrderStatus, OrderStatusChanged, Timestamp};
+use crate::store::{EventKey, MARKER_SORT_KEY_PREFIX, Store};
 use crate::{Error, Result};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -30,11 +34,70 @@ use std::time::Duration;
 /// `PutEvents` takes at most this many entries per call.
 pub const PUT_EVENTS_MAX: usize = 10;
 
+/// An event the publisher puts on the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderEvent {
+    StatusChanged(OrderStatusChanged),
+    PaymentFailed(OrderPaymentFailed),
+}
+
+impl OrderEvent {
+    pub fn detail_type(&self) -> &'static str {
+        match self {
+            Self::StatusChanged(_) => OrderStatusChanged::DETAIL_TYPE,
+            Self::PaymentFailed(_) => OrderPaymentFailed::DETAIL_TYPE,
+        }
+    }
+
+    pub fn order_id(&self) -> &crate::domain::OrderId {
+        match self {
+            Self::StatusChanged(e) => &e.order_id,
+            Self::PaymentFailed(e) => &e.order_id,
+        }
+    }
+
+    /// What identifies it among the order's events (its publish marker).
+    pub fn key(&self) -> EventKey {
+        match self {
+            Self::StatusChanged(e) => EventKey::Status(e.status),
+            Self::PaymentFailed(e) => EventKey::Attempt(e.attempt),
+        }
+    }
+
+    /// When it happened: the event's time on the bus.
+    pub fn at(&self) -> &Timestamp {
+        match self {
+            Self::StatusChanged(e) => &e.at,
+            Self::PaymentFailed(e) => &e.at,
+        }
+    }
+
+    /// The `detail`, as JSON text.
+    pub fn detail(&self) -> Result<String> {
+        match self {
+            Self::StatusChanged(e) => serde_json::to_string(e),
+            Self::PaymentFailed(e) => serde_json::to_string(e),
+        }
+        .map_err(|e| Error::internal("writing an event's detail", e))
+    }
+
+    /// For logs and metrics: the status entered, or `attempt-<n>`.
+    fn what(&self) -> String {
+        match self {
+            Self::StatusChanged(e) => e.status.as_str().to_owned(),
+            Self::PaymentFailed(e) => format!("attempt-{}", e.attempt),
+        }
+    }
+}
+
 /// What one stream record is to the publisher.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// An order moved from one status to another: this event is to be published.
     Transition(OrderStatusChanged),
+    /// A payment attempt was declined and the order still waits for payment: this event is
+    /// to be published.
+    Declined(OrderPaymentFailed),
     /// Nothing to publish: why not.
     Ignored(&'static str),
     /// A record the publisher cannot read (reported as failed, so that the event source
@@ -42,10 +105,18 @@ pub enum Change {
     Unreadable(String),
 }
 
-/// Just the status of a stored order.
+/// Just the status of a stored order, and its declined attempts.
 #[derive(Deserialize)]
 struct StatusOnly {
     status: OrderStatus,
+    #[serde(default)]
+    payment: AttemptsOnly,
+}
+
+#[derive(Default, Deserialize)]
+struct AttemptsOnly {
+    #[serde(default)]
+    failed_attempts: u32,
 }
 
 /// `name`'s string value in the record's keys, or else in one of its images.
@@ -60,9 +131,11 @@ fn key<'a>(record: &'a EventRecord, name: &str) -> Option<&'a str> {
 
 /// What `record` is to the publisher. Only a modified order item (`sk = ORDER`) whose
 /// `status` changed is a transition. Placing an order (its INSERT) is not one: the order
-/// enters its first status from none, and the API's event has a `previous_status`. Changes
-/// that keep the status (a refund recorded), the makers' index items, stock, idempotency
-/// and Stripe event records, this publisher's own markers and TTL deletions are ignored.
+/// enters its first status from none, and the API's event has a `previous_status`. A
+/// modified order item that keeps its status with one more declined attempt is a decline.
+/// Other changes that keep the status (a refund recorded), the makers' index items, stock,
+/// idempotency and Stripe event records, this publisher's own markers and TTL deletions are
+/// ignored.
 pub fn change_of(record: &EventRecord) -> Change {
     let (Some(pk), Some(sk)) = (key(record, "pk"), key(record, "sk")) else {
         return Change::Unreadable("the record has no pk and sk".into());
@@ -86,14 +159,16 @@ pub fn change_of(record: &EventRecord) -> Change {
     }
     let status = |image: &serde_dynamo::Item, which: &str| {
         serde_dynamo::from_item::<_, StatusOnly>(image.clone())
-            .map(|s| s.status)
             .map_err(|e| format!("the {which} image has no valid status: {e}"))
     };
     let (previous, current) = match (status(old, "old"), status(new, "new")) {
         (Ok(previous), Ok(current)) => (previous, current),
         (Err(why), _) | (_, Err(why)) => return Change::Unreadable(why),
     };
-    if previous == current {
+    let moved = previous.status != current.status;
+    let declined = current.payment.failed_attempts > previous.payment.failed_attempts
+        && current.status == OrderStatus::PendingPayment;
+    if !moved && !declined {
         return Change::Ignored("the status did not change");
     }
     let order: Order = match serde_dynamo::from_item(new.clone()) {
@@ -103,7 +178,13 @@ pub fn change_of(record: &EventRecord) -> Change {
     if order.id.as_str() != order_id {
         return Change::Unreadable(format!("the new image is order {}, its key {order_id}", order.id.as_str()));
     }
-    Change::Transition(OrderStatusChanged::of(&order, previous))
+    if moved {
+        return Change::Transition(OrderStatusChanged::of(&order, previous.status));
+    }
+    match OrderPaymentFailed::of(&order) {
+        Some(event) => Change::Declined(event),
+        None => Change::Unreadable("a declined attempt without its error".into()),
+    }
 }
 
 /// One publisher run over a stream batch.
@@ -111,7 +192,7 @@ pub fn change_of(record: &EventRecord) -> Change {
 pub struct BatchReport {
     /// Events put on the bus now.
     pub published: usize,
-    /// Transitions whose event a run before this one published.
+    /// Events a run before this one published.
     pub already_published: usize,
     /// Records with nothing to publish.
     pub ignored: usize,
@@ -138,16 +219,17 @@ impl BatchReport {
     }
 }
 
-/// Publishes the event of every transition in `batch` that was not published before, and
-/// marks each one published. Never fails as a whole: what could not be done is in
-/// [`BatchReport::failed`].
+/// Publishes the event of every transition and decline in `batch` that was not published
+/// before, and marks each one published. Never fails as a whole: what could not be done is
+/// in [`BatchReport::failed`].
 pub async fn publish(store: &Store, bus: &dyn Bus, now: &Timestamp, batch: &Event) -> BatchReport {
     let mut report = BatchReport::default();
-    let mut transitions: Vec<(String, OrderStatusChanged)> = Vec::new();
+    let mut events: Vec<(String, OrderEvent)> = Vec::new();
     for record in &batch.records {
         let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
         match change_of(record) {
-            Change::Transition(event) => transitions.push((sequence_number, event)),
+            Change::Transition(event) => events.push((sequence_number, OrderEvent::StatusChanged(event))),
+            Change::Declined(event) => events.push((sequence_number, OrderEvent::PaymentFailed(event))),
             Change::Ignored(_) => report.ignored += 1,
             Change::Unreadable(reason) => {
                 tracing::error!(sequence_number, event_id = record.event_id, reason, "unreadable stream record");
@@ -155,26 +237,26 @@ pub async fn publish(store: &Store, bus: &dyn Bus, now: &Timestamp, batch: &Even
             }
         }
     }
-    if transitions.is_empty() {
+    if events.is_empty() {
         return report;
     }
-    let keys: Vec<_> = transitions.iter().map(|(_, e)| (e.order_id.clone(), e.status)).collect();
+    let keys: Vec<_> = events.iter().map(|(_, e)| (e.order_id().clone(), e.key())).collect();
     let published_before = match store.published_events(&keys).await {
         Ok(published) => published,
         Err(err) => {
             tracing::error!(error = %err, "cannot tell which events were published; the batch will be retried");
-            report.failed.extend(transitions.into_iter().map(|(sequence_number, _)| sequence_number));
+            report.failed.extend(events.into_iter().map(|(sequence_number, _)| sequence_number));
             return report;
         }
     };
     let (done, fresh): (Vec<_>, Vec<_>) =
-        transitions.into_iter().partition(|(_, e)| published_before.contains(&(e.order_id.clone(), e.status)));
+        events.into_iter().partition(|(_, e)| published_before.contains(&(e.order_id().clone(), e.key())));
     report.already_published = done.len();
     for (_, event) in &done {
-        tracing::info!(order_id = event.order_id.as_str(), status = event.status.as_str(), "already published");
+        tracing::info!(order_id = event.order_id().as_str(), event = event.what(), "already published");
     }
     for chunk in fresh.chunks(PUT_EVENTS_MAX) {
-        let events: Vec<OrderStatusChanged> = chunk.iter().map(|(_, e)| e.clone()).collect();
+        let events: Vec<OrderEvent> = chunk.iter().map(|(_, e)| e.clone()).collect();
         let results = match bus.put(&events).await {
             Ok(results) => results,
             Err(err) => {
@@ -187,15 +269,29 @@ pub async fn publish(store: &Store, bus: &dyn Bus, now: &Timestamp, batch: &Even
         for (i, (sequence_number, event)) in chunk.iter().enumerate() {
             match results.get(i) {
                 Some(Ok(event_id)) => {
-                    crate::metrics::count("OrderStatusChanged", ("Status", event.status.as_str()), 1);
-                    tracing::info!(
-                        order_id = event.order_id.as_str(),
-                        status = event.status.as_str(),
-                        previous_status = event.previous_status.as_str(),
-                        event_id,
-                        "published"
-                    );
-                    marks.push((event.order_id.clone(), event.status, event_id.clone()));
+                    match event {
+                        OrderEvent::StatusChanged(e) => {
+                            crate::metrics::count("OrderStatusChanged", ("Status", e.status.as_str()), 1);
+                            tracing::info!(
+                                order_id = e.order_id.as_str(),
+                                status = e.status.as_str(),
+                                previous_status = e.previous_status.as_str(),
+                                event_id,
+                                "published"
+                            );
+                        }
+                        OrderEvent::PaymentFailed(e) => {
+                            crate::metrics::count("OrderPaymentFailed", ("Attempt", &e.attempt.to_string()), 1);
+                            tracing::info!(
+                                order_id = e.order_id.as_str(),
+                                attempt = e.attempt,
+                                code = e.last_error.code,
+                                event_id,
+                                "published a declined attempt"
+                            );
+                        }
+                    }
+                    marks.push((event.order_id().clone(), event.key(), event_id.clone()));
                 }
                 failure => {
                     let reason = match failure {
@@ -203,8 +299,8 @@ pub async fn publish(store: &Store, bus: &dyn Bus, now: &Timestamp, batch: &Even
                         _ => "EventBridge gave no result for it",
                     };
                     tracing::error!(
-                        order_id = event.order_id.as_str(),
-                        status = event.status.as_str(),
+                        order_id = event.order_id().as_str(),
+                        event = event.what(),
                         reason,
                         "event refused"
                     );
@@ -229,7 +325,7 @@ pub type BusFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<std::result::Res
 pub trait Bus: Send + Sync + fmt::Debug {
     /// Puts at most [`PUT_EVENTS_MAX`] events on the bus. Per event, in order: the bus's
     /// event id, or why the bus refused it. An error when the call as a whole failed.
-    fn put<'a>(&'a self, events: &'a [OrderStatusChanged]) -> BusFuture<'a>;
+    fn put<'a>(&'a self, events: &'a [OrderEvent]) -> BusFuture<'a>;
 }
 
 /// The project's EventBridge bus (`EVENT_BUS_NAME`).
@@ -255,18 +351,17 @@ impl EventBridgeBus {
         Self { client: aws_sdk_eventbridge::Client::from_conf(config), bus_name: bus_name.into() }
     }
 
-    async fn put_events(&self, events: &[OrderStatusChanged]) -> Result<Vec<std::result::Result<String, String>>> {
+    async fn put_events(&self, events: &[OrderEvent]) -> Result<Vec<std::result::Result<String, String>>> {
         use aws_sdk_eventbridge::types::PutEventsRequestEntry;
         let mut request = self.client.put_events();
         for event in events {
-            let detail = serde_json::to_string(event).map_err(|e| Error::internal("writing an event's detail", e))?;
-            let time = event.at.to_system_time().map(aws_smithy_types::DateTime::from);
+            let time = event.at().to_system_time().map(aws_smithy_types::DateTime::from);
             request = request.entries(
                 PutEventsRequestEntry::builder()
                     .event_bus_name(&self.bus_name)
                     .source(OrderStatusChanged::SOURCE)
-                    .detail_type(OrderStatusChanged::DETAIL_TYPE)
-                    .detail(detail)
+                    .detail_type(event.detail_type())
+                    .detail(event.detail()?)
                     .set_time(time)
                     .build(),
             );
@@ -286,7 +381,7 @@ impl EventBridgeBus {
 }
 
 impl Bus for EventBridgeBus {
-    fn put<'a>(&'a self, events: &'a [OrderStatusChanged]) -> BusFuture<'a> {
+    fn put<'a>(&'a self, events: &'a [OrderEvent]) -> BusFuture<'a> {
         Box::pin(self.put_events(events))
     }
 }
@@ -369,6 +464,47 @@ mod tests {
         let mut product = item(&paid, "PRODUCT");
         product.insert("pk".into(), serde_dynamo::AttributeValue::S("PRODUCT#prd_1".into()));
         assert!(ignored(record("MODIFY", Some(product.clone()), Some(product))), "stock");
+    }
+
+    #[test]
+    fn a_declined_attempt_that_keeps_the_order_waiting_is_published_and_the_last_one_is_a_transition() {
+        use crate::domain::PaymentError;
+        use crate::domain::order::{MAX_FAILED_ATTEMPTS, decline};
+        let at = Timestamp::from_stored("2026-12-02T10:05:00.000Z".into());
+        let error = PaymentError { code: "insufficient_funds".into(), message: "No funds.".into() };
+        let mut before = order(OrderStatus::PendingPayment);
+        for attempt in 1..=MAX_FAILED_ATTEMPTS {
+            let d = decline(before.status, before.payment.failed_attempts).unwrap_or_else(|| panic!("{attempt}"));
+            let after = before.declined(d, &error, &at);
+            let change = change_of(&record("MODIFY", Some(item(&before, "ORDER")), Some(item(&after, "ORDER"))));
+            if attempt < MAX_FAILED_ATTEMPTS {
+                let Change::Declined(event) = change else { panic!("attempt {attempt}: {change:?}") };
+                assert_eq!((event.attempt, event.attempts_left), (attempt, MAX_FAILED_ATTEMPTS - attempt));
+                assert_eq!((&event.last_error, &event.at), (&error, &at));
+                let published = OrderEvent::PaymentFailed(event);
+                assert_eq!(
+                    (published.detail_type(), published.key()),
+                    ("OrderPaymentFailed", EventKey::Attempt(attempt))
+                );
+                let detail: serde_json::Value =
+                    serde_json::from_str(&published.detail().unwrap_or_default()).unwrap_or_default();
+                assert_eq!(
+                    detail["last_error"],
+                    serde_json::json!({"code": "insufficient_funds", "message": "No funds."})
+                );
+                assert_eq!(detail["attempt"], attempt);
+            } else {
+                let Change::Transition(event) = change else { panic!("the last attempt: {change:?}") };
+                assert_eq!(
+                    (event.previous_status, event.status),
+                    (OrderStatus::PendingPayment, OrderStatus::PaymentFailed)
+                );
+            }
+            // The same image twice (a write that changed something else) is no decline.
+            let same = change_of(&record("MODIFY", Some(item(&after, "ORDER")), Some(item(&after, "ORDER"))));
+            assert!(matches!(same, Change::Ignored(_)), "{same:?}");
+            before = after;
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! What the notifier and the post-confirmation trigger do: an email to the customer at
 //! every status of an order, one to each maker (its own lines only) when the order is paid,
-//! and a welcome email after sign-up — each at most once, through the markers described in
-//! [`crate::email`].
+//! one to the customer for each declined payment attempt that leaves the order payable
+//! ("try again"), and a welcome email after sign-up — each at most once, through the
+//! markers described in [`crate::email`].
 
-use crate::domain::{Order, OrderStatus, OrderStatusChanged, Profile, UserId};
+use crate::domain::{Order, OrderPaymentFailed, OrderStatus, OrderStatusChanged, Profile, UserId};
 use crate::email::{Email, MakerEmail, OrderEmail, SendFailure, WelcomeEmail, is_address};
 use crate::store::{Claim, MailKey};
 use crate::{App, Error, Result, metrics};
@@ -29,6 +30,8 @@ pub struct Report {
     pub already_handled: usize,
     pub no_address: usize,
     pub unknown: usize,
+    /// Events about something the order has moved past: nothing to send.
+    pub outdated: usize,
 }
 
 impl Report {
@@ -78,6 +81,43 @@ pub async fn order_status_changed(app: &App, event: &OrderStatusChanged) -> Resu
         Some(e) => Err(e),
         None => Ok(report),
     }
+}
+
+/// The customer's "your payment didn't go through — try again" email for one declined
+/// attempt, at most once per attempt. Only while it is worth reading: not once the order
+/// was paid by a later attempt or ended (its status email says what happened), nor for an
+/// attempt a later decline has overtaken (that one's email says the same, newer).
+pub async fn payment_declined(app: &App, event: &OrderPaymentFailed) -> Result<Report> {
+    let mut report = Report::default();
+    let Some(order) = app.store.order(&event.order_id).await? else {
+        tracing::error!(order_id = event.order_id.as_str(), "an event names an order that does not exist");
+        return Ok(report);
+    };
+    if order.status != OrderStatus::PendingPayment || order.payment.failed_attempts > event.attempt {
+        tracing::info!(
+            order_id = order.id.as_str(),
+            attempt = event.attempt,
+            status = order.status.as_str(),
+            failed_attempts = order.payment.failed_attempts,
+            "the order has moved on since this declined attempt: no try-again email"
+        );
+        report.outdated += 1;
+        return Ok(report);
+    }
+    let key = MailKey::DeclinedAttempt {
+        order: order.id.clone(),
+        attempt: event.attempt,
+        recipient: order.customer_id.clone(),
+    };
+    let delivery = match address(app, &order.customer_id).await? {
+        Some((to, _name)) => {
+            let email = OrderEmail::declined(&order, event).render(&to, &key.name())?;
+            deliver(app, &key, &email, "payment_declined").await?
+        }
+        None => no_address(&key),
+    };
+    report.add(&delivery);
+    Ok(report)
 }
 
 async fn customer_email(app: &App, order: &Order, status: OrderStatus) -> Result<Delivery> {

@@ -23,12 +23,20 @@
 //! so a refund that Stripe failed (or a function that died) is retried by the payment
 //! expirer until Stripe confirms it. A payment that succeeds after its order was cancelled,
 //! expired or failed is refunded the same way, once.
+//!
+//! **A declined card does not end the order**: Stripe keeps the intent payable, so the
+//! customer may try another card until the window closes. Each decline is counted on the
+//! order (with its reason and a history note) and the order keeps its stock; the fifth fails
+//! it. **A payment made in time is never refunded for a late webhook**: the payment expirer
+//! asks Stripe before it expires an order, and marks it paid if the intent succeeded.
 
 use crate::auth::Principal;
-use crate::domain::order::{legal_move, require_move};
-use crate::domain::{Actor, NewOrder, Order, OrderId, OrderInput, OrderStatus, Payment, RefundStatus, Timestamp};
+use crate::domain::order::{decline, legal_move, require_move};
+use crate::domain::{
+    Actor, NewOrder, Order, OrderId, OrderInput, OrderStatus, Payment, PaymentError, RefundStatus, Timestamp,
+};
 use crate::payments::webhook::{self, EventKind, WebhookEvent};
-use crate::payments::{CancelOutcome, NewIntent, Payments, RefundOutcome};
+use crate::payments::{CancelOutcome, IntentStatus, NewIntent, Payments, RefundOutcome};
 use crate::store::{DueKind, Idempotency, MoveOutcome, Placement};
 use crate::{App, Error, Result};
 use aws_lc_rs::digest;
@@ -285,6 +293,10 @@ async fn postpone_refund(app: &App, order: &Order) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookOutcome {
     Paid,
+    /// A declined attempt, recorded; the order still waits for payment.
+    Declined,
+    /// The last declined attempt allowed: the order failed, its stock released, its intent
+    /// cancelled.
     PaymentFailed,
     /// A payment arrived for an order that no longer wanted it: refunded.
     LateRefunded,
@@ -312,36 +324,48 @@ pub async fn stripe_webhook(app: &App, signature: Option<&str>, raw_body: &[u8])
 }
 
 async fn apply_event(app: &App, payments: &dyn Payments, event: &WebhookEvent) -> Result<WebhookOutcome> {
-    let target = match &event.kind {
-        EventKind::PaymentIntentSucceeded => OrderStatus::Paid,
-        EventKind::PaymentIntentPaymentFailed => OrderStatus::PaymentFailed,
+    let succeeded = match &event.kind {
+        EventKind::PaymentIntentSucceeded => true,
+        EventKind::PaymentIntentPaymentFailed => false,
         EventKind::Other(_) => return Ok(WebhookOutcome::Ignored("event type not handled")),
     };
     let Some(intent) = &event.intent else { return Ok(WebhookOutcome::Ignored("no payment intent in the event")) };
     let Some(order_id) = intent.order_id.as_deref().and_then(OrderId::parse) else {
         return Ok(WebhookOutcome::Ignored("the intent names no order"));
     };
-    let Some(mut order) = app.store.order(&order_id).await? else {
+    let Some(order) = app.store.order(&order_id).await? else {
         return Ok(WebhookOutcome::Ignored("unknown order"));
     };
     if intent.id != order.payment.payment_intent_id {
         return Ok(WebhookOutcome::Ignored("another intent than the order's"));
     }
-    if target == OrderStatus::Paid
-        && (intent.amount != order.total_cents || !intent.currency.eq_ignore_ascii_case("eur"))
-    {
+    if !succeeded {
+        let error = webhook::payment_error(intent.last_payment_error.as_ref());
+        return apply_decline(app, payments, event, order, &error).await;
+    }
+    if intent.amount != order.total_cents || !intent.currency.eq_ignore_ascii_case("eur") {
         return Ok(WebhookOutcome::Ignored("amount or currency differ from the order's"));
     }
+    apply_success(app, payments, event, order).await
+}
+
+/// `payment_intent.succeeded` for `order`'s intent and amount: the order is paid, or, if it
+/// no longer wants the money, the payment is refunded, once.
+async fn apply_success(
+    app: &App,
+    payments: &dyn Payments,
+    event: &WebhookEvent,
+    mut order: Order,
+) -> Result<WebhookOutcome> {
     for _ in 0..MOVE_ATTEMPTS {
         let now = app.now();
-        if let Some(mv) = legal_move(order.status, target, Actor::Stripe) {
+        if let Some(mv) = legal_move(order.status, OrderStatus::Paid, Actor::Stripe) {
             match app.store.apply_move(&order, mv, &now, Some(&event.id)).await? {
-                MoveOutcome::Moved(_) if target == OrderStatus::Paid => return Ok(WebhookOutcome::Paid),
-                MoveOutcome::Moved(_) => return Ok(WebhookOutcome::PaymentFailed),
+                MoveOutcome::Moved(_) => return Ok(WebhookOutcome::Paid),
                 MoveOutcome::EventSeen => return Ok(WebhookOutcome::Duplicate),
                 MoveOutcome::Stale => {}
             }
-        } else if target == OrderStatus::Paid && !order.status.holds_stock() {
+        } else if !order.status.holds_stock() {
             // Money for an order that no longer wants it: refund it, once.
             if order.payment.refund_status.is_some() {
                 return Ok(WebhookOutcome::Duplicate);
@@ -355,46 +379,105 @@ async fn apply_event(app: &App, payments: &dyn Payments, event: &WebhookEvent) -
                 MoveOutcome::Stale => {}
             }
         } else {
-            // Already paid (the same payment under another event id), or a failure that
-            // arrived after a success: nothing changes.
+            // Already paid: the same payment under another event id, or a webhook that comes
+            // after the payment expirer found the intent paid. Nothing changes.
             app.store.record_event(&event.id, &order.id, &now).await?;
-            return Ok(if order.status.is_paid() && target == OrderStatus::Paid {
+            return Ok(if order.status.is_paid() {
                 WebhookOutcome::Duplicate
             } else {
                 WebhookOutcome::Ignored("the order is past this event")
             });
         }
-        order =
-            app.store.order(&order_id).await?.ok_or_else(|| Error::internal("applying a webhook", "order vanished"))?;
+        order = reread(app, &order.id).await?;
     }
     Err(Error::conflict("The order is changing right now; Stripe will deliver the event again."))
+}
+
+/// `payment_intent.payment_failed` for `order`'s intent: a declined card does not end the
+/// order, since Stripe keeps the intent payable and the customer may try another card. The
+/// attempt is counted and its `error` kept, and the order keeps waiting with its stock held,
+/// until the [`MAX_FAILED_ATTEMPTS`](crate::domain::order::MAX_FAILED_ATTEMPTS)th decline
+/// fails it (stock released in the same transaction, then the intent cancelled so that no
+/// later attempt can succeed).
+async fn apply_decline(
+    app: &App,
+    payments: &dyn Payments,
+    event: &WebhookEvent,
+    mut order: Order,
+    error: &PaymentError,
+) -> Result<WebhookOutcome> {
+    for _ in 0..MOVE_ATTEMPTS {
+        let now = app.now();
+        let Some(decline) = decline(order.status, order.payment.failed_attempts) else {
+            // Paid by a later attempt, expired, cancelled or failed already: nothing changes.
+            app.store.record_event(&event.id, &order.id, &now).await?;
+            return Ok(WebhookOutcome::Ignored("the order is past this event"));
+        };
+        match app.store.record_decline(&order, decline, error, &now, &event.id).await? {
+            MoveOutcome::Moved(declined) => {
+                tracing::info!(
+                    order_id = order.id.as_str(),
+                    attempt = decline.attempt,
+                    code = error.code,
+                    "a payment attempt was declined"
+                );
+                return match decline.ends_with {
+                    Some(mv) => {
+                        after_move(app, payments, *declined, mv.effects).await?;
+                        Ok(WebhookOutcome::PaymentFailed)
+                    }
+                    None => Ok(WebhookOutcome::Declined),
+                };
+            }
+            MoveOutcome::EventSeen => return Ok(WebhookOutcome::Duplicate),
+            MoveOutcome::Stale => {}
+        }
+        order = reread(app, &order.id).await?;
+    }
+    Err(Error::conflict("The order is changing right now; Stripe will deliver the event again."))
+}
+
+/// `id` read again after another writer changed it.
+async fn reread(app: &App, id: &OrderId) -> Result<Order> {
+    app.store.order(id).await?.ok_or_else(|| Error::internal("applying a webhook", "order vanished"))
 }
 
 /// What one run of the payment expirer did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ExpiryReport {
     pub expired: usize,
+    /// Due orders whose intent Stripe said had succeeded: paid in time, webhook late.
+    pub paid: usize,
     pub refunds_retried: usize,
-    /// Due orders another writer moved first.
+    /// Due orders another writer moved first, or whose payment Stripe is still processing.
     pub skipped: usize,
 }
 
+/// What became of one due order.
+enum Expiry {
+    Expired,
+    Paid,
+    Skipped,
+}
+
 /// Expires the orders whose payment window has closed (their intent cancelled, their stock
-/// released), and retries the refunds Stripe has not confirmed, at most `batch` of each.
+/// released) — or marks them paid, when Stripe says their payment succeeded — and retries
+/// the refunds Stripe has not confirmed, at most `batch` of each.
 pub async fn expire_due(app: &App, batch: usize) -> Result<ExpiryReport> {
     let payments = app.payments().await?;
     let now = app.now();
     let mut report = ExpiryReport::default();
     let due = app.store.due_orders(DueKind::Payment, &now, batch).await?;
-    let results: Vec<Result<bool>> = stream::iter(&due)
+    let results: Vec<Result<Expiry>> = stream::iter(&due)
         .map(|order| expire_one(app, payments, order))
         .buffer_unordered(EXPIRER_CONCURRENCY)
         .collect()
         .await;
     for result in results {
         match result {
-            Ok(true) => report.expired += 1,
-            Ok(false) => report.skipped += 1,
+            Ok(Expiry::Expired) => report.expired += 1,
+            Ok(Expiry::Paid) => report.paid += 1,
+            Ok(Expiry::Skipped) => report.skipped += 1,
             Err(err) => tracing::error!(error = %err, "could not expire an order"),
         }
     }
@@ -408,14 +491,43 @@ pub async fn expire_due(app: &App, batch: usize) -> Result<ExpiryReport> {
     Ok(report)
 }
 
-async fn expire_one(app: &App, payments: &dyn Payments, order: &Order) -> Result<bool> {
-    let Some(mv) = legal_move(order.status, OrderStatus::Expired, Actor::PaymentExpirer) else { return Ok(false) };
-    match app.store.apply_move(order, mv, &app.now(), None).await? {
+/// One due order. Stripe is asked first: an intent that succeeded was paid within the
+/// window and only its webhook is late, so the order becomes `paid` (the webhook then finds
+/// it paid and does nothing) rather than expired and refunded. A payment still processing
+/// is left for the next run. If Stripe cannot be asked, the order is left too: expiring it
+/// blind could refund a payment made in time. Otherwise the order expires, and its intent
+/// is cancelled after the move; a payment that succeeds in between (after the window and
+/// after Stripe was asked) is refunded.
+async fn expire_one(app: &App, payments: &dyn Payments, order: &Order) -> Result<Expiry> {
+    let Some(expire) = legal_move(order.status, OrderStatus::Expired, Actor::PaymentExpirer) else {
+        return Ok(Expiry::Skipped);
+    };
+    let intent = payments.retrieve_intent(&order.payment.payment_intent_id).await?;
+    let paid_in_time = intent.as_ref().is_some_and(|i| {
+        i.status == IntentStatus::Succeeded && i.amount == order.total_cents && i.currency.eq_ignore_ascii_case("eur")
+    });
+    if paid_in_time {
+        let mv = require_move(order.status, OrderStatus::Paid, Actor::PaymentExpirer)?;
+        return Ok(match app.store.apply_move(order, mv, &app.now(), None).await? {
+            MoveOutcome::Moved(_) => {
+                tracing::info!(
+                    order_id = order.id.as_str(),
+                    "paid in time, its webhook late: marked paid, not expired"
+                );
+                Expiry::Paid
+            }
+            MoveOutcome::Stale | MoveOutcome::EventSeen => Expiry::Skipped,
+        });
+    }
+    if intent.is_some_and(|i| i.status == IntentStatus::Processing) {
+        return Ok(Expiry::Skipped);
+    }
+    match app.store.apply_move(order, expire, &app.now(), None).await? {
         MoveOutcome::Moved(expired) => {
-            after_move(app, payments, *expired, mv.effects).await?;
-            Ok(true)
+            after_move(app, payments, *expired, expire.effects).await?;
+            Ok(Expiry::Expired)
         }
-        MoveOutcome::Stale | MoveOutcome::EventSeen => Ok(false),
+        MoveOutcome::Stale | MoveOutcome::EventSeen => Ok(Expiry::Skipped),
     }
 }
 

@@ -567,6 +567,33 @@ impl TestContext {
         self.fetch_order(&self.customer_of(order), order).await
     }
 
+    /// Reports a declined card on `order`'s intent as Stripe does, and returns the event (to
+    /// deliver again): a `payment_intent.payment_failed` whose intent (as localstripe has it)
+    /// is back to `requires_payment_method`, with the issuer's `decline_code` in its
+    /// `last_payment_error`.
+    ///
+    /// Made here rather than by declining a card at localstripe, because localstripe declines
+    /// an intent once and then refuses to confirm it again (after a failed charge it stays
+    /// `requires_payment_method` whatever card is set), where Stripe lets the customer try
+    /// another card on the same intent. [`Self::confirm_at_stripe`] with
+    /// `TestCard::Declined` is localstripe's own, first, decline.
+    pub async fn decline(&self, order: &Value) -> Value {
+        let pi = order["payment"]["payment_intent_id"].as_str().expect("an intent id");
+        let mut intent = local::stripe::get_intent(&stripe_api_base(), &self.stripe_keys.secret_key, pi)
+            .await
+            .expect("reading the intent at localstripe");
+        intent["status"] = json!("requires_payment_method");
+        intent["last_payment_error"] = json!({
+            "type": "card_error",
+            "code": "card_declined",
+            "decline_code": "insufficient_funds",
+            "message": "Your card has insufficient funds.",
+        });
+        let event = self.stripe_event("payment_intent.payment_failed", &intent);
+        self.deliver(&event).await.expect(200);
+        event
+    }
+
     /// The customer's user id.
     pub fn customer_id(&self) -> shared::domain::UserId {
         shared::domain::UserId::new(self.customer.sub.clone())

@@ -42,7 +42,7 @@ tasks:
   pay <order id> [--fail]
         Pay a `pending_payment` order of the running `dev` stack at localstripe with the
         test card pm_card_visa (--fail: a declined card), then wait up to 10 s for the
-        Stripe webhook to make it `paid` (`payment_failed`) and print the result.
+        Stripe webhook to make it `paid` (or, declined, to record the attempt) and print the result.
   mail [ID]
         List the emails the running `dev` stack has sent (moto's SES): time, recipient,
         subject, id; each is also written to .local/mail/<id>.html to open in a browser.

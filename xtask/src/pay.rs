@@ -2,7 +2,13 @@
 //! running `dev` stack. Reads the order's PaymentIntent through the API (as the demo
 //! customer; as the admin for another user's order), confirms it at localstripe with a
 //! test card (`pm_card_visa`, or a declined one with `--fail`), then waits for localstripe's
-//! webhook to reach `POST /webhooks/stripe` and the order to show `paid` (`payment_failed`).
+//! webhook to reach `POST /webhooks/stripe` and the order to show `paid`, or, declined, one
+//! more declined attempt (the order stays `pending_payment`: a declined card does not end
+//! it).
+//!
+//! localstripe declines an intent once and then refuses to confirm it again (after a failed
+//! charge its intent stays `requires_payment_method` whatever card is set), where Stripe
+//! lets the customer try another card: an order with a declined attempt is refused here.
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +46,13 @@ async fn pay(info: &StackInfo, order_id: &str, card: TestCard) -> anyhow::Result
     if status != PENDING {
         bail!("order {order_id} is `{status}`: only a `{PENDING}` order can be paid");
     }
+    let declined_before = order["payment"]["failed_attempts"].as_u64().unwrap_or_default();
+    if declined_before > 0 {
+        bail!(
+            "order {order_id} already has a declined attempt: localstripe declines an intent once and then \
+             refuses to confirm it again (Stripe would let the customer try another card); place another order"
+        );
+    }
     let intent_id = order["payment"]["payment_intent_id"]
         .as_str()
         .with_context(|| format!("order {order_id} has no payment.payment_intent_id: {order}"))?;
@@ -58,10 +71,6 @@ async fn pay(info: &StackInfo, order_id: &str, card: TestCard) -> anyhow::Result
         None => println!("{intent_id}: {intent_status}"),
     }
 
-    let want = match card {
-        TestCard::Visa => "paid",
-        TestCard::Declined => "payment_failed",
-    };
     let started = Instant::now();
     loop {
         let (code, order) =
@@ -70,7 +79,22 @@ async fn pay(info: &StackInfo, order_id: &str, card: TestCard) -> anyhow::Result
             bail!("GET /orders/{order_id} answered {code}: {order}");
         }
         let status = order["status"].as_str().unwrap_or_default();
+        let declined = order["payment"]["failed_attempts"].as_u64().unwrap_or_default();
+        if card == TestCard::Declined && status == PENDING && declined > declined_before {
+            let error = &order["payment"]["last_error"];
+            println!(
+                "{order_id}: still {PENDING}, payment attempt {declined} declined ({}): {} (after {:.1} s)",
+                error["code"].as_str().unwrap_or_default(),
+                error["message"].as_str().unwrap_or_default(),
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
         if status != PENDING {
+            let want = match card {
+                TestCard::Visa => "paid",
+                TestCard::Declined => "payment_failed",
+            };
             println!("{order_id}: {status} (after {:.1} s)", started.elapsed().as_secs_f64());
             if status != want {
                 bail!("order {order_id} is `{status}`, not `{want}`");

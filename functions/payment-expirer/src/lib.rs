@@ -1,5 +1,6 @@
 //! Scheduled: expires orders not paid within the payment window (their intent cancelled,
-//! their stock released) and retries refunds Stripe has not confirmed yet.
+//! their stock released), marks paid those whose payment Stripe took in time while its
+//! webhook is late, and retries refunds Stripe has not confirmed yet.
 
 use shared::{App, orders};
 
@@ -12,12 +13,14 @@ pub async fn handle(app: &App, _event: serde_json::Value) -> shared::Result<serd
     let report = Box::pin(orders::expire_due(app, BATCH)).await?;
     tracing::info!(
         expired = report.expired,
+        paid = report.paid,
         refunds_retried = report.refunds_retried,
         skipped = report.skipped,
         "payment expirer ran"
     );
     Ok(serde_json::json!({
         "expired": report.expired,
+        "paid": report.paid,
         "refunds_retried": report.refunds_retried,
         "skipped": report.skipped,
     }))

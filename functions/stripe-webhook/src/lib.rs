@@ -24,6 +24,7 @@ fn outcome_name(result: &Result<orders::WebhookOutcome>) -> &'static str {
     use orders::WebhookOutcome as O;
     match result {
         Ok(O::Paid) => "paid",
+        Ok(O::Declined) => "declined",
         Ok(O::PaymentFailed) => "payment_failed",
         Ok(O::LateRefunded) => "late_refunded",
         Ok(O::Duplicate) => "duplicate",

@@ -112,14 +112,19 @@ use OrderStatus::{
 };
 
 const NONE: Effects = Effects { release_stock: false, cancel_intent: false, refund: false };
-const RELEASE: Effects = Effects { release_stock: true, cancel_intent: false, refund: false };
 const RELEASE_AND_CANCEL_INTENT: Effects = Effects { release_stock: true, cancel_intent: true, refund: false };
 const RELEASE_AND_REFUND: Effects = Effects { release_stock: true, cancel_intent: false, refund: true };
 
 /// The whole state machine: from, to, who may, and what else happens.
+///
+/// `pending_payment → paid` is also the payment expirer's: when the window closes on an
+/// order whose intent Stripe says succeeded, the payment was made in time and only its
+/// webhook is late. `pending_payment → payment_failed` is Stripe's only at the
+/// [`MAX_FAILED_ATTEMPTS`]th declined attempt ([`decline`]); the intent was still payable
+/// until then, so it is cancelled.
 const MOVES: &[(OrderStatus, OrderStatus, &[Actor], Effects)] = &[
-    (PendingPayment, Paid, &[Stripe], NONE),
-    (PendingPayment, PaymentFailed, &[Stripe], RELEASE),
+    (PendingPayment, Paid, &[Stripe, PaymentExpirer], NONE),
+    (PendingPayment, PaymentFailed, &[Stripe], RELEASE_AND_CANCEL_INTENT),
     (PendingPayment, Expired, &[PaymentExpirer], RELEASE_AND_CANCEL_INTENT),
     (PendingPayment, Cancelled, &[Customer, Admin], RELEASE_AND_CANCEL_INTENT),
     (Paid, Preparing, &[DeliverySimulator], NONE),
@@ -150,6 +155,42 @@ pub fn next_delivery_step(from: OrderStatus) -> Option<Move> {
         .iter()
         .find(|(f, _, actors, _)| *f == from && actors.contains(&DeliverySimulator))
         .map(|&(from, to, _, effects)| Move { from, to, effects })
+}
+
+/// Declined payment attempts after which an order fails. A declined card does not end an
+/// order (the customer may try another card on the same intent), but five declines in a
+/// row look like someone testing stolen cards on it.
+pub const MAX_FAILED_ATTEMPTS: u32 = 5;
+
+/// What one declined payment attempt (`payment_intent.payment_failed`) does to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decline {
+    /// Which declined attempt this is, from 1.
+    pub attempt: u32,
+    /// At the last attempt allowed, the move that ends the order (`pending_payment →
+    /// payment_failed`, stock released, intent cancelled); before it, none: the order keeps
+    /// waiting for payment with its stock held.
+    pub ends_with: Option<Move>,
+}
+
+impl Decline {
+    /// Declined attempts the customer still has after this one.
+    pub fn attempts_left(self) -> u32 {
+        MAX_FAILED_ATTEMPTS.saturating_sub(self.attempt)
+    }
+}
+
+/// The decline to record on an order in `status` that was declined `failed_before` times,
+/// or `None` when the order no longer waits for payment (paid by a later attempt, ended):
+/// then a decline changes nothing.
+pub fn decline(status: OrderStatus, failed_before: u32) -> Option<Decline> {
+    if status != PendingPayment {
+        return None;
+    }
+    let attempt = failed_before.saturating_add(1);
+    let ends_with =
+        if attempt >= MAX_FAILED_ATTEMPTS { Some(legal_move(PendingPayment, PaymentFailed, Stripe)?) } else { None };
+    Some(Decline { attempt, ends_with })
 }
 
 fn words(status: OrderStatus) -> &'static str {
@@ -186,6 +227,16 @@ pub enum RefundStatus {
     Succeeded,
 }
 
+/// Why the last payment attempt was declined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentError {
+    /// Stripe's reason: the card issuer's `decline_code` when there is one (e.g.
+    /// `insufficient_funds`), else the error `code` (e.g. `card_declined`).
+    pub code: String,
+    /// What the shopper can read and act on (never a bank's internal wording).
+    pub message: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
     /// Always `stripe`.
@@ -197,6 +248,12 @@ pub struct Payment {
     pub refund_status: Option<RefundStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_id: Option<String>,
+    /// Declined attempts at paying so far (orders stored before this field have none).
+    #[serde(default)]
+    pub failed_attempts: u32,
+    /// Why the last attempt was declined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<PaymentError>,
 }
 
 impl Payment {
@@ -207,6 +264,8 @@ impl Payment {
             client_secret: Some(client_secret.into()),
             refund_status: None,
             refund_id: None,
+            failed_attempts: 0,
+            last_error: None,
         }
     }
 }
@@ -258,6 +317,25 @@ impl Order {
             next.payment.refund_status = Some(RefundStatus::Pending);
         }
         next
+    }
+
+    /// The order after the declined attempt `decline`, recorded at `now`: the attempt counted,
+    /// its error kept, a history note (without the bank's reason, which makers see no
+    /// more than the rest of the payment), and at the last attempt the move that ends it.
+    pub fn declined(&self, decline: Decline, error: &PaymentError, now: &Timestamp) -> Self {
+        let mut next = self.clone();
+        next.payment.failed_attempts = decline.attempt;
+        next.payment.last_error = Some(error.clone());
+        next.updated_at = now.clone();
+        next.history.push(HistoryEntry {
+            status: self.status,
+            at: now.clone(),
+            note: Some(format!("payment attempt {} declined", decline.attempt)),
+        });
+        match decline.ends_with {
+            Some(mv) => next.moved(mv, now),
+            None => next,
+        }
     }
 
     /// What an admin sees: everything but the client secret.
@@ -320,6 +398,55 @@ impl OrderStatusChanged {
             total_cents: order.total_cents,
             at,
         }
+    }
+}
+
+/// The detail of the `OrderPaymentFailed` event published on the bus (source
+/// `makers-market.orders`) when a payment attempt was declined and the order still waits for
+/// payment, so that the customer can be asked to try again. The attempt that ends the order
+/// publishes `OrderStatusChanged` (`payment_failed`) instead. One per (order, attempt);
+/// consumers may see it more than once and must cope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaymentFailed {
+    pub order_id: OrderId,
+    pub customer_id: UserId,
+    /// Which declined attempt, from 1.
+    pub attempt: u32,
+    /// Declined attempts left before the order fails.
+    pub attempts_left: u32,
+    /// Why this attempt was declined.
+    pub last_error: PaymentError,
+    pub total_cents: u64,
+    /// When the decline was recorded.
+    pub at: Timestamp,
+}
+
+impl OrderPaymentFailed {
+    pub const SOURCE: &'static str = OrderStatusChanged::SOURCE;
+    pub const DETAIL_TYPE: &'static str = "OrderPaymentFailed";
+
+    /// The event for `order`'s latest declined attempt; `None` if it has none.
+    pub fn of(order: &Order) -> Option<Self> {
+        let last_error = order.payment.last_error.clone()?;
+        let attempt = order.payment.failed_attempts;
+        if attempt == 0 {
+            return None;
+        }
+        let at = order
+            .history
+            .iter()
+            .rev()
+            .find(|e| e.note.is_some())
+            .map_or_else(|| order.updated_at.clone(), |e| e.at.clone());
+        Some(Self {
+            order_id: order.id.clone(),
+            customer_id: order.customer_id.clone(),
+            attempt,
+            attempts_left: MAX_FAILED_ATTEMPTS.saturating_sub(attempt),
+            last_error,
+            total_cents: order.total_cents,
+            at,
+        })
     }
 }
 
@@ -537,6 +664,60 @@ mod tests {
         assert_eq!(legal_move(Paid, Cancelled, Admin).map(|m| m.effects), Some(RELEASE_AND_REFUND));
         assert_eq!(legal_move(PendingPayment, Cancelled, Customer).map(|m| m.effects), Some(RELEASE_AND_CANCEL_INTENT));
         assert!(require_move(Delivered, Cancelled, Customer).is_err_and(|e| e.status() == 409));
+        // The expirer may find a payment Stripe took in time; it may not fail one.
+        assert_eq!(legal_move(PendingPayment, Paid, PaymentExpirer).map(|m| m.effects), Some(NONE));
+        assert!(legal_move(PendingPayment, PaymentFailed, PaymentExpirer).is_none());
+        assert!(legal_move(Expired, Paid, PaymentExpirer).is_none());
+    }
+
+    fn card_declined() -> PaymentError {
+        PaymentError { code: "card_declined".into(), message: "Your card was declined.".into() }
+    }
+
+    #[test]
+    fn a_declined_card_keeps_the_order_waiting_until_the_fifth_decline_ends_it() {
+        assert_eq!(MAX_FAILED_ATTEMPTS, 5, "API.md: after 5 failed attempts");
+        let now = Timestamp::from_stored("2026-12-02T10:05:00.000Z".to_owned());
+        let mut order = sample_order(PendingPayment, &[("m-1", "Mug", 2400, 2)]);
+        for attempt in 1..MAX_FAILED_ATTEMPTS {
+            let d = decline(order.status, order.payment.failed_attempts);
+            assert_eq!(d, Some(Decline { attempt, ends_with: None }));
+            let Some(d) = d else { return };
+            assert_eq!(d.attempts_left(), MAX_FAILED_ATTEMPTS - attempt);
+            order = order.declined(d, &card_declined(), &now);
+            assert_eq!((order.status, order.payment.failed_attempts), (PendingPayment, attempt));
+            assert_eq!(order.payment.last_error, Some(card_declined()));
+            let note = order.history.last().and_then(|h| h.note.clone());
+            assert_eq!(note, Some(format!("payment attempt {attempt} declined")));
+        }
+        let last = decline(order.status, order.payment.failed_attempts);
+        assert_eq!(
+            last.and_then(|d| d.ends_with).map(|m| (m.to, m.effects)),
+            Some((PaymentFailed, RELEASE_AND_CANCEL_INTENT))
+        );
+        let Some(last) = last else { return };
+        let failed = order.declined(last, &card_declined(), &now);
+        assert_eq!((failed.status, failed.payment.failed_attempts), (PaymentFailed, MAX_FAILED_ATTEMPTS));
+        let tail: Vec<(OrderStatus, bool)> =
+            failed.history.iter().rev().take(2).map(|h| (h.status, h.note.is_some())).collect();
+        assert_eq!(tail, vec![(PaymentFailed, false), (PendingPayment, true)], "the note, then the move");
+        // A decline that comes after the order was paid, or ended, records nothing.
+        assert_eq!(decline(PaymentFailed, MAX_FAILED_ATTEMPTS), None);
+        assert_eq!(decline(Paid, 1), None);
+        assert_eq!(decline(Expired, 0), None);
+    }
+
+    #[test]
+    fn a_declined_attempt_is_an_event_with_its_number_and_error() {
+        let now = Timestamp::from_stored("2026-12-02T10:05:00.000Z".to_owned());
+        let order = sample_order(PendingPayment, &[("m-1", "Mug", 2400, 2)]);
+        assert_eq!(OrderPaymentFailed::of(&order), None);
+        let Some(d) = decline(order.status, 0) else { return };
+        let declined = order.declined(d, &card_declined(), &now);
+        let event = OrderPaymentFailed::of(&declined);
+        assert_eq!(event.as_ref().map(|e| (e.attempt, e.attempts_left)), Some((1, MAX_FAILED_ATTEMPTS - 1)));
+        assert_eq!(event.as_ref().map(|e| e.at.as_str()), Some("2026-12-02T10:05:00.000Z"));
+        assert_eq!(event.map(|e| e.last_error), Some(card_declined()));
     }
 
     #[test]

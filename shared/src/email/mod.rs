@@ -3,7 +3,7 @@
 //! [`ResendMailer`] (Resend's `POST /emails`), chosen by `EMAIL_PROVIDER` — and the
 //! emails themselves ([`render`]: askama templates compiled into the binary, HTML and text).
 //!
-//! # At most once per (order, status, recipient)
+//! # At most once per (order, status, recipient) — and per (order, declined attempt)
 //!
 //! Events reach the notifier at least once (EventBridge and Lambda's async retries may
 //! deliver one again, and two notifiers may race on it), so every email is guarded by a
@@ -29,7 +29,7 @@ mod render;
 mod resend;
 mod ses;
 
-pub use render::{MakerEmail, OrderEmail, WelcomeEmail, status_words, subject_for};
+pub use render::{MakerEmail, OrderEmail, WelcomeEmail, status_words, subject_for, subject_for_declined};
 pub use resend::{ResendMailer, ResendSettings};
 pub use ses::SesMailer;
 

@@ -3,7 +3,7 @@
 //! at cold start, and the HTML is escaped by the template engine.
 
 use super::Email;
-use crate::domain::{Address, Order, OrderLine, OrderStatus, RefundStatus, UserId, euros};
+use crate::domain::{Address, Order, OrderLine, OrderPaymentFailed, OrderStatus, RefundStatus, UserId, euros};
 use crate::{Error, Result};
 use askama::Template;
 
@@ -50,6 +50,12 @@ pub fn subject_for(order_id: &str, status: OrderStatus, refund: Option<RefundSta
     format!("Your Makers Market order {order_id}: {}", status_words(status, refund))
 }
 
+/// The customer's subject when a payment attempt on `order_id` was declined and the order
+/// still waits for payment.
+pub fn subject_for_declined(order_id: &str) -> String {
+    format!("Your Makers Market order {order_id}: your payment didn't go through — try again")
+}
+
 fn address_lines(a: &Address) -> Vec<String> {
     let mut lines = vec![a.name.clone(), a.line1.clone()];
     lines.extend(a.line2.clone());
@@ -72,6 +78,8 @@ pub struct OrderEmail {
     pub placed_on: String,
     pub headline: String,
     pub message: String,
+    /// What the customer should do now, when there is something to do.
+    pub action: Option<String>,
     pub lines: Vec<LineView>,
     pub total: String,
     pub address: Vec<String>,
@@ -146,10 +154,33 @@ impl OrderEmail {
             placed_on: day_of(order.created_at.as_str()),
             headline,
             message,
+            action: None,
             lines: order.items.iter().map(LineView::of).collect(),
             total,
             address: address_lines(&order.shipping_address),
         }
+    }
+
+    /// What the customer of `order` reads when the payment attempt of `event` was declined
+    /// and the order still waits for payment: why, in the words the order keeps, and how
+    /// to pay again on the same order. There is no public address of the web shop in the
+    /// configuration yet, so the way to the order's page (`/account/orders/{id}`) is told
+    /// in words rather than linked.
+    pub fn declined(order: &Order, event: &OrderPaymentFailed) -> Self {
+        let mut email = Self::new(order, OrderStatus::PendingPayment);
+        email.subject = subject_for_declined(order.id.as_str());
+        email.headline = "Your payment didn't go through".to_owned();
+        email.message = format!(
+            "{} You were not charged, and your order is still reserved for you.",
+            event.last_error.message.trim_end()
+        );
+        email.action = Some(format!(
+            "To try again, sign in to the Makers Market shop, go to Your account → Orders and open order {}: \
+             you can pay for it there with another card. Please do it soon: an order that is not paid in time \
+             is released.",
+            order.id.as_str()
+        ));
+        email
     }
 
     /// The email to `to`, with the marker `key`.
@@ -286,6 +317,47 @@ mod tests {
         assert!(OrderEmail::new(&refunded, OrderStatus::Cancelled).subject.ends_with("cancelled, refund on its way"));
         refunded.payment.refund_status = Some(RefundStatus::Succeeded);
         assert!(OrderEmail::new(&refunded, OrderStatus::Cancelled).subject.ends_with("cancelled and refunded"));
+    }
+
+    #[test]
+    fn a_declined_attempts_email_says_why_and_how_to_pay_again() {
+        let mut order = order();
+        order.status = OrderStatus::PendingPayment;
+        let event = OrderPaymentFailed {
+            order_id: order.id.clone(),
+            customer_id: order.customer_id.clone(),
+            attempt: 2,
+            attempts_left: 3,
+            last_error: crate::domain::PaymentError {
+                code: "insufficient_funds".into(),
+                message: "Your card has <insufficient> funds.".into(),
+            },
+            total_cents: order.total_cents,
+            at: order.created_at.clone(),
+        };
+        let email = OrderEmail::declined(&order, &event).render("ada@x.pt", "k").map_err(|e| e.to_string());
+        let Ok(email) = email else { panic!("{email:?}") };
+        assert_eq!(
+            email.subject,
+            format!("Your Makers Market order {}: your payment didn't go through — try again", order.id.as_str())
+        );
+        assert!(
+            email.text.contains("Your card has <insufficient> funds.") && email.text.contains("not charged"),
+            "{}",
+            email.text
+        );
+        assert!(
+            email.html.contains("&#60;insufficient&#62;") || email.html.contains("&lt;insufficient&gt;"),
+            "{}",
+            email.html
+        );
+        for body in [&email.html, &email.text] {
+            assert!(body.contains("Your account → Orders") && body.contains(order.id.as_str()), "{body}");
+            assert!(body.contains("€70.00"), "{body}");
+        }
+        // The status emails have no such call to action.
+        let paid = OrderEmail::new(&order, OrderStatus::Paid).render("ada@x.pt", "k").map_err(|e| e.to_string());
+        assert!(paid.is_ok_and(|e| !e.text.contains("try again") && !e.html.contains("Your account")));
     }
 
     #[test]

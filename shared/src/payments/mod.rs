@@ -42,6 +42,10 @@ pub trait Payments: Send + Sync + fmt::Debug {
 
     /// Refunds a paid PaymentIntent in full.
     fn refund<'a>(&'a self, intent_id: &'a str, idempotency_key: &'a str) -> PaymentsFuture<'a, RefundOutcome>;
+
+    /// Reads a PaymentIntent back (its status, amount and currency), e.g. to learn whether it
+    /// was paid before its webhook came; `None` if Stripe does not know it.
+    fn retrieve_intent<'a>(&'a self, intent_id: &'a str) -> PaymentsFuture<'a, Option<Intent>>;
 }
 
 /// A PaymentIntent to create.

@@ -77,8 +77,7 @@ impl StripePayments {
         self.calls.load(Ordering::Relaxed)
     }
 
-    /// Reads a PaymentIntent back; `None` if Stripe does not know it.
-    pub async fn retrieve_intent(&self, intent_id: &str) -> Result<Option<Intent>> {
+    async fn retrieve(&self, intent_id: &str) -> Result<Option<Intent>> {
         if !is_stripe_id(intent_id) {
             return Ok(None);
         }
@@ -260,6 +259,10 @@ impl Payments for StripePayments {
 
     fn refund<'a>(&'a self, intent_id: &'a str, idempotency_key: &'a str) -> PaymentsFuture<'a, RefundOutcome> {
         Box::pin(self.within_deadline("refunding a payment intent", self.refund_intent(intent_id, idempotency_key)))
+    }
+
+    fn retrieve_intent<'a>(&'a self, intent_id: &'a str) -> PaymentsFuture<'a, Option<Intent>> {
+        Box::pin(self.retrieve(intent_id))
     }
 }
 

@@ -11,6 +11,7 @@
 //! cannot break it. It runs only after [`verify`] passed.
 
 use crate::config::Secret;
+use crate::domain::PaymentError;
 use crate::payments::IntentStatus;
 use crate::{Error, Result};
 use aws_lc_rs::hmac;
@@ -195,6 +196,86 @@ pub struct IntentObject {
     pub status: IntentStatus,
     /// `metadata.order_id`, set when the intent was created for an order.
     pub order_id: Option<String>,
+    /// Why its last attempt failed (on `payment_intent.payment_failed`).
+    pub last_payment_error: Option<LastPaymentError>,
+}
+
+/// A PaymentIntent's `last_payment_error`, as far as it is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct LastPaymentError {
+    /// `card_declined`, `expired_card`, `incorrect_cvc`, `processing_error`, …
+    #[serde(default)]
+    pub code: Option<String>,
+    /// The issuer's reason for a `card_declined`: `insufficient_funds`, `do_not_honor`, …
+    #[serde(default)]
+    pub decline_code: Option<String>,
+    /// Stripe's message, meant to be shown to the customer for card errors.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// The longest message of Stripe's that an order shows as it is.
+const MAX_SHOPPER_MESSAGE: usize = 200;
+
+/// What a shopper reads when a payment attempt was declined: `error` reduced to a code and
+/// a message to act on. Known codes get our own wording (what to do next); reasons a card
+/// testing fraudster must not learn (`fraudulent`, `stolen_card`, …) read as a plain
+/// decline, as Stripe advises; other codes keep Stripe's message when it is short plain
+/// text; and a failure that says nothing is a plain decline.
+pub fn payment_error(error: Option<&LastPaymentError>) -> PaymentError {
+    let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let code = error
+        .and_then(|e| nonempty(&e.decline_code).or_else(|| nonempty(&e.code)))
+        .unwrap_or_else(|| "card_declined".to_owned());
+    let stripes = error.and_then(|e| nonempty(&e.message)).filter(|m| {
+        let invisible = |c: char| {
+            c.is_control()
+                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+        };
+        m.chars().count() <= MAX_SHOPPER_MESSAGE && !m.chars().any(invisible)
+    });
+    let message = shopper_message(&code).map(str::to_owned).or(stripes).unwrap_or_else(|| DECLINED.to_owned());
+    PaymentError { code, message }
+}
+
+const DECLINED: &str = "Your card was declined. Please try another card, or contact your bank.";
+
+/// Our words for Stripe's common decline and card error codes.
+fn shopper_message(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "insufficient_funds" => "Your card has insufficient funds. Please try another card.",
+        "expired_card" => "Your card has expired. Please try another card.",
+        "incorrect_cvc" | "invalid_cvc" => {
+            "The card's security code (CVC) is incorrect. Please check it and try again."
+        }
+        "incorrect_number" | "invalid_number" => "The card number is incorrect. Please check it and try again.",
+        "invalid_expiry_month" | "invalid_expiry_year" => {
+            "The card's expiry date is incorrect. Please check it and try again."
+        }
+        "incorrect_zip" => "The card's postal code is incorrect. Please check it and try again.",
+        "processing_error" => "Your card could not be charged because of a processing error. Please try again.",
+        "authentication_required" | "payment_intent_authentication_failure" => {
+            "Your bank asked to confirm this payment and it was not confirmed. Please try again and complete your bank's check."
+        }
+        "card_not_supported" => "Your card does not support this kind of purchase. Please try another card.",
+        "currency_not_supported" => "Your card does not support payments in euros. Please try another card.",
+        "card_velocity_exceeded" | "withdrawal_count_limit_exceeded" => {
+            "Your card has reached its spending limit. Please try another card, or contact your bank."
+        }
+        "card_declined"
+        | "generic_decline"
+        | "do_not_honor"
+        | "fraudulent"
+        | "lost_card"
+        | "stolen_card"
+        | "pickup_card"
+        | "restricted_card"
+        | "merchant_blacklist"
+        | "security_violation"
+        | "call_issuer"
+        | "transaction_not_allowed" => DECLINED,
+        _ => return None,
+    })
 }
 
 /// The lenient shape of a PaymentIntent, shared with the Stripe client's responses: only
@@ -211,6 +292,8 @@ pub(crate) struct IntentJson {
     pub client_secret: Option<String>,
     #[serde(default)]
     pub metadata: Option<HashMap<String, serde_json::Value>>,
+    #[serde(default)]
+    pub last_payment_error: Option<LastPaymentError>,
 }
 
 impl IntentJson {
@@ -226,6 +309,7 @@ impl IntentJson {
             currency: self.currency,
             status: IntentStatus::parse(&self.status),
             order_id,
+            last_payment_error: self.last_payment_error,
         }
     }
 }
@@ -451,6 +535,7 @@ mod tests {
                     currency: "eur".into(),
                     status: IntentStatus::Succeeded,
                     order_id: Some("ord_01JABCDEF".into()),
+                    last_payment_error: None,
                 }),
             })
         );
@@ -464,7 +549,41 @@ mod tests {
         let intent = event.ok().and_then(|e| e.intent.clone());
         assert_eq!(intent.as_ref().map(|i| i.status.clone()), Some(IntentStatus::RequiresPaymentMethod));
         assert_eq!(intent.as_ref().and_then(|i| i.order_id.as_deref()), Some("ord_01JXYZ"));
-        assert_eq!(intent.map(|i| i.amount), Some(4599));
+        assert_eq!(intent.as_ref().map(|i| i.amount), Some(4599));
+        let error = intent.and_then(|i| i.last_payment_error);
+        assert_eq!(error.as_ref().and_then(|e| e.code.as_deref()), Some("card_declined"));
+        assert_eq!(payment_error(error.as_ref()).code, "card_declined");
+    }
+
+    fn stripe_error(code: &str, decline_code: Option<&str>, message: &str) -> LastPaymentError {
+        LastPaymentError {
+            code: Some(code.to_owned()),
+            decline_code: decline_code.map(str::to_owned),
+            message: Some(message.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_decline_reads_as_the_issuers_code_and_words_a_shopper_can_act_on() {
+        let funds = payment_error(Some(&stripe_error(
+            "card_declined",
+            Some("insufficient_funds"),
+            "Your card has insufficient funds.",
+        )));
+        assert_eq!(funds.code, "insufficient_funds");
+        assert!(funds.message.contains("insufficient funds") && funds.message.contains("another card"), "{funds:?}");
+        // What a card tester must not learn reads as a plain decline.
+        let stolen =
+            payment_error(Some(&stripe_error("card_declined", Some("stolen_card"), "Your card was declined.")));
+        assert_eq!((stolen.code.as_str(), stolen.message.as_str()), ("stolen_card", DECLINED));
+        // An unknown code keeps Stripe's short plain message; garbage or nothing is a decline.
+        let new = payment_error(Some(&stripe_error("some_new_code", None, "Your card needs a new PIN.")));
+        assert_eq!((new.code.as_str(), new.message.as_str()), ("some_new_code", "Your card needs a new PIN."));
+        let long = payment_error(Some(&stripe_error("some_new_code", None, &"x".repeat(500))));
+        assert_eq!(long.message, DECLINED);
+        let bidi = payment_error(Some(&stripe_error("some_new_code", None, "pay \u{202E}here")));
+        assert_eq!(bidi.message, DECLINED);
+        assert_eq!(payment_error(None), PaymentError { code: "card_declined".into(), message: DECLINED.into() });
     }
 
     #[test]

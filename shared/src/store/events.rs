@@ -1,6 +1,7 @@
-//! Markers of published order events: one item per (order, status) the publisher has put
-//! on the bus (`pk=ORDER#<id>`, `sk=EVENT#<status>`, TTL `expires_at`), so that a stream
-//! batch handed over twice publishes each transition once. A marker is written only after
+//! Markers of published order events: one item per event the publisher has put on the bus
+//! — per (order, status) for `OrderStatusChanged` (`pk=ORDER#<id>`, `sk=EVENT#<status>`),
+//! per (order, declined attempt) for `OrderPaymentFailed` (`sk=EVENT#ATTEMPT#<n>`), TTL
+//! `expires_at` — so that a stream batch handed over twice publishes each event once. A marker is written only after
 //! EventBridge took the event: a publisher that dies in between publishes it again (a
 //! duplicate, which consumers absorb), never not at all.
 
@@ -18,24 +19,50 @@ pub const MARKER_TTL: Duration = Duration::from_secs(3 * 24 * 60 * 60);
 
 /// The sort key prefix of markers; the publisher ignores these items on the stream.
 pub const MARKER_SORT_KEY_PREFIX: &str = "EVENT#";
+/// After [`MARKER_SORT_KEY_PREFIX`], the marker of a declined attempt (upper case: no
+/// status is spelled so).
+const ATTEMPT: &str = "ATTEMPT#";
+
+/// What identifies an order's event, besides the order: the state machine enters a status
+/// once, and counts each declined attempt once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKey {
+    /// `OrderStatusChanged` into this status.
+    Status(OrderStatus),
+    /// `OrderPaymentFailed` for this declined attempt.
+    Attempt(u32),
+}
+
+impl EventKey {
+    fn sort_key(self) -> String {
+        match self {
+            Self::Status(status) => format!("{MARKER_SORT_KEY_PREFIX}{}", status.as_str()),
+            Self::Attempt(n) => format!("{MARKER_SORT_KEY_PREFIX}{ATTEMPT}{n}"),
+        }
+    }
+
+    fn parse(sort_key: &str) -> Option<Self> {
+        let rest = sort_key.strip_prefix(MARKER_SORT_KEY_PREFIX)?;
+        match rest.strip_prefix(ATTEMPT) {
+            Some(n) => n.parse().ok().map(Self::Attempt),
+            None => OrderStatus::parse(rest).map(Self::Status),
+        }
+    }
+}
 
 /// BatchGetItem's and BatchWriteItem's limits per call.
 const GET_CHUNK: usize = 100;
 const WRITE_CHUNK: usize = 25;
 
-fn marker_key(order: &OrderId, status: OrderStatus) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), s(format!("ORDER#{}", order.as_str()))),
-        ("sk".to_owned(), s(format!("{MARKER_SORT_KEY_PREFIX}{}", status.as_str()))),
-    ])
+fn marker_key(order: &OrderId, key: EventKey) -> Item {
+    HashMap::from([("pk".to_owned(), s(format!("ORDER#{}", order.as_str()))), ("sk".to_owned(), s(key.sort_key()))])
 }
 
-fn marker_of(item: &Item) -> Option<(OrderId, OrderStatus)> {
+fn marker_of(item: &Item) -> Option<(OrderId, EventKey)> {
     let pk = item.get("pk")?.as_s().ok()?;
     let sk = item.get("sk")?.as_s().ok()?;
     let order = OrderId::parse(pk.strip_prefix("ORDER#")?)?;
-    let status = OrderStatus::parse(sk.strip_prefix(MARKER_SORT_KEY_PREFIX)?)?;
-    Some((order, status))
+    Some((order, EventKey::parse(sk)?))
 }
 
 fn epoch_secs(at: std::time::SystemTime) -> u64 {
@@ -43,28 +70,27 @@ fn epoch_secs(at: std::time::SystemTime) -> u64 {
 }
 
 impl Store {
-    /// Which of these (order, status) events were published before: one consistent
-    /// BatchGetItem per 100.
-    pub async fn published_events(&self, events: &[(OrderId, OrderStatus)]) -> Result<HashSet<(OrderId, OrderStatus)>> {
+    /// Which of these events were published before: one consistent BatchGetItem per 100.
+    pub async fn published_events(&self, events: &[(OrderId, EventKey)]) -> Result<HashSet<(OrderId, EventKey)>> {
         let mut seen = HashSet::new();
-        let unique: Vec<&(OrderId, OrderStatus)> = events.iter().filter(|e| seen.insert(*e)).collect();
+        let unique: Vec<&(OrderId, EventKey)> = events.iter().filter(|e| seen.insert(*e)).collect();
         let mut published = HashSet::new();
         for chunk in unique.chunks(GET_CHUNK) {
-            let keys = chunk.iter().map(|(order, status)| marker_key(order, *status)).collect();
+            let keys = chunk.iter().map(|(order, key)| marker_key(order, *key)).collect();
             let items = self.batch_get(keys, "reading published event markers").await?;
             published.extend(items.iter().filter_map(marker_of));
         }
         Ok(published)
     }
 
-    /// Records that these (order, status) events are on the bus, with the bus's event ids.
-    pub async fn mark_published(&self, events: &[(OrderId, OrderStatus, String)], now: &Timestamp) -> Result<()> {
+    /// Records that these events are on the bus, with the bus's event ids.
+    pub async fn mark_published(&self, events: &[(OrderId, EventKey, String)], now: &Timestamp) -> Result<()> {
         let context = "writing published event markers";
         let expires = now.plus(MARKER_TTL).to_system_time().unwrap_or_else(std::time::SystemTime::now);
         for chunk in events.chunks(WRITE_CHUNK) {
             let mut requests = Vec::with_capacity(chunk.len());
-            for (order, status, event_id) in chunk {
-                let mut item = marker_key(order, *status);
+            for (order, key, event_id) in chunk {
+                let mut item = marker_key(order, *key);
                 item.insert("entity".to_owned(), s("order_event"));
                 item.insert("event_id".to_owned(), s(event_id.as_str()));
                 item.insert("published_at".to_owned(), s(now.as_str()));
@@ -100,11 +126,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_marker_key_reads_back_as_its_order_and_status() {
+    fn a_marker_key_reads_back_as_its_order_and_status_or_attempt() {
         let order = OrderId::generate();
-        let key = marker_key(&order, OrderStatus::OutForDelivery);
+        let key = marker_key(&order, EventKey::Status(OrderStatus::OutForDelivery));
         assert_eq!(key.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str), Some("EVENT#out_for_delivery"));
-        assert_eq!(marker_of(&key), Some((order, OrderStatus::OutForDelivery)));
+        assert_eq!(marker_of(&key), Some((order.clone(), EventKey::Status(OrderStatus::OutForDelivery))));
+        let key = marker_key(&order, EventKey::Attempt(3));
+        assert_eq!(key.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str), Some("EVENT#ATTEMPT#3"));
+        assert_eq!(marker_of(&key), Some((order, EventKey::Attempt(3))));
         let order_item = HashMap::from([("pk".to_owned(), s("ORDER#x")), ("sk".to_owned(), s("ORDER"))]);
         assert_eq!(marker_of(&order_item), None);
     }

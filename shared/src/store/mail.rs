@@ -4,6 +4,7 @@
 //! | email                          | key                                                    |
 //! |--------------------------------|--------------------------------------------------------|
 //! | an order's status, to one user | `pk=ORDER#<order id>`, `sk=MAIL#<status>#<user sub>`   |
+//! | a declined payment attempt     | `pk=ORDER#<order id>`, `sk=MAIL#ATTEMPT#<n>#<user sub>` |
 //! | the welcome email              | `pk=USER#<sub>`, `sk=MAIL#WELCOME`                     |
 //!
 //! Attributes: `entity=mail`, `state` (`sending` · `sent` · `failed`), `to`, `subject`,
@@ -23,8 +24,20 @@ pub const MARKER_TTL: Duration = Duration::from_secs(90 * 24 * 60 * 60);
 /// Which email a marker guards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailKey {
-    Order { order: OrderId, status: OrderStatus, recipient: UserId },
-    Welcome { user: UserId },
+    Order {
+        order: OrderId,
+        status: OrderStatus,
+        recipient: UserId,
+    },
+    /// "Your payment didn't go through": once per declined attempt (numbered from 1).
+    DeclinedAttempt {
+        order: OrderId,
+        attempt: u32,
+        recipient: UserId,
+    },
+    Welcome {
+        user: UserId,
+    },
 }
 
 impl MailKey {
@@ -33,17 +46,23 @@ impl MailKey {
             Self::Order { order, status, recipient } => {
                 (format!("ORDER#{}", order.as_str()), format!("MAIL#{}#{}", status.as_str(), recipient.as_str()))
             }
+            Self::DeclinedAttempt { order, attempt, recipient } => {
+                (format!("ORDER#{}", order.as_str()), format!("MAIL#ATTEMPT#{attempt}#{}", recipient.as_str()))
+            }
             Self::Welcome { user } => (format!("USER#{}", user.as_str()), "MAIL#WELCOME".to_owned()),
         };
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }
 
     /// A short name for logs and the provider's idempotency key: `ord_…/paid/<sub>`,
-    /// `welcome/<sub>`.
+    /// `ord_…/declined-2/<sub>`, `welcome/<sub>`.
     pub fn name(&self) -> String {
         match self {
             Self::Order { order, status, recipient } => {
                 format!("{}/{}/{}", order.as_str(), status.as_str(), recipient.as_str())
+            }
+            Self::DeclinedAttempt { order, attempt, recipient } => {
+                format!("{}/declined-{attempt}/{}", order.as_str(), recipient.as_str())
             }
             Self::Welcome { user } => format!("welcome/{}", user.as_str()),
         }

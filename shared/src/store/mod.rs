@@ -19,12 +19,13 @@
 //! | checkout read                          | the products, `USER#<sub>`/`PROFILE`, `IDEM#<sub>`/`KEY#<key>` | one BatchGetItem (consistent) |
 //! | place an order                         | Put order + Put maker items + Update products (`active`, `price`, `stock >= q`) + Put idempotency record | TransactWriteItems |
 //! | move an order (state machine)          | Update order (`status = :from`, due index key set or removed) + Update maker items [+ release stock] [+ Put Stripe event] | TransactWriteItems |
+//! | record a declined payment attempt      | Update order (`status = pending_payment`, `payment.failed_attempts = :before`; count, error, note) + Put Stripe event [+ the move to `payment_failed` at the 5th] | TransactWriteItems |
 //! | Stripe event seen                      | `pk=STRIPE_EVENT#<id>`, `sk=EVENT`, TTL `expires_at` | Put `attribute_not_exists` with its effect |
 //! | a user's email address (notifier) | `USER#<sub>`/`PROFILE`, attribute `email` (Cognito's, stored by the post-confirmation trigger or filled in on first need) | GetItem / UpdateItem upsert |
-//! | one email at most once         | `pk=ORDER#<id>`, `sk=MAIL#<status>#<sub>` / `pk=USER#<sub>`, `sk=MAIL#WELCOME`, TTL `expires_at` | UpdateItem `attribute_not_exists(pk) OR state = failed` |
+//! | one email at most once         | `pk=ORDER#<id>`, `sk=MAIL#<status>#<sub>` / `sk=MAIL#ATTEMPT#<n>#<sub>` (a declined attempt) / `pk=USER#<sub>`, `sk=MAIL#WELCOME`, TTL `expires_at` | UpdateItem `attribute_not_exists(pk) OR state = failed` |
 //! | idempotency key                        | `pk=IDEM#<sub>`, `sk=KEY#<key>`, TTL `expires_at` (24 h) | in the checkout read and the placing transaction |
 //! | the web shop: sessions, carts         | under `USER#<sub>`: `SESSION#<hash>`, `CART` (see `store::web`) | BatchGetItem with the profile; Put / Update / Delete |
-//! | order event published (publisher dedup) | `pk=ORDER#<id>`, `sk=EVENT#<status>`, TTL `expires_at` (3 days) | BatchGetItem (consistent) before PutEvents, BatchWriteItem after |
+//! | order event published (publisher dedup) | `pk=ORDER#<id>`, `sk=EVENT#<status>` / `sk=EVENT#ATTEMPT#<n>` (a declined attempt), TTL `expires_at` (3 days) | BatchGetItem (consistent) before PutEvents, BatchWriteItem after |
 //!
 //! Product ids are ULIDs, so sorting by id is sorting by creation time. `q` (words of the
 //! title) and price bounds are filter expressions on the chosen index; price and word
@@ -40,7 +41,7 @@ mod query;
 pub mod schema;
 mod web;
 
-pub use events::{MARKER_SORT_KEY_PREFIX, MARKER_TTL as EVENT_MARKER_TTL};
+pub use events::{EventKey, MARKER_SORT_KEY_PREFIX, MARKER_TTL as EVENT_MARKER_TTL};
 pub use mail::{Claim, MARKER_TTL as MAIL_MARKER_TTL, MailKey};
 pub use orders::{
     CheckoutRead, DueCursor, DueKind, IDEMPOTENCY_TTL, Idempotency, IdempotencyRecord, MoveOutcome, Placement,

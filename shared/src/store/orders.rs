@@ -6,10 +6,10 @@
 use super::item::{Item, n, s};
 use super::query::IndexQuery;
 use super::{Page, Store, TRANSACTION_RETRIES, cancellation_codes, is_condition_failure, sdk};
-use crate::domain::order::{next_delivery_step, not_enough_stock, short_of_stock};
+use crate::domain::order::{Decline, next_delivery_step, not_enough_stock, short_of_stock};
 use crate::domain::{
-    Address, HistoryEntry, MakerOrder, Move, Order, OrderId, OrderStatus, Product, ProductId, RefundStatus, Timestamp,
-    UserId,
+    Address, HistoryEntry, MakerOrder, Move, Order, OrderId, OrderStatus, PaymentError, Product, ProductId,
+    RefundStatus, Timestamp, UserId,
 };
 use crate::http::cursor::Key;
 use crate::{Error, Result};
@@ -140,7 +140,8 @@ pub enum Placement {
 pub enum MoveOutcome {
     /// Made: the order as it is now (boxed: it is much larger than the other outcomes).
     Moved(Box<Order>),
-    /// The order was no longer in the move's `from` status: someone else moved it first.
+    /// The order was no longer in the move's `from` status (or, for a declined attempt, no
+    /// longer had the attempts read): someone else changed it first.
     Stale,
     /// The Stripe event was already recorded: its effect happened before.
     EventSeen,
@@ -472,58 +473,112 @@ impl Store {
         now: &Timestamp,
         event_id: Option<&str>,
     ) -> Result<MoveOutcome> {
-        let next = order.moved(mv, now);
-        let entry = to_value(&vec![HistoryEntry { status: mv.to, at: now.clone(), note: None }])?;
-        let mut set = vec!["#status = :to", "updated_at = :now", "history = list_append(history, :entry)"];
+        self.write(order, order.moved(mv, now), Some(mv), None, now, event_id).await
+    }
+
+    /// Records the declined payment attempt `decline` on `order` (a `pending_payment` one),
+    /// with the Stripe event `event_id` that reported it, in one transaction: the attempt
+    /// count, the error and a history note, as a compare-and-set on the status *and* the
+    /// count, so two declines reported at once are counted one after the other. At the last
+    /// attempt allowed, the move that ends the order is part of the same transaction, with
+    /// all that [`Store::apply_move`] makes of it. `Stale` when the order changed since it
+    /// was read.
+    pub async fn record_decline(
+        &self,
+        order: &Order,
+        decline: Decline,
+        error: &PaymentError,
+        now: &Timestamp,
+        event_id: &str,
+    ) -> Result<MoveOutcome> {
+        let next = order.declined(decline, error, now);
+        self.write(order, next, decline.ends_with, Some((decline, error)), now, Some(event_id)).await
+    }
+
+    /// The transaction behind [`Store::apply_move`] and [`Store::record_decline`]: `order`
+    /// becomes `next`, by `mv` if it moves, with the declined attempt if there is one.
+    async fn write(
+        &self,
+        order: &Order,
+        next: Order,
+        mv: Option<Move>,
+        decline: Option<(Decline, &PaymentError)>,
+        now: &Timestamp,
+        event_id: Option<&str>,
+    ) -> Result<MoveOutcome> {
+        let added = next.history.get(order.history.len()..).unwrap_or_default();
+        let mut set = vec!["updated_at = :now", "history = list_append(history, :entry)"];
+        let mut condition = "#status = :from".to_owned();
         let mut names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
         let mut values = HashMap::from([
-            (":from".to_owned(), s(mv.from.as_str())),
-            (":to".to_owned(), s(mv.to.as_str())),
+            (":from".to_owned(), s(mv.map_or(order.status, |mv| mv.from).as_str())),
             (":now".to_owned(), s(now.as_str())),
-            (":entry".to_owned(), entry.clone()),
+            (":entry".to_owned(), to_value(&added)?),
         ]);
-        let due = if mv.effects.refund {
-            set.extend(["#payment.refund_status = :pending", "gsi3pk = :due_pk", "gsi3sk = :due_sk"]);
+        if let Some((decline, error)) = decline {
+            set.extend(["#payment.failed_attempts = :attempts", "#payment.last_error = :error"]);
             names.insert("#payment".to_owned(), "payment".to_owned());
-            let at = now.plus(REFUND_RETRY_AFTER);
-            values.insert(":pending".to_owned(), to_value(&RefundStatus::Pending)?);
-            values.insert(":due_pk".to_owned(), s(DueKind::Refund.partition()));
-            values.insert(":due_sk".to_owned(), s(due_sort_key(&at, &order.id)));
-            ""
-        } else if next_delivery_step(mv.to).is_some() {
-            set.extend(["gsi3pk = :due_pk", "gsi3sk = :due_sk"]);
-            values.insert(":due_pk".to_owned(), s(DueKind::Delivery.partition()));
-            values.insert(":due_sk".to_owned(), s(due_sort_key(now, &order.id)));
-            ""
-        } else {
-            " REMOVE gsi3pk, gsi3sk"
-        };
+            values.insert(":attempts".to_owned(), n(u64::from(decline.attempt)));
+            values.insert(":error".to_owned(), to_value(error)?);
+            // Orders stored before attempts were counted have no count: that is zero.
+            let before = order.payment.failed_attempts;
+            values.insert(":before".to_owned(), n(u64::from(before)));
+            condition.push_str(if before == 0 {
+                " AND (attribute_not_exists(#payment.failed_attempts) OR #payment.failed_attempts = :before)"
+            } else {
+                " AND #payment.failed_attempts = :before"
+            });
+        }
+        // What the move changes of the status and the due index; no move leaves both alone.
+        let mut due = "";
+        if let Some(mv) = mv {
+            set.push("#status = :to");
+            values.insert(":to".to_owned(), s(mv.to.as_str()));
+            if mv.effects.refund {
+                set.extend(["#payment.refund_status = :pending", "gsi3pk = :due_pk", "gsi3sk = :due_sk"]);
+                names.insert("#payment".to_owned(), "payment".to_owned());
+                let at = now.plus(REFUND_RETRY_AFTER);
+                values.insert(":pending".to_owned(), to_value(&RefundStatus::Pending)?);
+                values.insert(":due_pk".to_owned(), s(DueKind::Refund.partition()));
+                values.insert(":due_sk".to_owned(), s(due_sort_key(&at, &order.id)));
+            } else if next_delivery_step(mv.to).is_some() {
+                set.extend(["gsi3pk = :due_pk", "gsi3sk = :due_sk"]);
+                values.insert(":due_pk".to_owned(), s(DueKind::Delivery.partition()));
+                values.insert(":due_sk".to_owned(), s(due_sort_key(now, &order.id)));
+            } else {
+                due = " REMOVE gsi3pk, gsi3sk";
+            }
+        }
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(order_key(&order.id)))
             .update_expression(format!("SET {}{due}", set.join(", ")))
-            .condition_expression("#status = :from")
+            .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(sdk("building an order move"))?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        for maker in order.maker_ids() {
-            let update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(maker_key(&order.id, &maker)))
-                .update_expression("SET #status = :to, updated_at = :now, history = list_append(history, :entry)")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":to", s(mv.to.as_str()))
-                .expression_attribute_values(":now", s(now.as_str()))
-                .expression_attribute_values(":entry", entry.clone())
-                .build()
-                .map_err(sdk("building an order move"))?;
-            items.push(TransactWriteItem::builder().update(update).build());
-        }
-        if mv.effects.release_stock {
-            for line in &order.items {
-                items.push(release(&self.table, &line.product_id, line.quantity)?);
+        if let Some(mv) = mv {
+            // The makers see the move, not the payment's notes.
+            let entry = to_value(&vec![HistoryEntry { status: mv.to, at: now.clone(), note: None }])?;
+            for maker in order.maker_ids() {
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(maker_key(&order.id, &maker)))
+                    .update_expression("SET #status = :to, updated_at = :now, history = list_append(history, :entry)")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":to", s(mv.to.as_str()))
+                    .expression_attribute_values(":now", s(now.as_str()))
+                    .expression_attribute_values(":entry", entry.clone())
+                    .build()
+                    .map_err(sdk("building an order move"))?;
+                items.push(TransactWriteItem::builder().update(update).build());
+            }
+            if mv.effects.release_stock {
+                for line in &order.items {
+                    items.push(release(&self.table, &line.product_id, line.quantity)?);
+                }
             }
         }
         let event_index = event_id.map(|_| items.len());

@@ -8,11 +8,11 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_sdk_sqs::types::QueueAttributeName;
 use e2e::TestContext;
 use local::streams::{StreamPump, StreamPumpOptions, StreamReader};
-use local::stripe::TestCard;
 use serde_json::{Value, json};
 use shared::domain::order::next_delivery_step;
-use shared::domain::{Order, OrderId, OrderStatus, OrderStatusChanged};
-use shared::events::{Bus, BusFuture, EventBridgeBus};
+use shared::domain::{Order, OrderId, OrderPaymentFailed, OrderStatus, OrderStatusChanged};
+use shared::events::{Bus, BusFuture, EventBridgeBus, OrderEvent};
+use shared::store::EventKey;
 use std::time::Duration;
 
 /// A client of the bus: its own rule, delivering to its own queue.
@@ -59,11 +59,17 @@ async fn drain(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Value> {
 }
 
 impl Listener {
+    /// A client of the `OrderStatusChanged` events.
     async fn on(ctx: &TestContext) -> Self {
+        Self::of(ctx, &[OrderStatusChanged::DETAIL_TYPE]).await
+    }
+
+    /// A client of the events of these detail-types.
+    async fn of(ctx: &TestContext, detail_types: &[&str]) -> Self {
         let (sqs, queue_url, arn) = queue(&ctx.aws).await;
         let events = aws_sdk_eventbridge::Client::new(&ctx.aws);
         let bus = &ctx.app.config.event_bus_name;
-        let pattern = json!({"source": [OrderStatusChanged::SOURCE], "detail-type": [OrderStatusChanged::DETAIL_TYPE]});
+        let pattern = json!({"source": [OrderStatusChanged::SOURCE], "detail-type": detail_types});
         events
             .put_rule()
             .name("a-client-of-order-events")
@@ -84,13 +90,13 @@ impl Listener {
     }
 }
 
-fn bus(ctx: &TestContext) -> EventBridgeBus {
+pub(crate) fn bus(ctx: &TestContext) -> EventBridgeBus {
     EventBridgeBus::new(&ctx.aws, ctx.app.config.event_bus_name.clone())
 }
 
 /// Everything on the context's table stream so far, as the event source mapping would hand
 /// it to the publisher.
-async fn stream_batch(ctx: &TestContext) -> Value {
+pub(crate) async fn stream_batch(ctx: &TestContext) -> Value {
     let mut reader = StreamReader::new(&ctx.aws, &e2e::dynamodb_endpoint(), &ctx.app.config.table_name);
     let records = reader.read_all().await.unwrap();
     let arn = reader.stream_arn().await.unwrap();
@@ -98,7 +104,7 @@ async fn stream_batch(ctx: &TestContext) -> Value {
 }
 
 /// Hands `batch` to the publisher's handler; the sequence numbers it reports failed.
-async fn publish(ctx: &TestContext, bus: &dyn Bus, batch: &Value) -> Vec<String> {
+pub(crate) async fn publish(ctx: &TestContext, bus: &dyn Bus, batch: &Value) -> Vec<String> {
     let event: Event = serde_json::from_value(batch.clone()).unwrap();
     let response = serde_json::to_value(order_events::handle(&ctx.app, bus, event).await).unwrap();
     response["batchItemFailures"]
@@ -193,10 +199,11 @@ async fn each_transition_publishes_one_event_with_its_detail_even_when_the_publi
         .send()
         .await;
     assert_eq!(response.json()["payment"]["refund_status"], "succeeded", "{}", response.text());
-    // Declined by the bank.
+    // Declined by the bank until it failed.
     let declined = ctx.order(&ctx.customer, &[(&mug, 1)]).await;
-    let intent = ctx.confirm_at_stripe(&declined, TestCard::Declined).await;
-    ctx.deliver(&ctx.stripe_event("payment_intent.payment_failed", &intent)).await.expect(200);
+    for _ in 0..shared::domain::order::MAX_FAILED_ATTEMPTS {
+        ctx.decline(&declined).await;
+    }
     // Never paid: expired by the payment expirer.
     let expired = ctx.order(&ctx.customer, &[(&mug, 1)]).await;
     ctx.clock.advance(ctx.app.config.payment_window + Duration::from_secs(1));
@@ -229,6 +236,73 @@ async fn each_transition_publishes_one_event_with_its_detail_even_when_the_publi
     assert!(again["Records"].as_array().unwrap().len() > batch["Records"].as_array().unwrap().len());
     assert_eq!(publish(&ctx, &bus, &again).await, Vec::<String>::new());
     assert_eq!(listener.take().await, Vec::<Value>::new());
+}
+
+/// The declined attempts among `events`, as (attempt, attempts left, error code, order id).
+fn declines(events: &[Value]) -> Vec<(u64, u64, String, String)> {
+    let mut declines: Vec<_> = events
+        .iter()
+        .filter(|e| e["detail-type"] == OrderPaymentFailed::DETAIL_TYPE)
+        .map(|e| {
+            assert_eq!(e["source"], OrderPaymentFailed::SOURCE, "{e}");
+            let d = &e["detail"];
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (
+                d["attempt"].as_u64().unwrap(),
+                d["attempts_left"].as_u64().unwrap(),
+                text(&d["last_error"]["code"]),
+                text(&d["order_id"]),
+            )
+        })
+        .collect();
+    declines.sort();
+    declines
+}
+
+#[tokio::test]
+async fn each_declined_attempt_publishes_one_order_payment_failed_even_when_the_publisher_sees_the_batch_twice() {
+    let ctx = TestContext::new().await;
+    let listener = Listener::of(&ctx, &[OrderStatusChanged::DETAIL_TYPE, OrderPaymentFailed::DETAIL_TYPE]).await;
+    let mug = product(&ctx).await;
+    let order = ctx.order(&ctx.customer, &[(&mug, 1)]).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let first = ctx.decline(&order).await;
+    ctx.deliver(&first).await.expect(200);
+    ctx.decline(&order).await;
+
+    let batch = stream_batch(&ctx).await;
+    let bus = bus(&ctx);
+    assert_eq!(publish(&ctx, &bus, &batch).await, Vec::<String>::new());
+    let events = listener.take().await;
+    let funds = || "insufficient_funds".to_owned();
+    assert_eq!(declines(&events), vec![(1, 4, funds(), id.clone()), (2, 3, funds(), id.clone())]);
+    assert_eq!(events.len(), 2, "no status changed: {events:?}");
+    let declined = stored(&ctx, &order).await;
+    let noted: Vec<&str> = declined.history.iter().filter(|h| h.note.is_some()).map(|h| h.at.as_str()).collect();
+    let mut times: Vec<&str> = events.iter().filter_map(|e| e["detail"]["at"].as_str()).collect();
+    times.sort_unstable();
+    assert_eq!(times, noted, "each event at its decline's time");
+    assert_eq!(events[0]["detail"]["customer_id"], ctx.customer.sub.as_str());
+
+    // The batch again: nothing new goes out.
+    assert_eq!(publish(&ctx, &bus, &batch).await, Vec::<String>::new());
+    assert_eq!(listener.take().await, Vec::<Value>::new(), "a batch seen twice publishes once");
+
+    // Three more declines: attempts 3 and 4, then the fifth ends the order — a status change,
+    // no fifth OrderPaymentFailed.
+    for _ in 0..3 {
+        ctx.decline(&order).await;
+    }
+    assert_eq!(publish(&ctx, &bus, &stream_batch(&ctx).await).await, Vec::<String>::new());
+    let events = listener.take().await;
+    assert_eq!(declines(&events), vec![(3, 2, funds(), id.clone()), (4, 1, funds(), id.clone())]);
+    let changed: Vec<Value> = events
+        .iter()
+        .filter(|e| e["detail-type"] == OrderStatusChanged::DETAIL_TYPE)
+        .map(|e| e["detail"].clone())
+        .collect();
+    assert_eq!(changed, expected_events(&stored(&ctx, &order).await), "{events:?}");
+    assert_eq!(changed[0]["status"], "payment_failed");
 }
 
 /// Forges a record of an order that is not one: its new image has a status no order has.
@@ -288,15 +362,21 @@ struct Refusing {
     status: OrderStatus,
 }
 
+impl Refusing {
+    fn refuses(&self, event: &OrderEvent) -> bool {
+        matches!(event, OrderEvent::StatusChanged(e) if e.status == self.status)
+    }
+}
+
 impl Bus for Refusing {
-    fn put<'a>(&'a self, events: &'a [OrderStatusChanged]) -> BusFuture<'a> {
+    fn put<'a>(&'a self, events: &'a [OrderEvent]) -> BusFuture<'a> {
         Box::pin(async move {
-            let kept: Vec<OrderStatusChanged> = events.iter().filter(|e| e.status != self.status).cloned().collect();
+            let kept: Vec<OrderEvent> = events.iter().filter(|e| !self.refuses(e)).cloned().collect();
             let mut results = if kept.is_empty() { Vec::new() } else { self.inner.put(&kept).await? }.into_iter();
             Ok(events
                 .iter()
                 .map(|e| {
-                    if e.status == self.status {
+                    if self.refuses(e) {
                         Err("InternalFailure: refused".to_owned())
                     } else {
                         results.next().unwrap_or_else(|| Err("no result".to_owned()))
@@ -323,7 +403,14 @@ async fn an_event_the_bus_refuses_is_reported_unmarked_and_published_by_the_retr
     let statuses: Vec<Value> = listener.take().await.iter().map(|e| e["detail"]["status"].clone()).collect();
     assert_eq!(statuses, vec![json!("paid")]);
     let id = order_id(&order);
-    let marked = ctx.app.store.published_events(&[(id.clone(), OrderStatus::Paid), (id, OrderStatus::Preparing)]).await;
+    let marked = ctx
+        .app
+        .store
+        .published_events(&[
+            (id.clone(), EventKey::Status(OrderStatus::Paid)),
+            (id, EventKey::Status(OrderStatus::Preparing)),
+        ])
+        .await;
     assert_eq!(marked.unwrap().len(), 1, "only what the bus took is marked");
 
     // The event source mapping hands the batch over again: the refused one goes out now.
@@ -354,7 +441,8 @@ async fn with_eventbridge_unreachable_the_transitions_are_reported_failed_and_a_
     let failed = publish(&ctx, &down, &batch).await;
     assert_eq!(failed, vec![sequence_number(record_of(&batch, &order, "paid"))], "only the transition is retried");
     assert_eq!(listener.take().await, Vec::<Value>::new());
-    let marked = ctx.app.store.published_events(&[(order_id(&order), OrderStatus::Paid)]).await.unwrap();
+    let marked =
+        ctx.app.store.published_events(&[(order_id(&order), EventKey::Status(OrderStatus::Paid))]).await.unwrap();
     assert!(marked.is_empty(), "no marker for an event that did not go out");
 
     assert_eq!(publish(&ctx, &bus(&ctx), &batch).await, Vec::<String>::new());

@@ -1,4 +1,5 @@
-//! After placing: who sees and cancels what, Stripe's webhooks applied once, refunds, expiry.
+//! After placing: who sees and cancels what, Stripe's webhooks applied once, declined cards,
+//! refunds, expiry.
 
 use e2e::{TestContext, User};
 use local::stripe::TestCard;
@@ -186,18 +187,134 @@ async fn a_success_for_another_intent_or_amount_changes_nothing() {
     assert_eq!(ctx.fetch_order(&ctx.customer, &order).await["status"], "pending_payment");
 }
 
+/// The notes of an order's history, in order.
+fn notes(order: &Value) -> Vec<&str> {
+    order["history"].as_array().unwrap().iter().filter_map(|h| h["note"].as_str()).collect()
+}
+
+/// The statuses an order's history entered (its notes left out).
+fn statuses(order: &Value) -> Vec<&str> {
+    order["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["note"].is_null())
+        .filter_map(|h| h["status"].as_str())
+        .collect()
+}
+
+async fn intent_at_stripe(ctx: &TestContext, order: &Value) -> Value {
+    let pi = order["payment"]["payment_intent_id"].as_str().unwrap();
+    local::stripe::get_intent(&ctx.stripe_api_base(), &ctx.stripe_keys.secret_key, pi).await.unwrap()
+}
+
+async fn refunds_at_stripe(ctx: &TestContext, order: &Value) -> Vec<Value> {
+    let pi = order["payment"]["payment_intent_id"].as_str().unwrap();
+    local::stripe::list_refunds(&ctx.stripe_api_base(), &ctx.stripe_keys.secret_key, pi).await.unwrap()
+}
+
 #[tokio::test]
-async fn a_failed_payment_releases_the_stock() {
+async fn a_declined_card_keeps_the_order_waiting_with_its_stock_and_a_replay_changes_nothing() {
     let ctx = TestContext::new().await;
     let mug = product(&ctx, 5).await;
     let order = ctx.order(&ctx.customer, &[(&mug, 2)]).await;
-    assert_eq!(ctx.stock(&mug).await, 3);
+    assert_eq!(order["payment"]["failed_attempts"], 0, "{order}");
+    // localstripe declines the card and sends its event.
     let intent = ctx.confirm_at_stripe(&order, TestCard::Declined).await;
-    let failed = ctx.stripe_event("payment_intent.payment_failed", &intent);
-    ctx.deliver(&failed).await.expect(200);
-    ctx.deliver(&failed).await.expect(200);
-    let order = ctx.fetch_order(&ctx.customer, &order).await;
-    assert_eq!(order["status"], "payment_failed");
+    assert_eq!(intent["last_payment_error"]["code"], "card_declined", "{intent}");
+    let event = ctx.stripe_event("payment_intent.payment_failed", &intent);
+    ctx.deliver(&event).await.expect(200);
+
+    let after = ctx.fetch_order(&ctx.customer, &order).await;
+    assert_eq!(after["status"], "pending_payment", "{after}");
+    assert_eq!(after["payment"]["failed_attempts"], 1, "{after}");
+    assert_eq!(after["payment"]["last_error"]["code"], "card_declined", "{after}");
+    let message = after["payment"]["last_error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("declined") && message.contains("another card"), "{after}");
+    assert_eq!(notes(&after), ["payment attempt 1 declined"]);
+    assert_eq!(statuses(&after), ["pending_payment"]);
+    assert_eq!(ctx.stock(&mug).await, 3, "the stock stays held for the next attempt");
+    assert_eq!(intent_at_stripe(&ctx, &order).await["status"], "requires_payment_method", "still payable");
+
+    // The same event again, twice at once: it had its effect.
+    for response in futures::future::join_all([ctx.deliver(&event), ctx.deliver(&event)]).await {
+        response.expect(200);
+    }
+    assert_eq!(ctx.fetch_order(&ctx.customer, &order).await, after, "a replay changes nothing");
+    assert_eq!(ctx.stock(&mug).await, 3);
+    // Still the customer's to cancel, which gives the stock back.
+    ctx.request("POST", &format!("/orders/{}/cancel", id(&order))).auth(&ctx.customer).send().await.expect(200);
+    assert_eq!(ctx.stock(&mug).await, 5);
+}
+
+#[tokio::test]
+async fn a_declined_card_then_a_good_one_pays_the_same_order_and_nothing_is_refunded() {
+    let ctx = TestContext::new().await;
+    let mug = product(&ctx, 5).await;
+    let order = ctx.order(&ctx.customer, &[(&mug, 2)]).await;
+    let declined = ctx.decline(&order).await;
+    let paid = ctx.pay(&order).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+    assert_eq!(paid["payment"]["failed_attempts"], 1, "{paid}");
+    assert_eq!(statuses(&paid), ["pending_payment", "paid"]);
+    assert_eq!(ctx.stock(&mug).await, 3);
+    // The decline, delivered again after the success, or late under another event id.
+    ctx.deliver(&declined).await.expect(200);
+    let mut late = declined.clone();
+    late["id"] = json!(format!("evt_{}", ulid::Ulid::new()));
+    ctx.deliver(&late).await.expect(200);
+
+    let after = ctx.fetch_order(&ctx.customer, &order).await;
+    assert_eq!(after, paid, "nothing changes once paid");
+    assert!(after["payment"]["refund_status"].is_null(), "{after}");
+    assert!(refunds_at_stripe(&ctx, &order).await.is_empty(), "never refunded");
+    assert_eq!(intent_at_stripe(&ctx, &order).await["status"], "succeeded");
+    let orders = ctx.get("/orders").auth(&ctx.customer).send().await.json();
+    assert_eq!(orders["items"].as_array().map(Vec::len), Some(1), "one order: {orders}");
+    assert_eq!(ctx.stock(&mug).await, 3);
+}
+
+#[tokio::test]
+async fn five_declines_fail_the_order_release_its_stock_and_cancel_its_intent() {
+    let ctx = TestContext::new().await;
+    let mug = product(&ctx, 5).await;
+    let order = ctx.order(&ctx.customer, &[(&mug, 2)]).await;
+    // localstripe's own decline first, then those it cannot make (see `TestContext::decline`).
+    let intent = ctx.confirm_at_stripe(&order, TestCard::Declined).await;
+    ctx.deliver(&ctx.stripe_event("payment_intent.payment_failed", &intent)).await.expect(200);
+    for attempt in 1..=4 {
+        if attempt > 1 {
+            ctx.decline(&order).await;
+        }
+        let after = ctx.fetch_order(&ctx.customer, &order).await;
+        assert_eq!(
+            (after["status"].as_str(), after["payment"]["failed_attempts"].as_u64()),
+            (Some("pending_payment"), Some(attempt)),
+            "{after}"
+        );
+        assert_eq!(ctx.stock(&mug).await, 3, "attempt {attempt}");
+    }
+    assert_eq!(intent_at_stripe(&ctx, &order).await["status"], "requires_payment_method");
+    let fifth = ctx.decline(&order).await;
+
+    let failed = ctx.fetch_order(&ctx.customer, &order).await;
+    assert_eq!(failed["status"], "payment_failed", "{failed}");
+    assert_eq!(failed["payment"]["failed_attempts"], 5, "{failed}");
+    assert_eq!(failed["payment"]["last_error"]["code"], "insufficient_funds", "the issuer's reason: {failed}");
+    let expected: Vec<String> = (1..=5).map(|n| format!("payment attempt {n} declined")).collect();
+    assert_eq!(notes(&failed), expected);
+    assert_eq!(statuses(&failed), ["pending_payment", "payment_failed"]);
+    assert_eq!(failed["history"].as_array().unwrap().last().unwrap()["status"], "payment_failed");
+    assert_eq!(ctx.stock(&mug).await, 5, "the stock is released");
+    assert_eq!(intent_at_stripe(&ctx, &order).await["status"], "canceled", "no sixth attempt can pay it");
+
+    // The fifth again, or a sixth: nothing changes; the customer can no longer cancel.
+    ctx.deliver(&fifth).await.expect(200);
+    let mut sixth = fifth.clone();
+    sixth["id"] = json!(format!("evt_{}", ulid::Ulid::new()));
+    ctx.deliver(&sixth).await.expect(200);
+    assert_eq!(ctx.fetch_order(&ctx.customer, &order).await, failed);
+    ctx.request("POST", &format!("/orders/{}/cancel", id(&order))).auth(&ctx.customer).send().await.problem(409);
     assert_eq!(ctx.stock(&mug).await, 5);
 }
 
@@ -245,8 +362,10 @@ async fn cancelling_in_every_state_does_what_that_state_allows() {
     cancel(&paid).await.problem(409);
     assert_eq!(local::stripe::list_refunds(&api, &key, pi).await.unwrap().len(), 1);
     let failed = ctx.order(&ctx.customer, &[(&mug, 1)]).await;
-    let intent = ctx.confirm_at_stripe(&failed, TestCard::Declined).await;
-    ctx.deliver(&ctx.stripe_event("payment_intent.payment_failed", &intent)).await.expect(200);
+    for _ in 0..shared::domain::order::MAX_FAILED_ATTEMPTS {
+        ctx.decline(&failed).await;
+    }
+    assert_eq!(ctx.fetch_order(&ctx.customer, &failed).await["status"], "payment_failed");
     cancel(&failed).await.problem(409);
     assert_eq!(ctx.stock(&mug).await, 20);
 
@@ -297,7 +416,7 @@ async fn deliver_steps(ctx: &TestContext, order: &Value, steps: usize) -> shared
 }
 
 #[tokio::test]
-async fn unpaid_orders_expire_releasing_their_stock_and_a_late_payment_is_refunded() {
+async fn unpaid_orders_expire_releasing_their_stock_and_one_paid_in_time_is_paid_not_refunded() {
     let ctx = TestContext::new().await;
     let mug = product(&ctx, 10).await;
     let unpaid = ctx.order(&ctx.customer, &[(&mug, 4)]).await;
@@ -307,33 +426,55 @@ async fn unpaid_orders_expire_releasing_their_stock_and_a_late_payment_is_refund
     assert_eq!(ctx.stock(&mug).await, 3);
     // Nothing is due yet.
     let report = shared::orders::expire_due(&ctx.app, 100).await.unwrap();
-    assert_eq!(report.expired, 0);
-    // The payment is confirmed at Stripe before the window closes, its webhook arrives after.
+    assert_eq!((report.expired, report.paid), (0, 0));
+    // The payment is confirmed at Stripe before the window closes, its webhook arrives after
+    // the expirer came.
     let intent = ctx.confirm_at_stripe(&paid_late, TestCard::Visa).await;
+    assert_eq!(intent["status"], "succeeded");
     ctx.clock.advance(shared::config::DEFAULT_PAYMENT_WINDOW + Duration::from_secs(1));
     let report = shared::orders::expire_due(&ctx.app, 100).await.unwrap();
-    assert_eq!(report.expired, 2, "{report:?}");
+    assert_eq!((report.expired, report.paid), (1, 1), "{report:?}");
     assert_eq!(ctx.fetch_order(&ctx.customer, &unpaid).await["status"], "expired");
+    assert_eq!(intent_at_stripe(&ctx, &unpaid).await["status"], "canceled");
     assert_eq!(ctx.fetch_order(&ctx.customer, &paid_in_time).await["status"], "paid");
-    assert_eq!(ctx.stock(&mug).await, 8);
+    let found_paid = ctx.fetch_order(&ctx.customer, &paid_late).await;
+    assert_eq!(found_paid["status"], "paid", "paid in time: not expired, {found_paid}");
+    assert_eq!(statuses(&found_paid), ["pending_payment", "paid"]);
+    assert_eq!(ctx.stock(&mug).await, 7, "only the unpaid order's stock came back");
     // A second run finds nothing more to do.
-    assert_eq!(shared::orders::expire_due(&ctx.app, 100).await.unwrap().expired, 0);
+    let report = shared::orders::expire_due(&ctx.app, 100).await.unwrap();
+    assert_eq!((report.expired, report.paid), (0, 0));
 
-    // The expirer saw the late intent had succeeded (it could not cancel it) and refunded
-    // it; the webhook that follows finds the refund decided and does nothing more.
+    // The late webhook, delivered twice, finds the order paid and does nothing: no second
+    // `paid`, no refund.
     let event = ctx.stripe_event("payment_intent.succeeded", &intent);
     ctx.deliver(&event).await.expect(200);
     ctx.deliver(&event).await.expect(200);
     let late = ctx.fetch_order(&ctx.customer, &paid_late).await;
-    assert_eq!(late["status"], "expired");
-    assert_eq!(late["payment"]["refund_status"], "succeeded", "{late}");
-    assert!(
-        late["history"].as_array().unwrap().iter().any(|h| h["note"].as_str().is_some_and(|n| n.contains("refund")))
-    );
-    let pi = paid_late["payment"]["payment_intent_id"].as_str().unwrap();
-    let refunds = local::stripe::list_refunds(&ctx.stripe_api_base(), &ctx.stripe_keys.secret_key, pi).await.unwrap();
-    assert_eq!(refunds.len(), 1);
-    assert_eq!(ctx.stock(&mug).await, 8);
+    assert_eq!(late, found_paid, "the late webhook changes nothing");
+    assert!(late["payment"]["refund_status"].is_null(), "{late}");
+    assert!(refunds_at_stripe(&ctx, &paid_late).await.is_empty(), "never refunded");
+    assert_eq!(ctx.stock(&mug).await, 7);
+}
+
+/// When Stripe cannot say whether a due order was paid, the expirer leaves it for its next
+/// run rather than risk refunding a payment made in time.
+#[tokio::test]
+async fn the_expirer_leaves_an_order_waiting_while_stripe_cannot_be_asked() {
+    let ctx = TestContext::new().await;
+    let mug = product(&ctx, 3).await;
+    let order = ctx.order(&ctx.customer, &[(&mug, 2)]).await;
+    ctx.clock.advance(shared::config::DEFAULT_PAYMENT_WINDOW + Duration::from_secs(1));
+    let port = local::emulators::free_port().unwrap();
+    let offline = ctx.app_with(|c| c.stripe_api_base = format!("http://127.0.0.1:{port}/"));
+    let report = shared::orders::expire_due(&offline, 100).await.unwrap();
+    assert_eq!((report.expired, report.paid), (0, 0), "{report:?}");
+    assert_eq!(ctx.fetch_order(&ctx.customer, &order).await["status"], "pending_payment");
+    assert_eq!(ctx.stock(&mug).await, 1);
+    // Stripe back: the next run expires it.
+    assert_eq!(shared::orders::expire_due(&ctx.app, 100).await.unwrap().expired, 1);
+    assert_eq!(ctx.fetch_order(&ctx.customer, &order).await["status"], "expired");
+    assert_eq!(ctx.stock(&mug).await, 3);
 }
 
 #[tokio::test]
@@ -403,7 +544,7 @@ async fn the_payment_expirer_runs_on_its_sample_schedule_event() {
     let order = ctx.order(&ctx.customer, &[(&mug, 2)]).await;
     ctx.clock.advance(shared::config::DEFAULT_PAYMENT_WINDOW + Duration::from_secs(1));
     let report = payment_expirer::handle(&ctx.app, e2e::sample_event("payment-expirer")).await.unwrap();
-    assert_eq!(report, json!({"expired": 1, "refunds_retried": 0, "skipped": 0}));
+    assert_eq!(report, json!({"expired": 1, "paid": 0, "refunds_retried": 0, "skipped": 0}));
     assert_eq!(ctx.fetch_order(&ctx.customer, &order).await["status"], "expired");
     let pi = order["payment"]["payment_intent_id"].as_str().unwrap();
     let intent = local::stripe::get_intent(&ctx.stripe_api_base(), &ctx.stripe_keys.secret_key, pi).await.unwrap();

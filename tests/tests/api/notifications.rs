@@ -7,7 +7,7 @@ use local::notifications::{self, Invoke, Pump, PumpOptions, SentEmail};
 use serde_json::{Value, json};
 use shared::App;
 use shared::domain::order::legal_move;
-use shared::domain::{Actor, Order, OrderId, OrderStatus, OrderStatusChanged, UserId};
+use shared::domain::{Actor, Order, OrderId, OrderPaymentFailed, OrderStatus, OrderStatusChanged, UserId};
 use shared::store::{MailKey, MoveOutcome};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,6 +54,14 @@ fn event_for(order: &Order, previous: OrderStatus) -> Value {
         "resources": [],
         "detail": OrderStatusChanged::of(order, previous),
     })
+}
+
+/// What EventBridge delivers to the notifier for `order`'s latest declined attempt.
+fn declined_event_for(order: &Order) -> Value {
+    let mut event = event_for(order, order.status);
+    event["detail-type"] = json!(OrderPaymentFailed::DETAIL_TYPE);
+    event["detail"] = json!(OrderPaymentFailed::of(order).expect("a declined attempt"));
+    event
 }
 
 async fn move_to(ctx: &TestContext, order: &Order, to: OrderStatus, actor: Actor) -> Order {
@@ -192,6 +200,87 @@ async fn every_status_emails_the_customer_with_the_status_in_plain_words() {
     println!("emails per status: {per_status:?}");
     assert_eq!(per_status[0], ("paid".to_owned(), 3));
     assert!(per_status[1..].iter().all(|(_, n)| *n == 1), "{per_status:?}");
+}
+
+#[tokio::test]
+async fn a_declined_attempt_emails_the_customer_once_per_attempt_even_when_delivered_twice() {
+    let ctx = stack().await;
+    let mug = product(&ctx, &ctx.maker, "Speckled stoneware mug", 2400).await;
+    let order = ctx.order(&ctx.customer, &[(&mug, 2)]).await;
+    ctx.decline(&order).await;
+    let first = declined_event_for(&stored(&ctx, &order).await);
+
+    // Three notifiers race on the event, then it comes again: one email.
+    let racing = futures::future::join_all((0..3).map(|_| notify(&ctx.app, &first))).await;
+    let sent: u64 = racing.iter().map(|r| r["sent"].as_u64().unwrap()).sum();
+    assert_eq!(sent, 1, "{racing:?}");
+    let again = notify(&ctx.app, &first).await;
+    assert_eq!((again["sent"].as_u64(), again["already_handled"].as_u64()), (Some(0), Some(1)), "{again}");
+    let inbox = mailbox(&ctx.customer).await;
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    let id = order["id"].as_str().unwrap();
+    assert_eq!(inbox[0].subject, shared::email::subject_for_declined(id));
+    assert!(inbox[0].subject.contains("didn't go through") && inbox[0].subject.contains("try again"));
+    assert_eq!(inbox[0].from, SENDER);
+    let body = &inbox[0].body;
+    assert!(body.contains("Your card has insufficient funds") && body.contains("not charged"), "{body}");
+    assert!(body.contains("Your account → Orders") && body.contains(id) && body.contains("€48.00"), "{body}");
+    assert!(mailbox(&ctx.maker).await.is_empty(), "makers hear of paid orders only");
+
+    // The second attempt has its own email, once; the first attempt's event, delivered
+    // again now, is overtaken and sends nothing.
+    ctx.decline(&order).await;
+    let second = declined_event_for(&stored(&ctx, &order).await);
+    assert_eq!(second["detail"]["attempt"], 2);
+    assert_eq!(notify(&ctx.app, &second).await["sent"], 1);
+    assert_eq!(notify(&ctx.app, &second).await["sent"], 0);
+    assert_eq!(notify(&ctx.app, &first).await["sent"], 0);
+    assert_eq!(mailbox(&ctx.customer).await.len(), 2);
+    for attempt in [1, 2] {
+        let key = MailKey::DeclinedAttempt {
+            order: OrderId::parse(id).unwrap(),
+            attempt,
+            recipient: UserId::new(ctx.customer.sub.clone()),
+        };
+        assert_eq!(ctx.app.store.mail_state(&key).await.unwrap().as_deref(), Some("sent"), "attempt {attempt}");
+    }
+
+    // Paid with another card: a decline event that comes late asks for nothing any more.
+    ctx.pay(&order).await;
+    let mut late = second.clone();
+    late["id"] = json!("another-delivery");
+    let report = notify(&ctx.app, &late).await;
+    assert_eq!((report["sent"].as_u64(), report["outdated"].as_u64()), (Some(0), Some(1)), "{report}");
+    assert_eq!(mailbox(&ctx.customer).await.len(), 2);
+}
+
+/// A declined card, from the webhook to the customer's mailbox the way the cloud takes it:
+/// the table's stream, the publisher, the bus, the notifier's rule (its queue, locally), the
+/// notifier, SES.
+#[tokio::test]
+async fn a_declined_card_reaches_the_customer_through_the_stream_the_bus_and_the_rule() {
+    let ctx = stack().await;
+    let bus = ctx.app.config.event_bus_name.clone();
+    let queues = notifications::provision(&ctx.aws, &bus, SENDER).await.unwrap();
+    let mug = product(&ctx, &ctx.maker, "Speckled stoneware mug", 2400).await;
+    let order = ctx.order(&ctx.customer, &[(&mug, 1)]).await;
+    ctx.decline(&order).await;
+    let batch = crate::events::stream_batch(&ctx).await;
+    assert_eq!(crate::events::publish(&ctx, &crate::events::bus(&ctx), &batch).await, Vec::<String>::new());
+
+    let app: &'static App = Box::leak(Box::new(ctx.app_with(|_| {})));
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let opts = PumpOptions {
+        queue_url: queues.queue_url.clone(),
+        wait: Duration::from_secs(1),
+        backoff: Duration::from_secs(1),
+    };
+    let pump = Pump::new(&ctx.aws, opts, in_process(app, delivered.clone()));
+    let seen = delivered.clone();
+    pump_until(&pump, 10, || seen.load(Ordering::SeqCst) >= 1).await;
+    let inbox = mailbox(&ctx.customer).await;
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0].subject, shared::email::subject_for_declined(order["id"].as_str().unwrap()));
 }
 
 /// The notifier's handler in this process, counting its invocations.
