@@ -276,3 +276,80 @@ test('a forged cross-site form changes nothing and a stored-XSS title stays text
   await expect(page.getByText('Total (1 item)')).toBeVisible();
   expect(dialogs).toEqual([]);
 });
+
+/** Signs in as the demo customer, puts `product` (found by searching `words`) in the cart,
+ * places the order and lands on its page with the card step. */
+async function orderToPay(page, words, product) {
+  const {customer} = STACK.users;
+  await page.goto('/sign-in');
+  await page.getByLabel('Email').fill(customer.username);
+  await page.getByLabel('Password').fill(customer.password);
+  await page.getByRole('button', {name: 'Sign in'}).click();
+  await expect(page.getByText('You are signed in')).toBeVisible();
+  await page.goto(`/search?q=${encodeURIComponent(words)}`);
+  await page.getByRole('link', {name: product}).click();
+  await page.getByRole('button', {name: 'Add to cart'}).click();
+  await page.goto('/checkout');
+  await page.getByRole('button', {name: 'Place order'}).click();
+  await expect(page.getByRole('group', {name: 'Card details'})).toBeVisible();
+  return page.url();
+}
+
+/** The order behind an order page, as its customer sees it through the API. */
+async function orderAt(url) {
+  const id = url.split('/').pop();
+  const token = await accessToken(STACK.users.customer);
+  return (await fetch(`${SHOP}/orders/${id}`, {headers: {authorization: `Bearer ${token}`}})).json();
+}
+
+test('a declined card, then 4242 on the same order: one order, paid, never refunded', async ({page}) => {
+  const url = await orderToPay(page, 'espresso', 'Set of four espresso cups');
+  await typeCard(page, '4000 0000 0000 0002');
+  await page.getByRole('button', {name: /^Pay/}).click();
+  await expect(page.locator('#card-errors')).toHaveText('Your card was declined.');
+  // The webhook records the attempt; the order waits, and its page says so.
+  await expect.poll(async () => (await orderAt(url)).payment.failed_attempts, {timeout: 15_000}).toBe(1);
+  await page.reload();
+  await expect(page.getByText('Your last card was declined')).toBeVisible();
+  await expect(page.locator('#live .status')).toHaveText('Waiting for payment');
+  await typeCard(page, '4242 4242 4242 4242');
+  await page.getByRole('button', {name: /^Pay/}).click();
+  await expect(page.locator('#live .status')).toHaveText(/Paid|Being prepared|Shipped|Out for delivery|Delivered/, {timeout: 20_000});
+  const order = await orderAt(url);
+  expect(order.payment.refund_status).toBeUndefined();
+  expect(order.history.map((h) => h.status)).not.toContain('cancelled');
+});
+
+test('a card that asks for 3-D Secure: approved pays, failed leaves the order waiting', async ({page}) => {
+  const url = await orderToPay(page, 'vase', 'Porcelain bud vase');
+  await typeCard(page, '4000 0027 6000 3184');
+  await page.getByRole('button', {name: /^Pay/}).click();
+  const challenge = page.getByRole('dialog', {name: 'Authenticate your payment'});
+  await expect(challenge).toBeVisible();
+  await challenge.getByRole('button', {name: 'Fail authentication'}).click();
+  await expect(page.locator('#card-errors')).toContainText(/authenticate/i);
+  await expect(page.locator('#live .status')).toHaveText('Waiting for payment');
+  await typeCard(page, '4000 0027 6000 3184');
+  await page.getByRole('button', {name: /^Pay/}).click();
+  await expect(challenge).toBeVisible();
+  await challenge.getByRole('button', {name: 'Complete authentication'}).click();
+  await expect(page.locator('#live .status')).toHaveText(/Paid|Being prepared|Shipped|Out for delivery|Delivered/, {timeout: 20_000});
+  expect((await orderAt(url)).payment.refund_status).toBeUndefined();
+});
+
+test('a paid order cancelled from its page: cancelled, refund shown, stock back', async ({page}) => {
+  await page.goto('/search?q=shelf');
+  await page.getByRole('link', {name: 'Oak wall shelf'}).click();
+  const before = await page.locator('.buy .stock').textContent();
+  await orderToPay(page, 'shelf', 'Oak wall shelf');
+  await typeCard(page, '4242 4242 4242 4242');
+  await page.getByRole('button', {name: /^Pay/}).click();
+  await expect(page.locator('#live .status')).toHaveText('Paid', {timeout: 20_000});
+  await page.getByRole('button', {name: 'Cancel this order'}).click();
+  await expect(page.getByText('Your order is cancelled. Your refund is on its way')).toBeVisible();
+  await expect(page.locator('#live .status')).toHaveText('Cancelled');
+  await expect(page.locator('#live')).toContainText(/Refund on its way|Refunded/);
+  await page.goto('/search?q=shelf');
+  await page.getByRole('link', {name: 'Oak wall shelf'}).click();
+  await expect(page.locator('.buy .stock')).toHaveText(before);
+});

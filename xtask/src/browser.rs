@@ -64,8 +64,9 @@ pub async fn browser_tests(root: &Path, venv: &Venv, work_dir: &Path) -> anyhow:
             access_log: false,
             schedule_every: Some(stack::DEFAULT_SCHEDULE_EVERY),
             payment_window: None,
-            // An order goes from paid to delivered in about 8 s.
-            delivery_dwell: Some(Duration::from_secs(2)),
+            // An order goes from paid to delivered in about 16 s, and can be cancelled
+            // for the first 8.
+            delivery_dwell: Some(Duration::from_secs(4)),
         },
     )
     .await?;

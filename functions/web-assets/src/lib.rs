@@ -14,9 +14,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     let path = http::path(&req);
     if path == "/robots.txt" {
         let origin = web::site_origin(app, &req);
-        let body = format!(
-            "User-agent: *\nAllow: /\nDisallow: /checkout\nSitemap: {origin}/sitemap.xml\n"
-        );
+        let body = format!("User-agent: *\nAllow: /\nDisallow: /checkout\nSitemap: {origin}/sitemap.xml\n");
         let mut response = Response::new(Body::Text(body));
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));

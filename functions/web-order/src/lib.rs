@@ -8,7 +8,7 @@
 use askama::Template;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use shared::domain::order::legal_move;
+use shared::domain::order::{MAX_FAILED_ATTEMPTS, legal_move};
 use shared::domain::{Actor, Order, OrderStatus, RefundStatus};
 use shared::web::{self, Form, Layout, Visit, filters};
 use shared::{App, Error, Result, http, orders};
@@ -21,6 +21,8 @@ struct OrderPage {
     order: Order,
     /// The payment step: (publishable key, client secret), while payment is awaited.
     pay: Option<(String, String)>,
+    /// Declined attempts the order may still take.
+    attempts_left: u32,
 }
 
 /// The part that follows the order's progress.
@@ -88,7 +90,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     if pay.is_some() {
         layout.stripe_js = Some(web_config.stripe_js_url.clone());
     }
-    let body = web::render(&OrderPage { layout, live, order, pay })?;
+    let attempts_left = MAX_FAILED_ATTEMPTS.saturating_sub(order.payment.failed_attempts);
+    let body = web::render(&OrderPage { layout, live, order, pay, attempts_left })?;
     Ok(visit.respond(web::html(200, body)))
 }
 

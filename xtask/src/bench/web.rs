@@ -49,14 +49,21 @@ impl Web {
              and without photos. Targets: every score ≥ {MIN_SCORE}, weight ≤ {} KB.\n",
             MAX_WEIGHT / 1024
         );
-        let _ = writeln!(md, "| page | path | performance | accessibility | best practices | SEO | weight | runs | below 100 |");
+        let _ = writeln!(
+            md,
+            "| page | path | performance | accessibility | best practices | SEO | weight | runs | below 100 |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
         for p in &self.pages {
             let score = |k: &str| {
                 let s = p.scores.get(k).copied().unwrap_or(0);
                 if s >= MIN_SCORE { format!("{s}") } else { format!("**{s}** ✘") }
             };
-            let weight = format!("{:.1} KB{}", p.weight_bytes as f64 / 1024.0, if p.weight_bytes > MAX_WEIGHT { " ✘" } else { "" });
+            let weight = format!(
+                "{:.1} KB{}",
+                p.weight_bytes as f64 / 1024.0,
+                if p.weight_bytes > MAX_WEIGHT { " ✘" } else { "" }
+            );
             let _ = writeln!(
                 md,
                 "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} |",
