@@ -7,6 +7,7 @@
 //   STACK_FILE=.local/stack.json node browser/lighthouse.mjs
 import lighthouse from 'lighthouse';
 import * as chromeLauncher from 'chrome-launcher';
+import puppeteer from 'puppeteer-core';
 import {readFileSync} from 'node:fs';
 
 const RUNS = Number(process.env.RUNS || 3);
@@ -59,6 +60,16 @@ async function pendingOrder(cookie, productId) {
   return placed.headers.get('location');
 }
 
+/** Puts the shop's cookie (`name=value`) in the browser Lighthouse drives. */
+async function setCookie(port, cookie) {
+  const browser = await puppeteer.connect({browserURL: `http://127.0.0.1:${port}`});
+  const page = await browser.newPage();
+  const at = cookie.indexOf('=');
+  await page.setCookie({name: cookie.slice(0, at), value: cookie.slice(at + 1), url: SHOP, httpOnly: true, sameSite: 'Lax'});
+  await page.close();
+  await browser.disconnect();
+}
+
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
@@ -89,8 +100,18 @@ async function main() {
       const runs = [];
       for (let i = 0; i < RUNS; i++) {
         const flags = {port: chrome.port, output: 'json', logLevel: 'error', onlyCategories: CATEGORIES};
-        if (pageCookie) flags.extraHeaders = {Cookie: pageCookie};
+        if (pageCookie) {
+          // Chrome keeps the session cookie (a Cookie header of Lighthouse's own is dropped);
+          // Lighthouse must not clear it before loading the page.
+          await setCookie(chrome.port, pageCookie);
+          flags.disableStorageReset = true;
+        }
         const {lhr} = await lighthouse(`${SHOP}${path}`, flags);
+        // A page behind sign-in that sent Lighthouse to the sign-in page measured the wrong page.
+        const landed = new URL(lhr.finalDisplayedUrl || lhr.finalUrl);
+        if (`${landed.pathname}${landed.search}` !== path) {
+          throw new Error(`${name}: Lighthouse landed on ${landed} instead of ${path}`);
+        }
         const requests = lhr.audits['network-requests']?.details?.items || [];
         const weight = requests
           .filter((r) => ['Document', 'Stylesheet', 'Script'].includes(r.resourceType))

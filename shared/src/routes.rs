@@ -97,6 +97,8 @@ pub const ROUTES: &[Route] = &[
     page(250, "GET", "/sign-in", "web-sign-in", "/sign-in"),
     page(251, "POST", "/sign-in", "web-sign-in", "/sign-in"),
     page(252, "POST", "/sign-out", "web-sign-in", "/sign-out"),
+    page(261, "GET", "/sign-in/google", "web-sign-in", "/sign-in/google"),
+    page(262, "GET", "/sign-in/callback", "web-sign-in", "/sign-in/callback"),
     page(253, "GET", "/sign-up", "web-sign-up", "/sign-up"),
     page(254, "POST", "/sign-up", "web-sign-up", "/sign-up"),
     page(255, "GET", "/sign-up/confirm", "web-sign-up", "/sign-up/confirm"),

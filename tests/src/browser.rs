@@ -10,12 +10,26 @@ pub const ORIGIN: &str = "http://127.0.0.1:3000";
 /// One browser: its cookie jar holds the shop's one cookie.
 pub struct Browser<'c> {
     ctx: &'c TestContext,
+    /// Another configuration of the same stack (`TestContext::app_with`), if any.
+    app: Option<&'c shared::App>,
     cookie: Option<String>,
 }
 
 impl<'c> Browser<'c> {
     pub fn new(ctx: &'c TestContext) -> Self {
-        Self { ctx, cookie: None }
+        Self { ctx, app: None, cookie: None }
+    }
+
+    /// A browser of the shop served by `app` (the same stack, configured otherwise).
+    pub fn on(ctx: &'c TestContext, app: &'c shared::App) -> Self {
+        Self { ctx, app: Some(app), cookie: None }
+    }
+
+    async fn send(&self, request: crate::TestRequest<'c>) -> TestResponse {
+        match self.app {
+            Some(app) => self.ctx.send_event_to(app, request.event()).await,
+            None => request.send().await,
+        }
     }
 
     /// The cookie as the browser holds it (`name=value`).
@@ -48,7 +62,7 @@ impl<'c> Browser<'c> {
 
     /// GET `path` (with its query), keeping the cookie the page sets.
     pub async fn get(&mut self, path: &str) -> TestResponse {
-        let response = self.request("GET", path).send().await;
+        let response = self.send(self.request("GET", path)).await;
         self.keep_cookie(&response);
         response
     }
@@ -69,7 +83,7 @@ impl<'c> Browser<'c> {
         if let Some(origin) = origin {
             request = request.header("origin", origin);
         }
-        let response = request.send().await;
+        let response = self.send(request).await;
         self.keep_cookie(&response);
         response
     }

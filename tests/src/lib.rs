@@ -209,6 +209,11 @@ impl TestContext {
 
     /// Sends an ALB event (as JSON) to the function the route table picks for it.
     pub async fn send_event(&self, event: &Value) -> TestResponse {
+        self.send_event_to(&self.app, event).await
+    }
+
+    /// [`TestContext::send_event`] served by `app` (this stack, configured otherwise).
+    pub async fn send_event_to(&self, app: &App, event: &Value) -> TestResponse {
         let text = event.to_string();
         let req = lambda_http::request::from_str(&text).expect("an ALB event lambda_http can read");
         let method = event["httpMethod"].as_str().unwrap_or_default();
@@ -217,7 +222,7 @@ impl TestContext {
         // Boxed as a trait object: the match over every handler is one deep future type,
         // which would otherwise be part of every test's future.
         let response: std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + '_>> =
-            Box::pin(dispatch(&self.app, function, req));
+            Box::pin(dispatch(app, function, req));
         TestResponse::from(response.await)
     }
 

@@ -39,7 +39,7 @@ fn refused(field: &str, message: impl Into<String>) -> Error {
 }
 
 /// The shop's app client.
-fn client_id(app: &App) -> Result<&str> {
+pub fn client_id(app: &App) -> Result<&str> {
     app.config
         .cognito
         .client_ids
@@ -126,6 +126,88 @@ pub async fn renew(app: &App, refresh: &Secret) -> Result<(Secret, u64)> {
     let result = out.authentication_result.ok_or_else(|| Error::unauthorized("no tokens on renewal"))?;
     let access = result.access_token.ok_or_else(|| Error::unauthorized("no access token on renewal"))?;
     Ok((Secret::new(access), now_secs(app) + u64::try_from(result.expires_in.max(0)).unwrap_or(0)))
+}
+
+/// Where the browser goes to sign in with Google through Cognito's managed login: the
+/// authorization-code flow with PKCE (S256) and `state`.
+pub fn google_authorize_url(
+    hosted_ui: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    state: &str,
+    challenge: &str,
+) -> String {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", "openid email profile")
+        .append_pair("identity_provider", "Google")
+        .append_pair("state", state)
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    format!("{}/oauth2/authorize?{query}", hosted_ui.trim_end_matches('/'))
+}
+
+/// Trades the managed login's authorization `code` (with the PKCE verifier) for tokens at
+/// Cognito's token endpoint; the caller and the tokens for a session.
+pub async fn google_tokens(
+    app: &App,
+    hosted_ui: &str,
+    code: &str,
+    verifier: &str,
+    redirect_uri: &str,
+) -> Result<(Principal, WebSession)> {
+    use http_body_util::BodyExt as _;
+    const CONTEXT: &str = "trading a sign-in code at Cognito";
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "authorization_code")
+        .append_pair("client_id", client_id(app)?)
+        .append_pair("code", code)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("code_verifier", verifier)
+        .finish();
+    let request = http::Request::post(format!("{}/oauth2/token", hosted_ui.trim_end_matches('/')))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .map_err(|e| Error::internal(CONTEXT, e))?;
+    let client = crate::http::outbound::https_client(std::time::Duration::from_secs(3))?;
+    let exchange = async {
+        let response =
+            client.request(request).await.map_err(|e| Error::Unavailable { context: CONTEXT, source: e.into() })?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Error::Unavailable { context: CONTEXT, source: e.into() })?;
+        Ok::<_, Error>((status, bytes.to_bytes()))
+    };
+    let (status, bytes) = tokio::time::timeout(std::time::Duration::from_secs(5), exchange)
+        .await
+        .map_err(|e| Error::Unavailable { context: CONTEXT, source: e.into() })??;
+    if !status.is_success() {
+        // An expired or replayed code: the user starts again.
+        tracing::info!(status = status.as_u16(), "Cognito refused a sign-in code");
+        return Err(refused("google", "Signing in with Google did not finish. Try again."));
+    }
+    #[derive(serde::Deserialize)]
+    struct Tokens {
+        access_token: String,
+        refresh_token: String,
+        expires_in: u64,
+    }
+    let tokens: Tokens = serde_json::from_slice(&bytes).map_err(|e| Error::internal(CONTEXT, e))?;
+    let principal = app.auth.verify(&tokens.access_token).await?;
+    Ok((
+        principal,
+        WebSession {
+            access_token: Secret::new(tokens.access_token),
+            refresh_token: Secret::new(tokens.refresh_token),
+            access_expires_at: now_secs(app) + tokens.expires_in,
+        },
+    ))
 }
 
 /// Revokes a session's refresh token (sign-out): its access tokens can no longer be renewed.

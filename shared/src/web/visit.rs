@@ -61,6 +61,18 @@ struct CookieState {
     cart: Vec<CartLine>,
     #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     flash: Option<String>,
+    /// A sign-in through Cognito's managed login, under way.
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    oauth: Option<OAuthPending>,
+}
+
+/// What the callback of a managed-login sign-in must match: the `state` sent, the PKCE
+/// verifier, and where to return.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct OAuthPending {
+    state: String,
+    verifier: String,
+    next: String,
 }
 
 /// The signed-in user of a visit.
@@ -242,6 +254,24 @@ impl<'a> Visit<'a> {
             None => self.state.cart = cart.into_lines(),
         }
         Ok(())
+    }
+
+    /// Starts a managed-login sign-in: a fresh `state` and PKCE verifier kept in the cookie;
+    /// returns the state and the S256 code challenge for the authorize URL.
+    pub fn start_oauth(&mut self, next: String) -> (String, String) {
+        let (state, verifier) = (random_id(24), random_id(32));
+        let challenge = B64.encode(digest::digest(&digest::SHA256, verifier.as_bytes()).as_ref());
+        self.state.oauth = Some(OAuthPending { state: state.clone(), verifier, next });
+        (state, challenge)
+    }
+
+    /// The PKCE verifier and `next` of the sign-in under way, if `state` is its state (then
+    /// forgotten: a callback is used once).
+    pub fn finish_oauth(&mut self, state: &str) -> Option<(String, String)> {
+        let pending = self.state.oauth.take()?;
+        let same = pending.state.len() == state.len()
+            && aws_lc_rs::constant_time::verify_slices_are_equal(pending.state.as_bytes(), state.as_bytes()).is_ok();
+        same.then_some((pending.verifier, pending.next))
     }
 
     /// A message for the next page.

@@ -227,3 +227,85 @@ async fn a_forgotten_password_is_reset_with_the_emailed_code() {
     sign_in(&mut browser, &email, "A-New-Password-2", "/").await.redirects_to("/");
     let _ = ORIGIN;
 }
+
+/// A stand-in for Cognito's managed login token endpoint: answers every code with
+/// `access_token`, keeping the form bodies it got.
+async fn fake_token_endpoint(access_token: String) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use http_body_util::BodyExt as _;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (log, access_token) = (log.clone(), access_token.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (log, access_token) = (log.clone(), access_token.clone());
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        log.lock().unwrap().push(format!("{path}?{}", String::from_utf8_lossy(&bytes)));
+                        let body = json!({"access_token": access_token, "refresh_token": "refresh-from-google", "id_token": "x", "expires_in": 3600, "token_type": "Bearer"});
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+                            hyper::body::Bytes::from(body.to_string()),
+                        )))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (base, seen)
+}
+
+#[tokio::test]
+async fn google_sign_in_uses_the_code_flow_with_pkce_and_a_state_used_once() {
+    let ctx = TestContext::new().await;
+    // Without Google configured there is no button and no route.
+    let mut plain = Browser::new(&ctx);
+    assert!(!plain.get("/sign-in").await.page(200).contains("Continue with Google"));
+    plain.get("/sign-in/google").await.page(404);
+
+    let (hosted_ui, seen) = fake_token_endpoint(ctx.customer.tokens.access.clone()).await;
+    let app = ctx.app_with(|c| c.web.hosted_ui_url = Some(hosted_ui.clone()));
+    let mut browser = Browser::on(&ctx, &app);
+    assert!(browser.get("/sign-in").await.page(200).contains("Continue with Google"));
+    let start = browser.get("/sign-in/google?next=%2Fcart").await;
+    assert_eq!(start.status, 303);
+    let location = start.header("location").unwrap().to_owned();
+    assert!(location.starts_with(&format!("{hosted_ui}/oauth2/authorize?")), "{location}");
+    let query: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes()).into_owned().collect();
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["identity_provider"], "Google");
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["redirect_uri"], "http://127.0.0.1:3000/sign-in/callback");
+    assert_eq!(query["client_id"], ctx.pool.client_id);
+    let state = query["state"].clone();
+    // A callback with another state (a forged link) is refused, and spends the sign-in.
+    let forged = browser.get(&format!("/sign-in/callback?code=abc&state={state}x")).await;
+    forged.page(403);
+    browser.get(&format!("/sign-in/callback?code=abc&state={state}")).await.page(403);
+    // Again, properly: the code and the PKCE verifier go to the token endpoint.
+    let start = browser.get("/sign-in/google?next=%2Fcart").await;
+    let location = start.header("location").unwrap().to_owned();
+    let query: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes()).into_owned().collect();
+    let back = browser.get(&format!("/sign-in/callback?code=the-code&state={}", query["state"])).await;
+    back.redirects_to("/cart");
+    let exchange = seen.lock().unwrap().last().cloned().unwrap();
+    let sent: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(exchange.split_once('?').unwrap().1.as_bytes()).into_owned().collect();
+    assert!(exchange.starts_with("/oauth2/token?"), "{exchange}");
+    assert_eq!(sent["grant_type"], "authorization_code");
+    assert_eq!(sent["code"], "the-code");
+    use base64::Engine;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, sent["code_verifier"].as_bytes());
+    assert_eq!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref()), query["code_challenge"]);
+    assert!(text_of(&browser.get("/cart").await.page(200)).contains("Sign out"), "signed in");
+    // The same callback once more does nothing.
+    browser.get(&format!("/sign-in/callback?code=the-code&state={}", query["state"])).await.page(403);
+}
