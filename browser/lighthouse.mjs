@@ -1,7 +1,7 @@
 // Lighthouse (12.x, mobile defaults) on the shop's pages, on Debian's Chromium, against the
 // local stack described by STACK_FILE: performance, accessibility, best practices and SEO
-// (the median of RUNS runs each), and each page's weight — HTML, CSS and JS as transferred
-// (compressed), without Stripe.js and photos. Prints a JSON report on stdout, which
+// (the median of RUNS runs each), and each page's weight — its HTML and the shop's CSS and
+// JS it links, as served (gzip), without Stripe.js and photos. Prints a JSON report on stdout, which
 // `cargo xtask bench` (section `web`) turns into BENCHMARKS.md's table.
 //
 //   STACK_FILE=.local/stack.json node browser/lighthouse.mjs
@@ -13,7 +13,6 @@ import {readFileSync} from 'node:fs';
 const RUNS = Number(process.env.RUNS || 3);
 const STACK = JSON.parse(readFileSync(process.env.STACK_FILE || '.local/stack.json', 'utf8'));
 const SHOP = STACK.api_url.replace(/\/$/, '');
-const STRIPE = new URL(STACK.stripe.api_base).origin;
 const CATEGORIES = ['performance', 'accessibility', 'best-practices', 'seo'];
 
 /** The shop's cookie after signing in as the demo customer (for pages behind sign-in). */
@@ -58,6 +57,25 @@ async function pendingOrder(cookie, productId) {
     _token: token, key, name: 'Ada Lovelace', line1: '12 Rue des Artisans', postal_code: '69001', city: 'Lyon', country: 'FR',
   });
   return placed.headers.get('location');
+}
+
+/** What a browser transfers for the page's HTML and the shop's own CSS and JS it links,
+ * gzip-compressed as served (Content-Length of each answer); Stripe.js is another origin's. */
+async function pageWeight(path, cookie) {
+  const get = (url) => fetch(url, {headers: {'accept-encoding': 'gzip', ...(cookie ? {cookie} : {})}});
+  const size = async (response) => {
+    const length = Number(response.headers.get('content-length'));
+    const body = await response.arrayBuffer();
+    return Number.isFinite(length) && length > 0 ? length : body.byteLength;
+  };
+  const page = await get(`${SHOP}${path}`);
+  const html = await page.clone().text();
+  let total = await size(page);
+  const links = [...html.matchAll(/<(?:script|link)[^>]+(?:src|href)="(\/assets\/[^"]+\.(?:js|css))"/g)].map((m) => m[1]);
+  for (const link of new Set(links)) {
+    total += await size(await get(`${SHOP}${link}`));
+  }
+  return total;
 }
 
 /** Puts the shop's cookie (`name=value`) in the browser Lighthouse drives. */
@@ -112,11 +130,7 @@ async function main() {
         if (`${landed.pathname}${landed.search}` !== path) {
           throw new Error(`${name}: Lighthouse landed on ${landed} instead of ${path}`);
         }
-        const requests = lhr.audits['network-requests']?.details?.items || [];
-        const weight = requests
-          .filter((r) => ['Document', 'Stylesheet', 'Script'].includes(r.resourceType))
-          .filter((r) => !r.url.startsWith(STRIPE))
-          .reduce((sum, r) => sum + (r.transferSize || 0), 0);
+        const weight = await pageWeight(path, pageCookie);
         runs.push({
           scores: Object.fromEntries(CATEGORIES.map((c) => [c, Math.round((lhr.categories[c]?.score ?? 0) * 100)])),
           weight,

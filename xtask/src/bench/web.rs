@@ -1,6 +1,7 @@
 //! The `web` section: Lighthouse 12 (mobile defaults, Debian's Chromium) on the shop's pages
 //! on the whole local stack — the four category scores (median of 3 runs) and each page's
-//! weight (HTML, CSS and JS as transferred, compressed; Stripe.js and photos left out) —
+//! weight (its HTML and the shop's CSS and JS it links, gzip as served; Stripe.js and
+//! photos left out) —
 //! and the warm time to first byte of the product page, p50 and p99. `browser/lighthouse.mjs`
 //! drives Lighthouse; this starts the stack (debug builds of every function, as `cargo xtask
 //! test` runs them) and writes the table.
@@ -45,8 +46,8 @@ impl Web {
             "Lighthouse 12.8 (npm `lighthouse`, pinned in `browser/package-lock.json`), mobile defaults (simulated \
              throttling), on Debian's Chromium, against the whole local stack (debug builds behind the local ALB; \
              `browser/lighthouse.mjs`, `xtask/src/bench/web.rs`). Scores are the median of the runs. The weight is \
-             what the browser transferred for the page's HTML, CSS and JS (gzip), without Stripe.js (localstripe's) \
-             and without photos. Targets: every score ≥ {MIN_SCORE}, weight ≤ {} KB.\n",
+             the page's HTML and the shop's own CSS and JS it links, as served gzip-compressed (their Content-Length; \
+             without Stripe.js, another origin's, and without photos). Targets: every score ≥ {MIN_SCORE}, weight ≤ {} KB.\n",
             MAX_WEIGHT / 1024
         );
         let _ = writeln!(
