@@ -50,26 +50,13 @@ pub async fn browser_tests(root: &Path, venv: &Venv, work_dir: &Path) -> anyhow:
     ensure_packages(root)?;
     let bin_dir = cli::build_functions(root)?;
     let log_dir = work_dir.join("browser-logs");
-    let stack = Stack::up(
-        venv,
-        &StackOptions {
-            alb_port: None,
-            moto_port: None,
-            dynamodb_port: None,
-            stripe_port: None,
-            port_flags: false,
-            bin_dir,
-            log_dir: log_dir.clone(),
-            echo_logs: false,
-            access_log: false,
-            schedule_every: Some(stack::DEFAULT_SCHEDULE_EVERY),
-            payment_window: None,
-            // An order goes from paid to delivered in about 16 s, and can be cancelled
-            // for the first 8.
-            delivery_dwell: Some(Duration::from_secs(4)),
-        },
-    )
-    .await?;
+    // An order goes from paid to delivered in about 16 s, and can be cancelled for the
+    // first 8.
+    let opts = StackOptions {
+        delivery_dwell: Some(Duration::from_secs(4)),
+        ..StackOptions::on_free_ports(bin_dir, log_dir.clone())
+    };
+    let stack = Stack::up(venv, &opts).await?;
     eprintln!("xtask: stack up at {} (function logs in {})", stack.info.api_url, log_dir.display());
     let stack_file = work_dir.join("browser-stack.json");
     let outcome = match stack::write_stack_file(&stack_file, &stack.info) {

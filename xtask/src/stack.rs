@@ -91,6 +91,27 @@ pub struct StackOptions {
     pub payment_window: Option<Duration>,
 }
 
+impl StackOptions {
+    /// A stack for a test or a benchmark: free ports, quiet, the scheduled functions at
+    /// the default interval, the functions' own dwell and payment window.
+    pub fn on_free_ports(bin_dir: impl Into<PathBuf>, log_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            alb_port: None,
+            moto_port: None,
+            dynamodb_port: None,
+            stripe_port: None,
+            port_flags: false,
+            bin_dir: bin_dir.into(),
+            log_dir: log_dir.into(),
+            echo_logs: false,
+            access_log: false,
+            schedule_every: Some(DEFAULT_SCHEDULE_EVERY),
+            delivery_dwell: None,
+            payment_window: None,
+        }
+    }
+}
+
 /// Everything running. Dropping it stops it all; [`Stack::down`] does so in order.
 pub struct Stack {
     pub info: StackInfo,

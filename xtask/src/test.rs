@@ -155,24 +155,7 @@ async fn api_tests(root: &Path, venv: &Venv, work_dir: &Path, max_examples: u32,
     }
     let bin_dir = cli::build_functions(root)?;
     let log_dir = work_dir.join("logs");
-    let stack = Stack::up(
-        venv,
-        &StackOptions {
-            alb_port: None,
-            moto_port: None,
-            dynamodb_port: None,
-            stripe_port: None,
-            port_flags: false,
-            bin_dir,
-            log_dir: log_dir.clone(),
-            echo_logs: false,
-            access_log: false,
-            schedule_every: Some(stack::DEFAULT_SCHEDULE_EVERY),
-            payment_window: None,
-            delivery_dwell: None,
-        },
-    )
-    .await?;
+    let stack = Stack::up(venv, &StackOptions::on_free_ports(bin_dir, log_dir.clone())).await?;
     eprintln!("xtask: stack up at {} (function logs in {})", stack.info.api_url, log_dir.display());
     if let Err(e) = functions_use_dynamodb_local(&stack).await {
         stack.down().await;

@@ -95,19 +95,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     Ok(visit.respond(web::html(200, body)))
 }
 
-fn label(status: OrderStatus) -> &'static str {
-    match status {
-        OrderStatus::PendingPayment => "Waiting for payment",
-        OrderStatus::Paid => "Paid",
-        OrderStatus::Preparing => "Being prepared",
-        OrderStatus::Shipped => "Shipped",
-        OrderStatus::OutForDelivery => "Out for delivery",
-        OrderStatus::Delivered => "Delivered",
-        OrderStatus::Cancelled => "Cancelled",
-        OrderStatus::Expired => "Expired: not paid in time",
-        OrderStatus::PaymentFailed => "Payment failed",
-    }
-}
+use shared::web::layout::status_label as label;
 
 const JOURNEY: [OrderStatus; 6] = [
     OrderStatus::PendingPayment,

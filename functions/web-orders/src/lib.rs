@@ -24,17 +24,7 @@ impl Orders {
     }
 
     fn label(&self, status: &OrderStatus) -> &'static str {
-        match status {
-            OrderStatus::PendingPayment => "Waiting for payment",
-            OrderStatus::Paid => "Paid",
-            OrderStatus::Preparing => "Being prepared",
-            OrderStatus::Shipped => "Shipped",
-            OrderStatus::OutForDelivery => "Out for delivery",
-            OrderStatus::Delivered => "Delivered",
-            OrderStatus::Cancelled => "Cancelled",
-            OrderStatus::Expired => "Expired",
-            OrderStatus::PaymentFailed => "Payment failed",
-        }
+        shared::web::layout::status_label(*status)
     }
 }
 

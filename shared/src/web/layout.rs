@@ -66,6 +66,22 @@ impl Layout {
     }
 }
 
+/// An order's status as its customer reads it.
+pub fn status_label(status: crate::domain::OrderStatus) -> &'static str {
+    use crate::domain::OrderStatus;
+    match status {
+        OrderStatus::PendingPayment => "Waiting for payment",
+        OrderStatus::Paid => "Paid",
+        OrderStatus::Preparing => "Being prepared",
+        OrderStatus::Shipped => "Shipped",
+        OrderStatus::OutForDelivery => "Out for delivery",
+        OrderStatus::Delivered => "Delivered",
+        OrderStatus::Cancelled => "Cancelled",
+        OrderStatus::Expired => "Expired: not paid in time",
+        OrderStatus::PaymentFailed => "Payment failed",
+    }
+}
+
 /// Makers' shop names, for product cards (`makers.of(p)`).
 #[derive(Debug, Clone, Default)]
 pub struct MakerNames(pub std::collections::HashMap<crate::domain::UserId, String>);

@@ -322,20 +322,7 @@ pub async fn run(root: &Path, bin_dir: &Path, log_dir: &Path, timed: usize) -> a
     })
     .await
     .context("the venv task panicked")??;
-    let opts = StackOptions {
-        alb_port: None,
-        moto_port: None,
-        dynamodb_port: None,
-        stripe_port: None,
-        port_flags: false,
-        bin_dir: bin_dir.to_owned(),
-        log_dir: log_dir.to_owned(),
-        echo_logs: false,
-        access_log: false,
-        schedule_every: Some(crate::stack::DEFAULT_SCHEDULE_EVERY),
-        delivery_dwell: Some(DWELL),
-        payment_window: None,
-    };
+    let opts = StackOptions { delivery_dwell: Some(DWELL), ..StackOptions::on_free_ports(bin_dir, log_dir) };
     eprintln!("bench: the lifecycle: starting the whole local stack");
     let stack = Stack::up(&venv, &opts).await.context("starting the whole local stack")?;
     let mut result = Lifecycle { load_before: super::loadavg(), ..Lifecycle::default() };

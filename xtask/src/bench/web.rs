@@ -103,20 +103,7 @@ pub async fn run(root: &Path, log_dir: &Path) -> anyhow::Result<Web> {
     })
     .await
     .context("the setup task panicked")??;
-    let opts = StackOptions {
-        alb_port: None,
-        moto_port: None,
-        dynamodb_port: None,
-        stripe_port: None,
-        port_flags: false,
-        bin_dir,
-        log_dir: log_dir.to_owned(),
-        echo_logs: false,
-        access_log: false,
-        schedule_every: Some(crate::stack::DEFAULT_SCHEDULE_EVERY),
-        delivery_dwell: None,
-        payment_window: None,
-    };
+    let opts = StackOptions::on_free_ports(bin_dir, log_dir);
     eprintln!("bench: the web shop: starting the whole local stack");
     let stack = Stack::up(&venv, &opts).await.context("starting the whole local stack")?;
     let outcome = measure(root, log_dir, &stack, &chromium).await;
