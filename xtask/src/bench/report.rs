@@ -691,6 +691,15 @@ lists its options (`--quick`, `--skip-arm64`, `--skip-build`, `--skip-cold`, `--
   same ALB event (no `Authorization` header), read the same seeded item with a consistent
   `GetItem` from the same DynamoDB Local, and run the Runtime API loop themselves. The peers do
   strictly less than our handler (no validation, no visibility rule, no logging).
+- **The web shop** (`xtask/src/bench/web.rs`, `browser/lighthouse.mjs`; `--only web` for this
+  section alone, `--skip-web` without it) starts the whole local stack with the debug builds
+  of every function, signs the demo customer in and places an order (so the order page shows
+  its card step), then runs Lighthouse 12.8 three times per page on Debian's Chromium (mobile
+  defaults) and reports the median of each category. The page weight is the page's HTML and
+  the shop's own CSS and JS that it links, as served gzip-compressed (`Content-Length`);
+  Stripe.js (another origin) and photos are left out. The warm time to first byte of a product
+  page is measured one request at a time through the local ALB (100 requests after 10 warm-up
+  ones), until the status line arrives.
 - **An order's lifecycle** (`xtask/src/bench/lifecycle.rs`; `--only lifecycle` for this section
   alone, `--skip-lifecycle` without it) runs on the whole local stack of `cargo xtask dev`
   (`xtask/src/stack.rs`), brought up on free ports with its own emulators once the others are
