@@ -189,12 +189,15 @@ impl<'a> Visit<'a> {
                     tokens.access_token = access;
                     tokens.access_expires_at = expires_at;
                 }
-                Err(err) => {
+                Err(err @ crate::Error::Unauthorized(_)) => {
+                    // Revoked or expired: the session is over.
                     tracing::info!(error = %err, "a session could not be renewed: signed out");
                     self.app.store.delete_session(&user, &hash).await?;
                     self.state.session = None;
                     return Ok(());
                 }
+                // Cognito down is a 503, not a sign-out: the session is still good.
+                Err(other) => return Err(other),
             }
         }
         let principal = match self.app.auth.verify(tokens.access_token.expose()).await {
