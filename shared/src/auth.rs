@@ -45,9 +45,11 @@ impl Principal {
         self.roles.contains(&Role::Admin)
     }
 
-    /// Whether this caller may manage what `owner` owns: its owner, or an admin.
+    /// Whether this caller may manage what maker `owner` owns: an admin, or that maker while
+    /// in the `makers` group (a maker removed from the group loses this with their next
+    /// token, even for their own products).
     pub fn may_manage(&self, owner: &UserId) -> bool {
-        self.is_admin() || &self.user_id == owner
+        self.is_admin() || (self.is_maker() && &self.user_id == owner)
     }
 
     pub fn require_maker(&self) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Catalogue use cases that more than one function needs.
 
 use crate::auth::Principal;
-use crate::domain::{Category, MAX_PRICE_CENTS, Product, ProductId, ProductPatch, UserId, search_words};
+use crate::domain::{Category, MAX_PRICE_CENTS, Product, ProductId, ProductPatch, ProductStatus, UserId, search_words};
 use crate::store::{ProductFilter, StatusFilter};
 use crate::{App, Error, FieldError, Result};
 
@@ -11,18 +11,40 @@ const ATTEMPTS: usize = 3;
 /// Applies `patch` to a product its maker (or an admin) manages. Read, check, write only
 /// if nobody wrote in between; a lost race retries on the fresh copy, so concurrent edits
 /// of different fields all land.
+///
+/// Moderation (API.md): only an admin takes a product down (`removed`, with a note) or
+/// lifts a takedown, and a removed product's maker may not change it at all.
 pub async fn edit_product(app: &App, who: &Principal, id: &ProductId, patch: &ProductPatch) -> Result<Product> {
     for _ in 0..ATTEMPTS {
         let current = app.store.get_product(id).await?.ok_or_else(|| Error::not_found("No such product."))?;
-        if !who.may_manage(&current.maker_id) {
-            return Err(Error::forbidden("Only the product's maker or an admin may change it."));
-        }
+        may_edit(who, &current, patch)?;
         let Some(next) = current.patched(patch, app.now()) else { return Ok(current) };
         if app.store.replace_product(&next).await? {
             return Ok(next);
         }
     }
     Err(Error::conflict("The product kept changing while we updated it; try again."))
+}
+
+/// Whether `who` may apply `patch` to `product`: its maker (in the `makers` group now) or
+/// an admin; takedowns and removed products are for admins only.
+pub fn may_edit(who: &Principal, product: &Product, patch: &ProductPatch) -> Result<()> {
+    if who.is_admin() {
+        return Ok(());
+    }
+    if who.user_id != product.maker_id {
+        return Err(Error::forbidden("Only the product's maker or an admin may change it."));
+    }
+    who.require_maker()?;
+    if product.status == ProductStatus::Removed {
+        return Err(Error::forbidden(
+            "An admin took this product down; it cannot be changed. Read the moderation note, and contact us to appeal.",
+        ));
+    }
+    if patch.removes() {
+        return Err(Error::forbidden("Only an admin may take a product down."));
+    }
+    Ok(())
 }
 
 /// Longest search text (`q`) a list takes.
@@ -49,7 +71,7 @@ pub fn product_filter<'q>(get: impl Fn(&str) -> Option<&'q str>) -> Result<Produ
     if let Some(status) = get("status") {
         match StatusFilter::parse(status) {
             Some(s) => filter.status = s,
-            None => errors.push(FieldError::new("status", "must be active, archived or all")),
+            None => errors.push(FieldError::new("status", "must be active, archived, removed or all")),
         }
     }
     if let Some(q) = get("q") {

@@ -44,6 +44,9 @@ pub enum Error {
     /// 409 with a client-safe explanation and optional per-field details.
     #[error("conflict: {detail}")]
     Conflict { detail: Cow<'static, str>, errors: Vec<FieldError> },
+    /// 409: the customer already holds the most unpaid orders allowed (`open` of them).
+    #[error("unpaid orders limit: {open} open")]
+    UnpaidOrdersLimit { open: usize },
     /// 422: an `Idempotency-Key` reused with another request body.
     #[error("idempotency key reused with another body")]
     IdempotencyKeyReused,
@@ -112,7 +115,7 @@ impl Error {
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
-            Self::Conflict { .. } => 409,
+            Self::Conflict { .. } | Self::UnpaidOrdersLimit { .. } => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::IdempotencyKeyReused => 422,
@@ -143,6 +146,13 @@ impl Error {
                 Some(format!("This path serves only: {}.", allow.join(", "))),
             ),
             Self::Conflict { detail, .. } => ("conflict", "Conflict", Some(detail.to_string())),
+            Self::UnpaidOrdersLimit { open } => (
+                "unpaid-orders-limit",
+                "Too many unpaid orders",
+                Some(format!(
+                    "You have {open} unpaid orders, the most you may hold at once. Pay for one or cancel it before placing another."
+                )),
+            ),
             Self::IdempotencyKeyReused => (
                 "idempotency-key-reused",
                 "Idempotency-Key reused",

@@ -5,8 +5,10 @@
 //! order chosen below.
 //!
 //! **The order of the steps when placing an order**, and why:
-//! 1. one BatchGetItem reads the products, the customer's profile address and the
-//!    idempotency record;
+//! 1. one BatchGetItem reads the products, the customer's profile address, the
+//!    idempotency record and the customer's unpaid orders: a customer who already holds
+//!    [`MAX_UNPAID_ORDERS`] is refused here (409), before anything is reserved or Stripe is
+//!    called, and the placing transaction checks the limit again, race-safe;
 //! 2. Stripe creates the PaymentIntent (idempotency key `order-<id>-create`);
 //! 3. one TransactWriteItems writes the order and reserves the stock.
 //!
@@ -33,7 +35,8 @@
 use crate::auth::Principal;
 use crate::domain::order::{decline, legal_move, require_move};
 use crate::domain::{
-    Actor, NewOrder, Order, OrderId, OrderInput, OrderStatus, Payment, PaymentError, RefundStatus, Timestamp,
+    Actor, MAX_UNPAID_ORDERS, NewOrder, Order, OrderId, OrderInput, OrderStatus, Payment, PaymentError, RefundStatus,
+    Timestamp,
 };
 use crate::payments::webhook::{self, EventKind, WebhookEvent};
 use crate::payments::{CancelOutcome, IntentStatus, NewIntent, Payments, RefundOutcome};
@@ -122,6 +125,14 @@ pub async fn place(app: &App, who: &Principal, body: serde_json::Value, key: Opt
         return replay(app, who, record, &hash).await;
     }
     let (items, shipping_address) = new.price(&read.products, read.profile_address.as_ref())?;
+    // At the limit, nothing is reserved and Stripe is not called. (Two placements racing
+    // past this check still meet the limit in the placing transaction.)
+    if read.unpaid.len() >= MAX_UNPAID_ORDERS {
+        let open = app.store.live_unpaid_orders(&who.user_id, &read.unpaid).await?.len();
+        if open >= MAX_UNPAID_ORDERS {
+            return Err(Error::UnpaidOrdersLimit { open });
+        }
+    }
 
     let now = Timestamp::at(now_time);
     let id = OrderId::generate();
@@ -189,11 +200,12 @@ async fn cancel_unused_intent(payments: &dyn Payments, order: &Order) {
 }
 
 /// The order `id` as `who` may see it: `None` (a 404) for anyone who is not its customer,
-/// an admin, or a maker with a line in it.
+/// an admin, or a maker (in the `makers` group now) with a line in it.
 pub async fn visible_order(app: &App, who: &Principal, id: &str) -> Result<Option<Order>> {
     let Some(id) = OrderId::parse(id) else { return Ok(None) };
     let order = app.store.order(&id).await?;
-    Ok(order.filter(|o| o.customer_id == who.user_id || who.is_admin() || o.has_maker(&who.user_id)))
+    Ok(order
+        .filter(|o| o.customer_id == who.user_id || who.is_admin() || (who.is_maker() && o.has_maker(&who.user_id))))
 }
 
 /// `POST /orders/{id}/cancel` by `who`: the customer or an admin. A maker with a line gets

@@ -82,6 +82,23 @@ pub struct TestContext {
     pub stripe_keys: StripeKeys,
     /// DynamoDB errors to inject into the app's DynamoDB calls (none until a test asks).
     pub faults: Arc<DynamoFaults>,
+    /// Customers made by [`TestContext::customers`], known to [`TestContext::customer_of`].
+    shoppers: std::sync::Mutex<Vec<User>>,
+    mailbox: String,
+}
+
+/// A new user of `pool` with `email` in `groups`, signed in.
+async fn new_user(
+    aws: &SdkConfig,
+    pool: &CognitoPool,
+    name: &str,
+    email: String,
+    groups: &[&str],
+) -> anyhow::Result<User> {
+    let sub = cognito::create_user(aws, pool, &email, DEMO_PASSWORD, groups).await?;
+    let tokens = cognito::sign_in(aws, &pool.client_id, &email, DEMO_PASSWORD).await?;
+    // An email pool names its users by their sub.
+    Ok(User { username: sub.clone(), name: name.to_owned(), sub, email, tokens })
 }
 
 pub fn endpoint() -> String {
@@ -162,12 +179,7 @@ impl TestContext {
         let user = |name: &'static str, groups: &'static [&'static str]| {
             let (aws, pool) = (aws.clone(), pool.clone());
             let email = format!("{name}.{mailbox}@makers-market.test");
-            async move {
-                let sub = cognito::create_user(&aws, &pool, &email, DEMO_PASSWORD, groups).await?;
-                let tokens = cognito::sign_in(&aws, &pool.client_id, &email, DEMO_PASSWORD).await?;
-                // An email pool names its users by their sub.
-                anyhow::Ok(User { username: sub.clone(), name: name.to_owned(), sub, email, tokens })
-            }
+            async move { new_user(&aws, &pool, name, email, groups).await }
         };
         let (customer, other_customer, maker, other_maker, admin) = tokio::try_join!(
             user("ada", &[]),
@@ -179,7 +191,21 @@ impl TestContext {
         let clock = Arc::new(TestClock::default());
         let faults = Arc::new(DynamoFaults::default());
         let app = app_with_faults(config(&provisioned.table_name, &pool), &aws, clock.clone(), &faults);
-        Ok(Self { app, aws, pool, clock, customer, other_customer, maker, other_maker, admin, stripe_keys, faults })
+        Ok(Self {
+            app,
+            aws,
+            pool,
+            clock,
+            customer,
+            other_customer,
+            maker,
+            other_maker,
+            admin,
+            stripe_keys,
+            faults,
+            shoppers: std::sync::Mutex::new(Vec::new()),
+            mailbox,
+        })
     }
 
     /// A request to `path`, as a client would send it to the ALB.
@@ -604,10 +630,31 @@ impl TestContext {
         shared::domain::UserId::new(self.customer.sub.clone())
     }
 
+    /// `n` more signed-in customers: for a rush of many people, or for more orders left
+    /// unpaid at once than one customer may hold (API.md: 3).
+    pub async fn customers(&self, n: usize) -> Vec<User> {
+        let made = futures::future::try_join_all((0..n).map(|i| {
+            let email = format!(
+                "shopper{i}.{}.{}@makers-market.test",
+                ulid::Ulid::new().to_string().to_lowercase(),
+                self.mailbox
+            );
+            new_user(&self.aws, &self.pool, "shopper", email, &[])
+        }))
+        .await
+        .expect("creating customers in the user pool");
+        if let Ok(mut shoppers) = self.shoppers.lock() {
+            shoppers.extend(made.iter().cloned());
+        }
+        made
+    }
+
     /// The test user who placed `order`.
     pub fn customer_of(&self, order: &Value) -> User {
+        let shoppers = self.shoppers.lock().map(|s| s.clone()).unwrap_or_default();
         [&self.customer, &self.other_customer, &self.maker, &self.other_maker, &self.admin]
             .into_iter()
+            .chain(shoppers.iter())
             .find(|u| order["customer_id"].as_str() == Some(u.sub.as_str()))
             .cloned()
             .expect("an order of a test user")

@@ -64,7 +64,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
             let errors = FieldErrors::from_error(Error::Validation(errors))?;
             page(visit, typed, errors, None, 400).await
         }
-        Err(err @ (Error::Conflict { .. } | Error::Validation(_))) => {
+        Err(err @ (Error::Conflict { .. } | Error::UnpaidOrdersLimit { .. } | Error::Validation(_))) => {
             let problem = err.problem().detail.unwrap_or_default();
             page(visit, typed, FieldErrors::default(), Some(problem), 409).await
         }

@@ -12,8 +12,8 @@ mod time;
 pub use cart::{Cart, CartLine, CartRefusal};
 pub use money::{euros, parse_euros};
 pub use order::{
-    Actor, HistoryEntry, MakerOrder, Move, NewOrder, Order, OrderId, OrderInput, OrderLine, OrderPaymentFailed,
-    OrderStatus, OrderStatusChanged, Payment, PaymentError, RefundStatus,
+    Actor, HistoryEntry, MAX_UNPAID_ORDERS, MakerOrder, Move, NewOrder, Order, OrderId, OrderInput, OrderLine,
+    OrderPaymentFailed, OrderStatus, OrderStatusChanged, Payment, PaymentError, RefundStatus,
 };
 pub use product::{
     Category, Currency, MAX_PRICE_CENTS, MAX_STOCK, NewProduct, Product, ProductId, ProductInput, ProductPatch,
@@ -110,8 +110,9 @@ impl Check {
 }
 
 /// Text a person typed: at most `max` characters as sent, not blank when `required`,
-/// no control characters (newlines and tabs allowed only where `multiline`). Stored
-/// trimmed. Limits apply to the text as sent so that they mean what `openapi.yaml` says.
+/// no control characters (newlines and tabs allowed only where `multiline`) and no
+/// invisible formatting characters ([`is_invisible_format`]). Stored trimmed. Limits apply
+/// to the text as sent so that they mean what `openapi.yaml` says.
 pub(crate) fn text(value: &str, required: bool, max: usize, multiline: bool) -> Result<String, String> {
     if value.chars().count() > max {
         return Err(format!("must be at most {max} characters"));
@@ -119,9 +120,47 @@ pub(crate) fn text(value: &str, required: bool, max: usize, multiline: bool) -> 
     if value.chars().any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) {
         return Err("must not contain control characters".into());
     }
+    if let Some(c) = value.chars().find(|&c| is_invisible_format(c)) {
+        return Err(format!("must not contain invisible formatting characters (found U+{:04X})", u32::from(c)));
+    }
     let trimmed = value.trim();
     if required && trimmed.is_empty() {
         return Err("must not be empty".into());
     }
     Ok(trimmed.to_owned())
+}
+
+/// Characters that change how text reads without being seen (API.md, "Limits that protect
+/// the stock"): bidirectional embeddings, overrides, isolates and marks, which can make a
+/// title or an address read differently from what is stored ("Trojan Source"), and
+/// zero-width characters, which make two different strings look the same.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' // ARABIC LETTER MARK
+        | '\u{200B}'..='\u{200F}' // zero-width space, non-joiner, joiner; LRM, RLM
+        | '\u{202A}'..='\u{202E}' // LRE, RLE, PDF, LRO, RLO
+        | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+        | '\u{2066}'..='\u{2069}' // LRI, RLI, FSI, PDI
+        | '\u{180E}' // MONGOLIAN VOWEL SEPARATOR
+        | '\u{FEFF}' // zero-width no-break space (BOM)
+    )
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::text;
+
+    #[test]
+    fn invisible_formatting_characters_are_refused_and_named() {
+        for c in ['\u{202E}', '\u{2066}', '\u{2069}', '\u{200B}', '\u{200D}', '\u{200F}', '\u{FEFF}', '\u{061C}'] {
+            let value = format!("Oak{c} bowl");
+            let err = text(&value, true, 120, false);
+            assert!(err.as_ref().is_err_and(|e| e.contains("invisible")), "U+{:04X}: {err:?}", u32::from(c));
+        }
+        // Visible text from any script, accents and emoji stays accepted.
+        for ok in ["Taça de barro", "Чашка", "كوب", "陶器 🍵", "Crème brûlée"] {
+            assert_eq!(text(ok, true, 120, false).as_deref(), Ok(ok));
+        }
+    }
 }

@@ -468,11 +468,18 @@ pub struct MakerOrder {
 pub const MAX_LINES: usize = 50;
 /// Stripe's smallest charge in euros: a smaller order could never be paid.
 pub const MIN_TOTAL_CENTS: u64 = 50;
+/// Stripe's largest charge (999 999.99 EUR): a larger order could never be paid either.
+pub const MAX_TOTAL_CENTS: u64 = 99_999_999;
 pub const MAX_QUANTITY: i64 = 100;
-/// A placing transaction writes the order, one update per line, one index item per maker
-/// and the idempotency record: DynamoDB's 100-item limit leaves room for 48 makers when
-/// all 50 lines are used.
-pub const MAX_MAKERS: usize = 48;
+/// A placing transaction writes the order, one update per line, one index item per maker,
+/// the idempotency record and the customer's unpaid-orders item; a move out of
+/// `pending_payment` may write the order, the makers' items, a release per line, a Stripe
+/// event record and the unpaid-orders item. DynamoDB's 100-item limit leaves room for 47
+/// makers when all 50 lines are used.
+pub const MAX_MAKERS: usize = 47;
+/// The most orders a customer may hold in `pending_payment` at once (API.md, "Limits that
+/// protect the stock"): unpaid orders hold stock, so one customer cannot hoard it.
+pub const MAX_UNPAID_ORDERS: usize = 3;
 
 /// `POST /orders` as the client sends it. Fields the server computes (prices, titles,
 /// totals) are accepted, with the types the server gives them, and ignored: the catalogue
@@ -585,6 +592,14 @@ impl NewOrder {
             check.fail(
                 "items",
                 format!("must total at least {MIN_TOTAL_CENTS} cents, the smallest payment Stripe takes"),
+            );
+        }
+        if total > MAX_TOTAL_CENTS {
+            check.fail(
+                "items",
+                format!(
+                    "must total at most {MAX_TOTAL_CENTS} cents (999 999.99 EUR), the largest payment Stripe takes"
+                ),
             );
         }
         let makers: BTreeSet<&str> = lines.iter().map(|l| l.maker_id.as_str()).collect();

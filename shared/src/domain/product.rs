@@ -18,6 +18,9 @@ pub enum Currency {
 pub enum ProductStatus {
     Active,
     Archived,
+    /// Taken down by an admin, with a moderation note: hidden like an archived product,
+    /// and only an admin may change it (API.md, "Moderation and makers").
+    Removed,
 }
 
 impl ProductStatus {
@@ -25,6 +28,7 @@ impl ProductStatus {
         match self {
             Self::Active => "active",
             Self::Archived => "archived",
+            Self::Removed => "removed",
         }
     }
 
@@ -32,6 +36,7 @@ impl ProductStatus {
         match value {
             "active" => Some(Self::Active),
             "archived" => Some(Self::Archived),
+            "removed" => Some(Self::Removed),
             _ => None,
         }
     }
@@ -118,6 +123,13 @@ fn description(value: &str) -> Result<String, String> {
     text(value, false, 5000, true)
 }
 
+/// The longest moderation note.
+pub const MAX_MODERATION_NOTE: usize = 1000;
+
+fn moderation_note(value: &str) -> Result<String, String> {
+    text(value, true, MAX_MODERATION_NOTE, true)
+}
+
 /// `POST /products` as the client sends it. Numbers arrive as `i64` so that a negative
 /// price is a validation message, not a type error.
 #[derive(Debug, Deserialize)]
@@ -188,6 +200,7 @@ impl NewProduct {
             category: self.category,
             images: self.images,
             status: ProductStatus::Active,
+            moderation_note: None,
             created_at: now.clone(),
             updated_at: now,
             version: 1,
@@ -213,6 +226,10 @@ pub struct ProductPatchInput {
     pub images: Option<Vec<String>>,
     #[serde(default, deserialize_with = "non_null")]
     pub status: Option<String>,
+    /// Why an admin takes the product down: required with `status: "removed"`, and only
+    /// with it.
+    #[serde(default, deserialize_with = "non_null")]
+    pub moderation_note: Option<String>,
 }
 
 /// A checked partial update.
@@ -225,6 +242,8 @@ pub struct ProductPatch {
     pub category: Option<Category>,
     pub images: Option<Vec<String>>,
     pub status: Option<ProductStatus>,
+    /// With `status: Removed` only.
+    pub moderation_note: Option<String>,
 }
 
 impl ProductPatch {
@@ -237,7 +256,8 @@ impl ProductPatch {
             && input.stock.is_none()
             && input.category.is_none()
             && input.images.is_none()
-            && input.status.is_none();
+            && input.status.is_none()
+            && input.moderation_note.is_none();
         if empty {
             check.fail("body", "must change at least one field");
         }
@@ -259,13 +279,25 @@ impl ProductPatch {
         if let Some(v) = input.images {
             patch.images = images(&mut check, &v);
         }
-        if let Some(v) = input.status {
+        if let Some(v) = &input.status {
             patch.status = check.take(
                 "status",
-                ProductStatus::parse(&v).ok_or_else(|| "must be \"active\" or \"archived\"".to_owned()),
+                ProductStatus::parse(v).ok_or_else(|| "must be \"active\", \"archived\" or \"removed\"".to_owned()),
             );
         }
+        let removing = input.status.as_deref() == Some("removed");
+        match &input.moderation_note {
+            Some(v) if removing => patch.moderation_note = check.take("moderation_note", moderation_note(v)),
+            Some(_) => check.fail("moderation_note", "is given only with status \"removed\""),
+            None if removing => check.fail("moderation_note", "is required to take a product down"),
+            None => {}
+        }
         check.finish(|| Some(patch))
+    }
+
+    /// Whether this patch takes a product down.
+    pub fn removes(&self) -> bool {
+        self.status == Some(ProductStatus::Removed)
     }
 
     /// Archiving is a patch of the status alone.
@@ -287,6 +319,10 @@ pub struct Product {
     pub category: Category,
     pub images: Vec<String>,
     pub status: ProductStatus,
+    /// Why an admin took the product down; only while it is `removed`. Its maker and
+    /// admins see it (the public never sees a removed product).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moderation_note: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Optimistic-concurrency counter, bumped by every write; not part of the API.
@@ -318,6 +354,8 @@ impl Product {
         }
         if let Some(v) = patch.status {
             next.status = v;
+            // A takedown carries its note; lifting it clears the note.
+            next.moderation_note = if v == ProductStatus::Removed { patch.moderation_note.clone() } else { None };
         }
         if next == *self {
             return None;
@@ -420,6 +458,44 @@ mod tests {
         assert!(product.patched(&same, Timestamp::from_stored("t1".into())).is_none());
         let next = product.patched(&ProductPatch::archive(), Timestamp::from_stored("t1".into()));
         assert_eq!(next.as_ref().map(|p| (p.status, p.version)), Some((ProductStatus::Archived, 2)));
+    }
+
+    #[test]
+    fn a_takedown_needs_its_note_and_a_note_needs_a_takedown() {
+        let patch = |json: serde_json::Value| {
+            ProductPatch::parse(serde_json::from_value::<ProductPatchInput>(json).unwrap_or_default())
+        };
+        assert_eq!(fields(patch(serde_json::json!({"status": "removed"}))), ["moderation_note"]);
+        assert_eq!(fields(patch(serde_json::json!({"moderation_note": "Counterfeit"}))), ["moderation_note"]);
+        assert_eq!(
+            fields(patch(serde_json::json!({"status": "removed", "moderation_note": " \u{202E}x"}))),
+            ["moderation_note"]
+        );
+        assert_eq!(fields(patch(serde_json::json!({"status": "gone"}))), ["status"]);
+        let removal = patch(serde_json::json!({"status": "removed", "moderation_note": " Counterfeit brand. "}));
+        let Ok(removal) = removal else { panic!("a takedown with a note is valid") };
+        assert!(removal.removes());
+
+        let t = |s: &str| Timestamp::from_stored(s.into());
+        let Ok(product) =
+            NewProduct::parse(input()).map(|p| p.into_product(ProductId::generate(), UserId::new("u"), t("t0")))
+        else {
+            panic!("valid input")
+        };
+        let removed = product.patched(&removal, t("t1"));
+        let note = removed.as_ref().and_then(|p| p.moderation_note.as_deref());
+        assert_eq!(
+            (removed.as_ref().map(|p| p.status), note),
+            (Some(ProductStatus::Removed), Some("Counterfeit brand."))
+        );
+        let lifted = removed.and_then(|p| {
+            p.patched(&ProductPatch { status: Some(ProductStatus::Active), ..ProductPatch::default() }, t("t2"))
+        });
+        assert_eq!(
+            lifted.map(|p| (p.status, p.moderation_note)),
+            Some((ProductStatus::Active, None)),
+            "lifting clears the note"
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub use resend::{ResendMailer, ResendSettings};
 pub use ses::SesMailer;
 
 use crate::Error;
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -144,5 +145,60 @@ mod tests {
     fn the_trait_is_object_safe() {
         fn takes(_: Option<&dyn Mailer>) {}
         takes(None);
+    }
+}
+
+/// `text` with every email address in it replaced by `<email>`. Providers' error messages
+/// name the recipient (SES: "…failed the check in region EU-WEST-1: ada@example.com"), and
+/// an address must reach neither a log line nor a stored error text.
+pub fn redact_addresses(text: &str) -> Cow<'_, str> {
+    fn local(c: char) -> bool {
+        c.is_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c)
+    }
+    fn domain(c: char) -> bool {
+        c.is_alphanumeric() || c == '.' || c == '-'
+    }
+    if !text.contains('@') {
+        return Cow::Borrowed(text);
+    }
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0; // byte offset in `text` copied to `out` so far
+    for (i, &(at, c)) in chars.iter().enumerate() {
+        if c != '@' || at < copied {
+            continue;
+        }
+        let start = chars[..i].iter().rev().take_while(|(_, c)| local(*c)).last().map(|&(b, _)| b);
+        let end = chars[i + 1..].iter().take_while(|(_, c)| domain(*c)).last().map(|&(b, c)| b + c.len_utf8());
+        if let (Some(start), Some(end)) = (start, end)
+            && start >= copied
+            && text[at + 1..end].trim_end_matches('.').contains('.')
+        {
+            out.push_str(&text[copied..start]);
+            out.push_str("<email>");
+            copied = end;
+        }
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redact_addresses;
+
+    #[test]
+    fn addresses_are_redacted_wherever_they_stand() {
+        let ses = "MessageRejected: Email address is not verified. The following identities failed the check in region EU-WEST-1: ada.lovelace+shop@example.co.uk, b@x.pt";
+        let out = redact_addresses(ses);
+        assert_eq!(
+            out,
+            "MessageRejected: Email address is not verified. The following identities failed the check in region EU-WEST-1: <email>, <email>"
+        );
+        assert_eq!(redact_addresses("to <zé@exemplo.pt>."), "to <<email>>.");
+        // Text without an address is left alone, '@' or not.
+        for same in ["no address here", "@handle", "user@localhost", "a @ b.com", ""] {
+            assert_eq!(redact_addresses(same), same);
+        }
     }
 }

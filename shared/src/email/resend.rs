@@ -141,14 +141,12 @@ impl ResendMailer {
             return Ok(Sent { message_id: sent.id });
         }
         let error = serde_json::from_slice::<ErrorResponse>(&body).unwrap_or_default();
-        Err(Error::internal(
-            CONTEXT,
-            format!(
-                "Resend answered {status}: {} {}",
-                error.name.unwrap_or_default(),
-                error.message.unwrap_or_default()
-            ),
-        ))
+        let detail = format!(
+            "Resend answered {status}: {} {}",
+            error.name.unwrap_or_default(),
+            error.message.unwrap_or_default()
+        );
+        Err(Error::internal(CONTEXT, super::redact_addresses(&detail).into_owned()))
     }
 }
 

@@ -62,7 +62,8 @@ impl SesMailer {
                     SdkError::ServiceError(_) | SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_)
                 );
                 let unavailable = !matches!(err, SdkError::ServiceError(_));
-                let detail = DisplayErrorContext(err).to_string();
+                // SES's refusals name the recipient: the log and the stored failure must not.
+                let detail = super::redact_addresses(&DisplayErrorContext(err).to_string()).into_owned();
                 let error = if unavailable {
                     Error::Unavailable { context: CONTEXT, source: detail.into() }
                 } else {

@@ -157,7 +157,10 @@ impl Store {
             .expression_attribute_values(":failed", s("failed"))
             .expression_attribute_values(":sending", s("sending"))
             .expression_attribute_values(":now", s(now.as_str()))
-            .expression_attribute_values(":reason", s(reason.chars().take(500).collect::<String>()))
+            .expression_attribute_values(
+                ":reason",
+                s(crate::email::redact_addresses(reason).chars().take(500).collect::<String>()),
+            )
             .send()
             .await
             .map_err(sdk("recording a failed email"))?;

@@ -8,8 +8,8 @@ use super::query::IndexQuery;
 use super::{Page, Store, TRANSACTION_RETRIES, cancellation_codes, is_condition_failure, sdk};
 use crate::domain::order::{Decline, next_delivery_step, not_enough_stock, short_of_stock};
 use crate::domain::{
-    Address, HistoryEntry, MakerOrder, Move, Order, OrderId, OrderStatus, PaymentError, Product, ProductId,
-    RefundStatus, Timestamp, UserId,
+    Address, HistoryEntry, MAX_UNPAID_ORDERS, MakerOrder, Move, Order, OrderId, OrderStatus, PaymentError, Product,
+    ProductId, RefundStatus, Timestamp, UserId,
 };
 use crate::http::cursor::Key;
 use crate::{Error, Result};
@@ -65,6 +65,27 @@ fn maker_key(id: &OrderId, maker: &UserId) -> Item {
         ("pk".to_owned(), s(format!("ORDER#{}", id.as_str()))),
         ("sk".to_owned(), s(format!("MAKER#{}", maker.as_str()))),
     ])
+}
+
+/// A customer's unpaid orders: `orders`, the string set of their orders in
+/// `pending_payment`. Access pattern: read with the checkout's BatchGetItem, added to by the
+/// placing transaction on condition that it holds fewer than [`MAX_UNPAID_ORDERS`], removed
+/// from by every move out of `pending_payment` in that move's transaction. So the limit
+/// holds under concurrency: two placements that both read 2 cannot both commit a 4th.
+fn unpaid_key(customer: &UserId) -> Item {
+    HashMap::from([("pk".to_owned(), s(format!("USER#{}", customer.as_str()))), ("sk".to_owned(), s("UNPAID"))])
+}
+
+/// The transaction item that takes `order` off its customer's unpaid orders.
+fn unpaid_removal(table: &str, order: &Order) -> Result<TransactWriteItem> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(unpaid_key(&order.customer_id)))
+        .update_expression("DELETE orders :id")
+        .expression_attribute_values(":id", AttributeValue::Ss(vec![order.id.as_str().to_owned()]))
+        .build()
+        .map_err(sdk("building an unpaid-orders update"))?;
+    Ok(TransactWriteItem::builder().update(update).build())
 }
 
 fn idempotency_item_key(customer: &UserId, key: &str) -> Item {
@@ -125,6 +146,8 @@ pub struct CheckoutRead {
     pub profile_address: Option<Address>,
     /// The live record of the idempotency key, if one was given and used before.
     pub idempotency: Option<IdempotencyRecord>,
+    /// The customer's orders in `pending_payment`, as their unpaid-orders item lists them.
+    pub unpaid: Vec<OrderId>,
 }
 
 /// How a placing transaction ended, short of an error.
@@ -261,6 +284,7 @@ impl Store {
     ) -> Result<CheckoutRead> {
         let mut keys: Vec<Item> = products.iter().map(super::products::product_key).collect();
         keys.push(super::profiles::profile_key(customer));
+        keys.push(unpaid_key(customer));
         if let Some(key) = idempotency_key {
             keys.push(idempotency_item_key(customer, key));
         }
@@ -271,6 +295,11 @@ impl Store {
             if pk.starts_with("PRODUCT#") {
                 let product = super::products::from_item(&item)?;
                 read.products.insert(product.id.clone(), product);
+            } else if pk.starts_with("USER#")
+                && item.get("sk").and_then(|v| v.as_s().ok()).is_some_and(|sk| sk == "UNPAID")
+            {
+                let ids = item.get("orders").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
+                read.unpaid = ids.iter().filter_map(|id| OrderId::parse(id)).collect();
             } else if pk.starts_with("USER#") {
                 read.profile_address = super::profiles::address_from(&item)?;
             } else if pk.starts_with("IDEM#") {
@@ -363,6 +392,17 @@ impl Store {
                 .map_err(sdk("building a stock reservation"))?;
             items.push(TransactWriteItem::builder().update(update).build());
         }
+        let unpaid_index = items.len();
+        let unpaid = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(unpaid_key(&order.customer_id)))
+            .update_expression("ADD orders :id")
+            .condition_expression("attribute_not_exists(orders) OR size(orders) < :max")
+            .expression_attribute_values(":id", AttributeValue::Ss(vec![order.id.as_str().to_owned()]))
+            .expression_attribute_values(":max", n(MAX_UNPAID_ORDERS as u64))
+            .build()
+            .map_err(sdk("building an unpaid-orders update"))?;
+        items.push(TransactWriteItem::builder().update(unpaid).build());
         let idempotency_index = idempotency.map(|_| items.len());
         if let Some(idem) = idempotency {
             let record = IdempotencyRecord {
@@ -406,6 +446,9 @@ impl Store {
             if (first_line..first_line + order.items.len()).any(failed) {
                 return Err(self.why_not_reserved(order, catalogue).await?);
             }
+            if failed(unpaid_index) {
+                return Err(Error::UnpaidOrdersLimit { open: MAX_UNPAID_ORDERS });
+            }
             let conflicted = codes.iter().any(|c| c.as_deref() == Some("TransactionConflict"));
             if conflicted && attempt < PLACING_ATTEMPTS {
                 backoff(attempt).await;
@@ -443,6 +486,41 @@ impl Store {
         } else {
             not_enough_stock(short)
         })
+    }
+
+    /// Of `ids` (a customer's unpaid-orders item), those still in `pending_payment`; the
+    /// others are taken off the item. Only a customer at the limit pays for this read: it
+    /// heals an item that lists an order which left `pending_payment` without it (none
+    /// should), rather than lock the customer out for good.
+    pub async fn live_unpaid_orders(&self, customer: &UserId, ids: &[OrderId]) -> Result<Vec<OrderId>> {
+        let keys = ids.iter().map(order_key).collect();
+        let items = self.batch_get(keys, "reading a customer's unpaid orders").await?;
+        let pending: Vec<OrderId> = items
+            .into_iter()
+            .map(order_from)
+            .filter_map(|o| o.ok())
+            .filter(|o| o.status == OrderStatus::PendingPayment && &o.customer_id == customer)
+            .map(|o| o.id)
+            .collect();
+        let gone: Vec<String> =
+            ids.iter().filter(|id| !pending.contains(id)).map(|id| id.as_str().to_owned()).collect();
+        if !gone.is_empty() {
+            tracing::warn!(
+                customer = customer.as_str(),
+                stale = gone.len(),
+                "unpaid-orders item listed orders that are not unpaid"
+            );
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(unpaid_key(customer)))
+                .update_expression("DELETE orders :ids")
+                .expression_attribute_values(":ids", AttributeValue::Ss(gone))
+                .send()
+                .await
+                .map_err(sdk("healing a customer's unpaid orders"))?;
+        }
+        Ok(pending)
     }
 
     /// The order `id`, read consistently.
@@ -579,6 +657,9 @@ impl Store {
                 for line in &order.items {
                     items.push(release(&self.table, &line.product_id, line.quantity)?);
                 }
+            }
+            if mv.from == OrderStatus::PendingPayment {
+                items.push(unpaid_removal(&self.table, order)?);
             }
         }
         let event_index = event_id.map(|_| items.len());

@@ -1,6 +1,6 @@
 //! Products: the catalogue, its indexes and a maker's edits.
 
-use super::item::{Item, get_n, get_s, get_string_list, n, s, string_list};
+use super::item::{Item, get_n, get_opt_s, get_s, get_string_list, n, s, string_list};
 use super::query::IndexQuery;
 use super::{Store, TRANSACTION_RETRIES, is_condition_failure, is_transaction_conflict, sdk};
 use crate::domain::{Category, Currency, Product, ProductId, ProductStatus, Timestamp, UserId};
@@ -36,6 +36,9 @@ fn to_item(p: &Product) -> Item {
         ("gsi2pk".to_owned(), s(format!("MAKER#{}", p.maker_id.as_str()))),
         ("gsi2sk".to_owned(), s(format!("{}{}", maker_sort_prefix(p.status), p.id.as_str()))),
     ]);
+    if let Some(note) = &p.moderation_note {
+        item.insert("moderation_note".to_owned(), s(note));
+    }
     let words = p.title_words();
     if !words.is_empty() {
         item.insert("title_words".to_owned(), AttributeValue::Ss(words));
@@ -64,6 +67,7 @@ pub(super) fn from_item(item: &Item) -> Result<Product> {
         category: Category::parse(&get_s(item, "category")?).map_err(|_| corrupt("category"))?,
         images: get_string_list(item, "images")?,
         status: ProductStatus::parse(&get_s(item, "status")?).ok_or_else(|| corrupt("status"))?,
+        moderation_note: get_opt_s(item, "moderation_note"),
         created_at: Timestamp::from_stored(get_s(item, "created_at")?),
         updated_at: Timestamp::from_stored(get_s(item, "updated_at")?),
         version: get_n(item, "version")?,
@@ -76,6 +80,7 @@ fn maker_sort_prefix(status: ProductStatus) -> &'static str {
     match status {
         ProductStatus::Active => "A#",
         ProductStatus::Archived => "X#",
+        ProductStatus::Removed => "R#",
     }
 }
 
@@ -86,6 +91,7 @@ pub enum StatusFilter {
     #[default]
     Active,
     Archived,
+    Removed,
     All,
 }
 
@@ -94,6 +100,7 @@ impl StatusFilter {
         match value {
             "active" => Some(Self::Active),
             "archived" => Some(Self::Archived),
+            "removed" => Some(Self::Removed),
             "all" => Some(Self::All),
             _ => None,
         }
@@ -103,6 +110,7 @@ impl StatusFilter {
         match self {
             Self::Active => "active",
             Self::Archived => "archived",
+            Self::Removed => "removed",
             Self::All => "all",
         }
     }
@@ -112,6 +120,7 @@ impl StatusFilter {
         match self {
             Self::Active => maker_sort_prefix(ProductStatus::Active),
             Self::Archived => maker_sort_prefix(ProductStatus::Archived),
+            Self::Removed => maker_sort_prefix(ProductStatus::Removed),
             Self::All => "",
         }
     }

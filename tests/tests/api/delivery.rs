@@ -20,6 +20,7 @@ async fn tick(ctx: &TestContext) -> DeliveryReport {
 
 /// `n` orders of one unit each, placed and paid concurrently through the API and Stripe's
 /// webhook, spread over a few products so that placing them does not queue on one item.
+/// Three at a time: the customer may hold at most 3 unpaid orders (API.md).
 async fn paid_orders(ctx: &TestContext, n: usize) -> Vec<Value> {
     let mut products = Vec::new();
     for _ in 0..n.div_ceil(10) {
@@ -36,7 +37,7 @@ async fn paid_orders(ctx: &TestContext, n: usize) -> Vec<Value> {
                 paid
             }
         })
-        .buffer_unordered(8)
+        .buffer_unordered(shared::domain::MAX_UNPAID_ORDERS)
         .collect()
         .await;
     assert_eq!(orders.len(), n);

@@ -19,15 +19,16 @@ async fn twenty_concurrent_reservations_on_a_stock_of_five_reserve_exactly_five_
         let new = NewOrder::parse(input).unwrap();
         let attempts = (0..20).map(|i| {
             let (ctx, new) = (&ctx, new.clone());
+            // Twenty customers (one may hold only 3 unpaid orders).
+            let customer = shared::domain::UserId::new(format!("{}-{run}-{i}", ctx.customer.sub));
             async move {
                 let now = std::time::SystemTime::now();
-                let read =
-                    ctx.app.store.read_for_checkout(&ctx.customer_id(), &[new.lines[0].0.clone()], None, now).await?;
+                let read = ctx.app.store.read_for_checkout(&customer, &[new.lines[0].0.clone()], None, now).await?;
                 let (items, address) = new.price(&read.products, None)?;
                 let at = Timestamp::at(now);
                 let order = Order {
                     id: OrderId::generate(),
-                    customer_id: ctx.customer_id(),
+                    customer_id: customer,
                     status: OrderStatus::PendingPayment,
                     total_cents: items.iter().map(|l| l.subtotal_cents).sum(),
                     items,
@@ -58,8 +59,8 @@ async fn payments_made_in_time_racing_the_expiry_all_end_paid_and_none_is_refund
     let product = ctx.create_product(&ctx.maker, json!({"stock": 50})).await;
     let id = product["id"].as_str().unwrap().to_owned();
     let mut orders = Vec::new();
-    for _ in 0..8 {
-        let order = ctx.order(&ctx.customer, &[(&id, 1)]).await;
+    for customer in ctx.customers(8).await {
+        let order = ctx.order(&customer, &[(&id, 1)]).await;
         let intent = ctx.confirm_at_stripe(&order, local::stripe::TestCard::Visa).await;
         orders.push((order, ctx.stripe_event("payment_intent.succeeded", &intent)));
     }
@@ -76,7 +77,7 @@ async fn payments_made_in_time_racing_the_expiry_all_end_paid_and_none_is_refund
     ctx.clock.advance(shared::store::REFUND_RETRY_AFTER + Duration::from_secs(1));
     assert_eq!(shared::orders::expire_due(&ctx.app, 100).await.unwrap().refunds_retried, 0);
     for (order, _) in &orders {
-        let now = ctx.fetch_order(&ctx.customer, order).await;
+        let now = ctx.fetch_order(&ctx.customer_of(order), order).await;
         let pi = order["payment"]["payment_intent_id"].as_str().unwrap();
         let refunds =
             local::stripe::list_refunds(&ctx.stripe_api_base(), &ctx.stripe_keys.secret_key, pi).await.unwrap();

@@ -192,6 +192,7 @@ async fn due_orders(store: &Store, n: usize) -> anyhow::Result<Vec<OrderId>> {
             category: Category::parse("ceramics").map_err(anyhow::Error::msg)?,
             images: Vec::new(),
             status: ProductStatus::Active,
+            moderation_note: None,
             created_at: placed_at.clone(),
             updated_at: placed_at.clone(),
             version: 1,
