@@ -133,7 +133,8 @@ test('a visitor finds two makers\' products, signs up, pays by card and watches 
 });
 
 test('keyboard only: from a product page to a placed order with Tab and Enter', async ({page}) => {
-  const {customer} = STACK.users;
+  // A customer of its own: one may hold only 3 unpaid orders, and this one stays unpaid.
+  const customer = STACK.users.shoppers[0];
   await page.goto('/sign-in');
   await page.getByLabel('Email').focus();
   await page.keyboard.type(customer.username);
@@ -191,7 +192,7 @@ test('every page passes axe and is shot at 360 and 1280 px', async ({page}) => {
   await page.getByRole('button', {name: 'Add to cart'}).click();
   await accessible(page, 'cart');
   await shoot(page, 'cart');
-  const {customer} = STACK.users;
+  const customer = STACK.users.shoppers[1];
   await page.goto('/sign-in?next=%2Fcheckout');
   await page.getByLabel('Email').fill(customer.username);
   await page.getByLabel('Password').fill(customer.password);
@@ -277,10 +278,10 @@ test('a forged cross-site form changes nothing and a stored-XSS title stays text
   expect(dialogs).toEqual([]);
 });
 
-/** Signs in as the demo customer, puts `product` (found by searching `words`) in the cart,
- * places the order and lands on its page with the card step. */
-async function orderToPay(page, words, product) {
-  const {customer} = STACK.users;
+/** Signs in as `customer` (a demo customer of its own: one may hold only 3 unpaid orders),
+ * puts `product` (found by searching `words`) in the cart, places the order and lands on its
+ * page with the card step. */
+async function orderToPay(page, words, product, customer) {
   await page.goto('/sign-in');
   await page.getByLabel('Email').fill(customer.username);
   await page.getByLabel('Password').fill(customer.password);
@@ -296,32 +297,34 @@ async function orderToPay(page, words, product) {
 }
 
 /** The order behind an order page, as its customer sees it through the API. */
-async function orderAt(url) {
+async function orderAt(url, customer) {
   const id = url.split('/').pop();
-  const token = await accessToken(STACK.users.customer);
+  const token = await accessToken(customer);
   return (await fetch(`${SHOP}/orders/${id}`, {headers: {authorization: `Bearer ${token}`}})).json();
 }
 
 test('a declined card, then 4242 on the same order: one order, paid, never refunded', async ({page}) => {
-  const url = await orderToPay(page, 'espresso', 'Set of four espresso cups');
+  const customer = STACK.users.shoppers[2];
+  const url = await orderToPay(page, 'espresso', 'Set of four espresso cups', customer);
   await typeCard(page, '4000 0000 0000 0002');
   await page.getByRole('button', {name: /^Pay/}).click();
   await expect(page.locator('#card-errors')).toHaveText('Your card was declined.');
   // The webhook records the attempt; the order waits, and its page says so.
-  await expect.poll(async () => (await orderAt(url)).payment.failed_attempts, {timeout: 15_000}).toBe(1);
+  await expect.poll(async () => (await orderAt(url, customer)).payment.failed_attempts, {timeout: 15_000}).toBe(1);
   await page.reload();
   await expect(page.getByText('Your last card was declined')).toBeVisible();
   await expect(page.locator('#live .status')).toHaveText('Waiting for payment');
   await typeCard(page, '4242 4242 4242 4242');
   await page.getByRole('button', {name: /^Pay/}).click();
   await expect(page.locator('#live .status')).toHaveText(/Paid|Being prepared|Shipped|Out for delivery|Delivered/, {timeout: 20_000});
-  const order = await orderAt(url);
+  const order = await orderAt(url, customer);
   expect(order.payment.refund_status).toBeUndefined();
   expect(order.history.map((h) => h.status)).not.toContain('cancelled');
 });
 
 test('a card that asks for 3-D Secure: approved pays, failed leaves the order waiting', async ({page}) => {
-  const url = await orderToPay(page, 'vase', 'Porcelain bud vase');
+  const customer = STACK.users.shoppers[3];
+  const url = await orderToPay(page, 'vase', 'Porcelain bud vase', customer);
   await typeCard(page, '4000 0027 6000 3184');
   await page.getByRole('button', {name: /^Pay/}).click();
   const challenge = page.getByRole('dialog', {name: 'Authenticate your payment'});
@@ -334,14 +337,14 @@ test('a card that asks for 3-D Secure: approved pays, failed leaves the order wa
   await expect(challenge).toBeVisible();
   await challenge.getByRole('button', {name: 'Complete authentication'}).click();
   await expect(page.locator('#live .status')).toHaveText(/Paid|Being prepared|Shipped|Out for delivery|Delivered/, {timeout: 20_000});
-  expect((await orderAt(url)).payment.refund_status).toBeUndefined();
+  expect((await orderAt(url, customer)).payment.refund_status).toBeUndefined();
 });
 
 test('a paid order cancelled from its page: cancelled, refund shown, stock back', async ({page}) => {
   await page.goto('/search?q=shelf');
   await page.getByRole('link', {name: 'Oak wall shelf'}).click();
   const before = await page.locator('.buy .stock').textContent();
-  await orderToPay(page, 'shelf', 'Oak wall shelf');
+  await orderToPay(page, 'shelf', 'Oak wall shelf', STACK.users.shoppers[4]);
   await typeCard(page, '4242 4242 4242 4242');
   await page.getByRole('button', {name: /^Pay/}).click();
   await expect(page.locator('#live .status')).toHaveText('Paid', {timeout: 20_000});

@@ -76,7 +76,14 @@ pub struct DemoUsers {
     pub admin: DemoUser,
     /// A second maker, to see what one maker may not do to another's products.
     pub other_maker: DemoUser,
+    /// More customers, each with a shipping address: a customer may hold at most 3 unpaid
+    /// orders, so tests that leave orders unpaid each take their own.
+    #[serde(default)]
+    pub shoppers: Vec<DemoUser>,
 }
+
+/// The names of [`DemoUsers::shoppers`].
+const SHOPPERS: [&str; 6] = ["bea", "carlos", "dina", "eli", "filipa", "gil"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Provisioned {
@@ -94,8 +101,13 @@ pub async fn provision(aws: &SdkConfig, opts: &ProvisionOptions) -> Result<Provi
     shared::store::schema::create_table(&dynamo, &opts.table_name).await.context("creating the table")?;
     create_event_bus(aws, &opts.event_bus_name).await?;
     let pool = cognito::create_pool(aws, &opts.user_pool_name).await?;
-    let users =
-        DemoUsers { customer: demo("ada"), maker: demo("maria"), admin: demo("admin"), other_maker: demo("joao") };
+    let users = DemoUsers {
+        customer: demo("ada"),
+        maker: demo("maria"),
+        admin: demo("admin"),
+        other_maker: demo("joao"),
+        shoppers: SHOPPERS.iter().map(|name| demo(name)).collect(),
+    };
     if opts.seed {
         let store = Store::new(dynamo, &opts.table_name);
         seed(aws, &store, &pool, &users).await.context("seeding demo data")?;
@@ -229,15 +241,22 @@ const JOAO_PRODUCTS: &[(&str, &str, u64, u64, &str)] = &[
     ("Cork and oak coasters", "Set of six.", 1500, 40, "woodwork"),
 ];
 
-async fn seed(aws: &SdkConfig, store: &Store, pool: &CognitoPool, users: &DemoUsers) -> Result<()> {
-    let sub = cognito::create_user(aws, pool, &users.customer.username, &users.customer.password, &[]).await?;
-    // The demo customer has a name and an address to ship to, as after a first order.
+/// Creates the demo customer `user` (`display_name`) with an address to ship to, as after a
+/// first order.
+async fn seed_customer(
+    aws: &SdkConfig,
+    store: &Store,
+    pool: &CognitoPool,
+    user: &DemoUser,
+    display_name: &str,
+) -> Result<()> {
+    let sub = cognito::create_user(aws, pool, &user.username, &user.password, &[]).await?;
     let customer = Principal { user_id: UserId::new(sub.clone()), username: sub, roles: vec![Role::Customer] };
     let profile = ProfileUpdate::parse(
         ProfileInput {
-            display_name: "Ada Lovelace".to_owned(),
+            display_name: display_name.to_owned(),
             shipping_address: Some(Address {
-                name: "Ada Lovelace".to_owned(),
+                name: display_name.to_owned(),
                 line1: "12 Rue des Artisans".to_owned(),
                 line2: None,
                 city: "Lyon".to_owned(),
@@ -250,6 +269,16 @@ async fn seed(aws: &SdkConfig, store: &Store, pool: &CognitoPool, users: &DemoUs
         false,
     )?;
     store.put_profile(&customer, &profile, &Timestamp::now(&SystemClock)).await?;
+    Ok(())
+}
+
+async fn seed(aws: &SdkConfig, store: &Store, pool: &CognitoPool, users: &DemoUsers) -> Result<()> {
+    seed_customer(aws, store, pool, &users.customer, "Ada Lovelace").await?;
+    for (shopper, name) in users.shoppers.iter().zip(SHOPPERS) {
+        let mut display = name.to_owned();
+        display[..1].make_ascii_uppercase();
+        seed_customer(aws, store, pool, shopper, &format!("{display} Shopper")).await?;
+    }
     cognito::create_user(aws, pool, &users.admin.username, &users.admin.password, &["admins"]).await?;
     let shops = [
         Shop {

@@ -472,3 +472,111 @@ async fn the_resend_adapter_sends_the_right_request() {
     // Nothing went through SES.
     assert!(mailbox(&ctx.customer).await.is_empty());
 }
+
+/// A log sink for one test: what the code under test logs, as text.
+#[derive(Clone, Default)]
+struct LogSink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut log) = self.0.lock() {
+            log.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogSink {
+    fn text(&self) -> String {
+        self.0.lock().map(|log| String::from_utf8_lossy(&log).into_owned()).unwrap_or_default()
+    }
+}
+
+/// An SES endpoint that refuses every email the way SES does for an unverified recipient
+/// in the sandbox: its message names the address.
+async fn refusing_ses() -> String {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                    use http_body_util::BodyExt as _;
+                    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    let sent: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let to = sent["Destination"]["ToAddresses"][0].as_str().unwrap_or("nobody@example.com").to_owned();
+                    let message = format!(
+                        "Email address is not verified. The following identities failed the check in region EU-WEST-1: {to}"
+                    );
+                    let response = hyper::Response::builder()
+                        .status(400)
+                        .header("content-type", "application/json")
+                        .header("x-amzn-errortype", "MessageRejected")
+                        .body(http_body_util::Full::new(hyper::body::Bytes::from(
+                            json!({"message": message}).to_string(),
+                        )))
+                        .unwrap();
+                    Ok::<_, std::convert::Infallible>(response)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test]
+async fn a_refused_send_logs_and_stores_no_recipient_address() {
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let ctx = stack().await;
+    let mug = product(&ctx, &ctx.maker, "Speckled stoneware mug", 2400).await;
+    let order = paid_order(&ctx, &[(&mug, 1)]).await;
+    let ses = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(e2e::REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::for_tests(),
+        ))
+        .endpoint_url(refusing_ses().await)
+        .build();
+    let app = ctx.app_with(|_| {}).with_mailer(Arc::new(shared::email::SesMailer::new(&ses, SENDER)));
+
+    let sink = LogSink::default();
+    let writer = sink.clone();
+    let guard = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with_ansi(false)
+        .finish()
+        .set_default();
+    let outcome = notifier::handle(&app, event_for(&order, OrderStatus::PendingPayment)).await;
+    drop(guard);
+
+    // The send failed (and will be retried), and the logs say why, without the address.
+    assert!(outcome.is_err(), "{outcome:?}");
+    let logs = sink.text();
+    assert!(logs.contains("not verified") && logs.contains("<email>"), "the refusal is logged: {logs}");
+    for address in [&ctx.customer.email, &ctx.maker.email] {
+        assert!(!logs.contains(address.as_str()), "{address} in the logs: {logs}");
+    }
+    // Nor in the failure stored on the email's marker.
+    let markers = aws_sdk_dynamodb::Client::new(&ctx.aws)
+        .scan()
+        .table_name(&ctx.app.config.table_name)
+        .filter_expression("attribute_exists(failure)")
+        .send()
+        .await
+        .unwrap();
+    let failures: Vec<String> =
+        markers.items().iter().filter_map(|item| item.get("failure").and_then(|v| v.as_s().ok()).cloned()).collect();
+    assert!(!failures.is_empty(), "a failed email is recorded as failed");
+    for failure in &failures {
+        assert!(failure.contains("<email>") && !failure.contains('@'), "{failure}");
+    }
+}
