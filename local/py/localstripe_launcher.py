@@ -43,6 +43,13 @@ serves the same aiohttp app, but:
   answers a `payment_method` with a 500), `POST /v1/payment_intents/{id}/_authenticate` with
   `success=true|false` (the 3-D Secure outcome) and `GET /v1/payment_intents/{id}`. A request
   with an `Authorization` header is localstripe's as before;
+* gives refunds a life as on Stripe (see `_refunds.py`): Stripe's refund test cards
+  `pm_card_pendingRefund` (4000 0000 0000 7726: refunded `pending`, then `succeeded`) and
+  `pm_card_refundFail` (4000 0000 0000 5126: refunded `succeeded`, then `failed`), each change
+  `--refund-settle-seconds` later (default 3) with its `refund.updated`,
+  `charge.refund.updated` (and `refund.failed`) webhooks; and faults scoped to one
+  PaymentIntent for tests: `POST /_config/refund_errors` (refuse its next refunds with a
+  Stripe error code) and `POST /_config/delays` (answer requests naming it late);
 * exits when its parent process is gone.
 
 Webhooks are registered as with localstripe itself: `POST /_config/webhooks/{id}` with form
@@ -57,6 +64,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from _refunds import install as install_refunds  # noqa: E402
 from _stripejs import install as install_stripejs  # noqa: E402
 from _watchdog import exit_with_parent  # noqa: E402
 
@@ -175,6 +183,12 @@ def main():
     parser = argparse.ArgumentParser(description="localstripe on one address, state in memory")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8420)
+    parser.add_argument(
+        "--refund-settle-seconds",
+        type=float,
+        default=3.0,
+        help="how long a test card's refund stays as first reported before it settles",
+    )
     args = parser.parse_args()
 
     exit_with_parent()
@@ -185,6 +199,7 @@ def main():
     keep_state_in_memory(resources)
     make_payment_intents_stripe_shaped(resources)
     refunds_like_stripe(resources)
+    install_refunds(resources, server, args.refund_settle_seconds)
     install_stripejs(resources, server)
     honour_idempotency_keys(server.app)
 

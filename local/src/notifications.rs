@@ -1,6 +1,7 @@
 //! The local stand-in for "EventBridge rule → notifier (async invocation, 2 retries, then
 //! an on-failure destination)": on moto, a rule on the stack's bus (source
-//! `makers-market.orders`, detail-types `OrderStatusChanged` and `OrderPaymentFailed`)
+//! `makers-market.orders`, detail-types `OrderStatusChanged`, `OrderPaymentFailed` and
+//! `OrderRefundFailed`)
 //! targets an SQS queue
 //! `<bus>-notifier` whose redrive policy moves a message to `<bus>-notifier-dlq` after
 //! [`MAX_ATTEMPTS`] receives; a [`Pump`] long-polls the queue, hands each message's body (the
@@ -22,7 +23,7 @@ use aws_config::SdkConfig;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use shared::domain::{OrderPaymentFailed, OrderStatusChanged};
+use shared::domain::{OrderPaymentFailed, OrderRefundFailed, OrderStatusChanged};
 
 use crate::sandbox::{Failure, Pool, PoolOptions};
 
@@ -44,7 +45,7 @@ pub struct NotifierQueues {
 pub fn event_pattern() -> serde_json::Value {
     serde_json::json!({
         "source": [OrderStatusChanged::SOURCE],
-        "detail-type": [OrderStatusChanged::DETAIL_TYPE, OrderPaymentFailed::DETAIL_TYPE],
+        "detail-type": [OrderStatusChanged::DETAIL_TYPE, OrderPaymentFailed::DETAIL_TYPE, OrderRefundFailed::DETAIL_TYPE],
     })
 }
 

@@ -12,8 +12,16 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use serde_json::Value;
 
-/// The events the webhook route handles; localstripe sends no others anyway.
-pub const WEBHOOK_EVENTS: [&str; 2] = ["payment_intent.succeeded", "payment_intent.payment_failed"];
+/// The events the webhook route handles (register the same on Stripe's dashboard): the
+/// payments, and the refunds' changes of status (the launcher sends those for Stripe's
+/// refund test cards, `local/py/_refunds.py`).
+pub const WEBHOOK_EVENTS: [&str; 5] = [
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "refund.updated",
+    "refund.failed",
+    "charge.refund.updated",
+];
 
 /// The id under which [`register_webhook`] registers: registering again replaces it.
 pub const WEBHOOK_ID: &str = "makers-market";
@@ -30,6 +38,12 @@ pub enum TestCard {
     /// only when attached to a customer; the launcher makes it declined when charged, as on
     /// Stripe, but this one is declined either way.)
     Declined,
+    /// `pm_card_pendingRefund` (4000 0000 0000 7726): pays; a refund of it is `pending`, then
+    /// `succeeded` a few seconds later (the launcher's `--refund-settle-seconds`).
+    PendingRefund,
+    /// `pm_card_refundFail` (4000 0000 0000 5126): pays; a refund of it is `succeeded`, then
+    /// `failed` (`expired_or_canceled_card`) a few seconds later.
+    RefundFails,
 }
 
 impl TestCard {
@@ -37,6 +51,8 @@ impl TestCard {
         match self {
             Self::Visa => "pm_card_visa",
             Self::Declined => "pm_card_chargeCustomerFail",
+            Self::PendingRefund => "pm_card_pendingRefund",
+            Self::RefundFails => "pm_card_refundFail",
         }
     }
 }
@@ -68,8 +84,7 @@ pub async fn confirm_with_test_card(
     }
 }
 
-/// Makes localstripe send `payment_intent.succeeded` and `payment_intent.payment_failed` to
-/// `url`, signed with `secret`. localstripe keeps this in memory: register after each start.
+/// Makes localstripe send [`WEBHOOK_EVENTS`] to `url`, signed with `secret`. localstripe keeps this in memory: register after each start.
 pub async fn register_webhook(api_base: &str, url: &str, secret: &str) -> anyhow::Result<()> {
     register_webhook_as(api_base, WEBHOOK_ID, url, secret).await
 }
@@ -103,6 +118,40 @@ pub async fn list_refunds(api_base: &str, secret_key: &str, intent_id: &str) -> 
         bail!("listing the refunds of {intent_id}: localstripe answered {status}: {body}");
     }
     Ok(body.get("data").and_then(Value::as_array).cloned().unwrap_or_default())
+}
+
+/// One refund as localstripe has it.
+pub async fn get_refund(api_base: &str, secret_key: &str, refund_id: &str) -> anyhow::Result<Value> {
+    let (status, body) =
+        request(api_base, secret_key, "GET", &format!("v1/refunds/{}", encode(refund_id)), &[]).await?;
+    if status != 200 {
+        bail!("reading {refund_id}: localstripe answered {status}: {body}");
+    }
+    Ok(body)
+}
+
+/// Makes the launcher refuse the next `times` refunds of `intent_id` with Stripe's 400 and
+/// `code` (e.g. `balance_insufficient`): a definite answer, kept under its Idempotency-Key.
+pub async fn refuse_refunds(api_base: &str, intent_id: &str, code: &str, times: u32) -> anyhow::Result<()> {
+    let times = times.to_string();
+    let form = [("payment_intent", intent_id), ("code", code), ("times", times.as_str())];
+    let (status, body) = request(api_base, "", "POST", "_config/refund_errors", &form).await?;
+    if status != 200 {
+        bail!("asking localstripe to refuse refunds of {intent_id}: {status}: {body}");
+    }
+    Ok(())
+}
+
+/// Makes the launcher answer every request naming `intent_id` `seconds` late (0: on time
+/// again): a slow Stripe for that intent only.
+pub async fn delay_intent(api_base: &str, intent_id: &str, seconds: f64) -> anyhow::Result<()> {
+    let seconds = seconds.to_string();
+    let form = [("payment_intent", intent_id), ("seconds", seconds.as_str())];
+    let (status, body) = request(api_base, "", "POST", "_config/delays", &form).await?;
+    if status != 200 {
+        bail!("asking localstripe to slow {intent_id} down: {status}: {body}");
+    }
+    Ok(())
 }
 
 /// One form-encoded request; the status and the JSON answer (`Null` if it is not JSON).

@@ -2,7 +2,8 @@
 //! (source `makers-market.orders`): one `OrderStatusChanged` for every order transition, and
 //! one `OrderPaymentFailed` for every declined payment attempt that leaves the order waiting
 //! for payment (a decline changes no status, so without it the notifier would never hear of
-//! it; the attempt that ends the order is a transition to `payment_failed` instead).
+//! it; the attempt that ends the order is a transition to `payment_failed` instead), and one
+//! `OrderRefundFailed` when an order's refund became `failed` (final, so once per order).
 //!
 //! Why the stream and not a publish after the write: a function that dies between its
 //! DynamoDB transaction and its `PutEvents` would lose the event, and an outbox item written
@@ -20,7 +21,9 @@
 //! duplicates (the state machine never enters a status twice, and counts each declined
 //! attempt once, so `(order_id, status)` and `(order_id, attempt)` identify an event).
 
-use crate::domain::{Order, OrderPaymentFailed, OrderStatus, OrderStatusChanged, Timestamp};
+use crate::domain::{
+    Order, OrderPaymentFailed, OrderRefundFailed, OrderStatus, OrderStatusChanged, RefundStatus, Timestamp,
+};
 use crate::store::{EventKey, MARKER_SORT_KEY_PREFIX, Store};
 use crate::{Error, Result};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
@@ -39,6 +42,7 @@ pub const PUT_EVENTS_MAX: usize = 10;
 pub enum OrderEvent {
     StatusChanged(OrderStatusChanged),
     PaymentFailed(OrderPaymentFailed),
+    RefundFailed(OrderRefundFailed),
 }
 
 impl OrderEvent {
@@ -46,6 +50,7 @@ impl OrderEvent {
         match self {
             Self::StatusChanged(_) => OrderStatusChanged::DETAIL_TYPE,
             Self::PaymentFailed(_) => OrderPaymentFailed::DETAIL_TYPE,
+            Self::RefundFailed(_) => OrderRefundFailed::DETAIL_TYPE,
         }
     }
 
@@ -53,6 +58,7 @@ impl OrderEvent {
         match self {
             Self::StatusChanged(e) => &e.order_id,
             Self::PaymentFailed(e) => &e.order_id,
+            Self::RefundFailed(e) => &e.order_id,
         }
     }
 
@@ -61,6 +67,7 @@ impl OrderEvent {
         match self {
             Self::StatusChanged(e) => EventKey::Status(e.status),
             Self::PaymentFailed(e) => EventKey::Attempt(e.attempt),
+            Self::RefundFailed(_) => EventKey::RefundFailed,
         }
     }
 
@@ -69,6 +76,7 @@ impl OrderEvent {
         match self {
             Self::StatusChanged(e) => &e.at,
             Self::PaymentFailed(e) => &e.at,
+            Self::RefundFailed(e) => &e.at,
         }
     }
 
@@ -77,6 +85,7 @@ impl OrderEvent {
         match self {
             Self::StatusChanged(e) => serde_json::to_string(e),
             Self::PaymentFailed(e) => serde_json::to_string(e),
+            Self::RefundFailed(e) => serde_json::to_string(e),
         }
         .map_err(|e| Error::internal("writing an event's detail", e))
     }
@@ -86,6 +95,7 @@ impl OrderEvent {
         match self {
             Self::StatusChanged(e) => e.status.as_str().to_owned(),
             Self::PaymentFailed(e) => format!("attempt-{}", e.attempt),
+            Self::RefundFailed(_) => "refund-failed".to_owned(),
         }
     }
 }
@@ -98,6 +108,8 @@ pub enum Change {
     /// A payment attempt was declined and the order still waits for payment: this event is
     /// to be published.
     Declined(OrderPaymentFailed),
+    /// The order's refund became `failed`: this event is to be published.
+    RefundFailed(OrderRefundFailed),
     /// Nothing to publish: why not.
     Ignored(&'static str),
     /// A record the publisher cannot read (reported as failed, so that the event source
@@ -105,7 +117,7 @@ pub enum Change {
     Unreadable(String),
 }
 
-/// Just the status of a stored order, and its declined attempts.
+/// Just the status of a stored order, its declined attempts and its refund's status.
 #[derive(Deserialize)]
 struct StatusOnly {
     status: OrderStatus,
@@ -117,6 +129,8 @@ struct StatusOnly {
 struct AttemptsOnly {
     #[serde(default)]
     failed_attempts: u32,
+    #[serde(default)]
+    refund_status: Option<RefundStatus>,
 }
 
 /// `name`'s string value in the record's keys, or else in one of its images.
@@ -132,8 +146,9 @@ fn key<'a>(record: &'a EventRecord, name: &str) -> Option<&'a str> {
 /// What `record` is to the publisher. Only a modified order item (`sk = ORDER`) whose
 /// `status` changed is a transition. Placing an order (its INSERT) is not one: the order
 /// enters its first status from none, and the API's event has a `previous_status`. A
-/// modified order item that keeps its status with one more declined attempt is a decline.
-/// Other changes that keep the status (a refund recorded), the makers' index items, stock,
+/// modified order item that keeps its status with one more declined attempt is a decline,
+/// and one whose refund became `failed` is a failed refund. Other changes that keep the
+/// status (a refund recorded or retried), the makers' index items, stock,
 /// idempotency and Stripe event records, this publisher's own markers and TTL deletions are
 /// ignored.
 pub fn change_of(record: &EventRecord) -> Change {
@@ -168,7 +183,9 @@ pub fn change_of(record: &EventRecord) -> Change {
     let moved = previous.status != current.status;
     let declined = current.payment.failed_attempts > previous.payment.failed_attempts
         && current.status == OrderStatus::PendingPayment;
-    if !moved && !declined {
+    let refund_failed = current.payment.refund_status == Some(RefundStatus::Failed)
+        && previous.payment.refund_status != Some(RefundStatus::Failed);
+    if !moved && !declined && !refund_failed {
         return Change::Ignored("the status did not change");
     }
     let order: Order = match serde_dynamo::from_item(new.clone()) {
@@ -180,6 +197,12 @@ pub fn change_of(record: &EventRecord) -> Change {
     }
     if moved {
         return Change::Transition(OrderStatusChanged::of(&order, previous.status));
+    }
+    if refund_failed {
+        return match OrderRefundFailed::of(&order) {
+            Some(event) => Change::RefundFailed(event),
+            None => Change::Unreadable("a failed refund the order does not show".into()),
+        };
     }
     match OrderPaymentFailed::of(&order) {
         Some(event) => Change::Declined(event),
@@ -230,6 +253,7 @@ pub async fn publish(store: &Store, bus: &dyn Bus, now: &Timestamp, batch: &Even
         match change_of(record) {
             Change::Transition(event) => events.push((sequence_number, OrderEvent::StatusChanged(event))),
             Change::Declined(event) => events.push((sequence_number, OrderEvent::PaymentFailed(event))),
+            Change::RefundFailed(event) => events.push((sequence_number, OrderEvent::RefundFailed(event))),
             Change::Ignored(_) => report.ignored += 1,
             Change::Unreadable(reason) => {
                 tracing::error!(sequence_number, event_id = record.event_id, reason, "unreadable stream record");
@@ -279,6 +303,9 @@ pub async fn publish(store: &Store, bus: &dyn Bus, now: &Timestamp, batch: &Even
                                 event_id,
                                 "published"
                             );
+                        }
+                        OrderEvent::RefundFailed(e) => {
+                            tracing::info!(order_id = e.order_id.as_str(), event_id, "published a failed refund");
                         }
                         OrderEvent::PaymentFailed(e) => {
                             crate::metrics::count("OrderPaymentFailed", ("Attempt", &e.attempt.to_string()), 1);
@@ -505,6 +532,41 @@ mod tests {
             assert!(matches!(same, Change::Ignored(_)), "{same:?}");
             before = after;
         }
+    }
+
+    #[test]
+    fn a_refund_that_becomes_failed_is_published_once_and_other_refund_writes_are_not() {
+        use crate::domain::{HistoryEntry, RefundProgress, RefundStatus};
+        let paid = moved(&order(OrderStatus::PendingPayment), OrderStatus::Paid, Actor::Stripe);
+        let cancelled = moved(&paid, OrderStatus::Cancelled, Actor::Customer);
+        assert_eq!(cancelled.payment.refund_status, Some(RefundStatus::Pending));
+        let at = Timestamp::from_stored("2026-12-02T12:00:00.000Z".into());
+        let mut retried = cancelled.clone();
+        retried.payment.refund = Some(RefundProgress { attempts: 1, key_attempt: 2, ..RefundProgress::default() });
+        let mut failed = retried.clone();
+        failed.payment.refund_status = Some(RefundStatus::Failed);
+        failed.history.push(HistoryEntry { status: failed.status, at: at.clone(), note: Some("refund failed".into()) });
+        let change =
+            |old: &Order, new: &Order| change_of(&record("MODIFY", Some(item(old, "ORDER")), Some(item(new, "ORDER"))));
+        assert!(matches!(change(&cancelled, &retried), Change::Ignored(_)), "a retry");
+        let Change::RefundFailed(event) = change(&retried, &failed) else { panic!("{:?}", change(&retried, &failed)) };
+        assert_eq!(
+            (event.order_id.clone(), event.status, event.total_cents),
+            (failed.id.clone(), OrderStatus::Cancelled, 7200)
+        );
+        assert_eq!(event.at, at);
+        let published = OrderEvent::RefundFailed(event);
+        assert_eq!((published.detail_type(), published.key()), ("OrderRefundFailed", EventKey::RefundFailed));
+        let detail: serde_json::Value =
+            serde_json::from_str(&published.detail().unwrap_or_default()).unwrap_or_default();
+        assert!(detail.get("refund").is_none() && !detail.to_string().contains("attempts"), "no internals: {detail}");
+        // Written again while failed (nothing moves it on): not a second event.
+        assert!(matches!(change(&failed, &failed), Change::Ignored(_)));
+        // Succeeded, then failed at Stripe: published too.
+        let mut succeeded = retried.clone();
+        succeeded.payment.refund_status = Some(RefundStatus::Succeeded);
+        assert!(matches!(change(&retried, &succeeded), Change::Ignored(_)), "a refund recorded");
+        assert!(matches!(change(&succeeded, &failed), Change::RefundFailed(_)));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! What the notifier and the post-confirmation trigger do: an email to the customer at
 //! every status of an order, one to each maker (its own lines only) when the order is paid,
 //! one to the customer for each declined payment attempt that leaves the order payable
-//! ("try again"), and a welcome email after sign-up — each at most once, through the
-//! markers described in [`crate::email`].
+//! ("try again"), one to the customer when the order's refund failed, and a welcome email
+//! after sign-up — each at most once, through the markers described in [`crate::email`].
 
-use crate::domain::{Order, OrderPaymentFailed, OrderStatus, OrderStatusChanged, Profile, UserId};
+use crate::domain::{
+    Order, OrderPaymentFailed, OrderRefundFailed, OrderStatus, OrderStatusChanged, Profile, RefundStatus, UserId,
+};
 use crate::email::{Email, MakerEmail, OrderEmail, SendFailure, WelcomeEmail, is_address};
 use crate::store::{Claim, MailKey};
 use crate::{App, Error, Result, metrics};
@@ -113,6 +115,32 @@ pub async fn payment_declined(app: &App, event: &OrderPaymentFailed) -> Result<R
         Some((to, _name)) => {
             let email = OrderEmail::declined(&order, event).render(&to, &key.name())?;
             deliver(app, &key, &email, "payment_declined").await?
+        }
+        None => no_address(&key),
+    };
+    report.add(&delivery);
+    Ok(report)
+}
+
+/// The customer's "your refund did not go through" email, at most once per order. Only
+/// while the order's refund is still `failed` (it is final; a replay of an event about an
+/// order whose refund is not failed sends nothing).
+pub async fn refund_failed(app: &App, event: &OrderRefundFailed) -> Result<Report> {
+    let mut report = Report::default();
+    let Some(order) = app.store.order(&event.order_id).await? else {
+        tracing::error!(order_id = event.order_id.as_str(), "an event names an order that does not exist");
+        return Ok(report);
+    };
+    if order.payment.refund_status != Some(RefundStatus::Failed) {
+        tracing::warn!(order_id = order.id.as_str(), "a refund-failed event for an order whose refund has not failed");
+        report.outdated += 1;
+        return Ok(report);
+    }
+    let key = MailKey::RefundFailed { order: order.id.clone(), recipient: order.customer_id.clone() };
+    let delivery = match address(app, &order.customer_id).await? {
+        Some((to, _name)) => {
+            let email = OrderEmail::refund_failed(&order).render(&to, &key.name())?;
+            deliver(app, &key, &email, "refund_failed").await?
         }
         None => no_address(&key),
     };

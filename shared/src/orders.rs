@@ -22,9 +22,11 @@
 //!
 //! **After a move**, Stripe is told: an unpaid intent is cancelled, a paid one refunded. The
 //! refund is marked `pending` in the move's own transaction and put on the due-time index,
-//! so a refund that Stripe failed (or a function that died) is retried by the payment
-//! expirer until Stripe confirms it. A payment that succeeds after its order was cancelled,
-//! expired or failed is refunded the same way, once.
+//! so a refund that did not go through (or a function that died) is retried by the payment
+//! expirer. A payment that succeeds after its order was cancelled, expired or failed is
+//! refunded the same way, once. **A refund is done when Stripe says the refund itself
+//! succeeded**, not when its request got a 2xx: see [`refund`] for how a pending refund is
+//! followed, which key a retry uses, and when a refund is given up as `failed`.
 //!
 //! **A declined card does not end the order**: Stripe keeps the intent payable, so the
 //! customer may try another card until the window closes. Each decline is counted on the
@@ -33,15 +35,15 @@
 //! asks Stripe before it expires an order, and marks it paid if the intent succeeded.
 
 use crate::auth::Principal;
-use crate::domain::order::{decline, legal_move, require_move};
+use crate::domain::order::{MAX_REFUND_ATTEMPTS, decline, legal_move, refund_key, refund_retry_after, require_move};
 use crate::domain::{
-    Actor, MAX_UNPAID_ORDERS, NewOrder, Order, OrderId, OrderInput, OrderStatus, Payment, PaymentError, RefundStatus,
-    Timestamp,
+    Actor, MAX_UNPAID_ORDERS, NewOrder, Order, OrderId, OrderInput, OrderStatus, Payment, PaymentError, RefundProgress,
+    RefundStatus, Timestamp,
 };
 use crate::payments::webhook::{self, EventKind, WebhookEvent};
-use crate::payments::{CancelOutcome, IntentStatus, NewIntent, Payments, RefundOutcome};
+use crate::payments::{CancelOutcome, IntentStatus, NewIntent, Payments, Refund, RefundOutcome, RefundState};
 use crate::store::{DueKind, Idempotency, MoveOutcome, Placement};
-use crate::{App, Error, Result};
+use crate::{App, Error, Result, metrics};
 use aws_lc_rs::digest;
 use futures::stream::{self, StreamExt as _};
 
@@ -264,26 +266,154 @@ async fn after_move(
     Ok(order)
 }
 
-/// Refunds `order`'s payment (its refund already marked pending) and records the refund.
-/// Gives back the order as it now stands; on failure, the order with its refund pending.
+/// One try at `order`'s refund (its refund already marked pending), and what came of it
+/// recorded on the order. Gives back the order as it now stands.
+///
+/// - A refund Stripe made and reported `pending` (or `requires_action`) is read again, never
+///   made twice, until it settles: `succeeded` is recorded, `failed` or `canceled` makes the
+///   order's refund `failed`. (A `refund.updated` webhook settles it sooner:
+///   [`stripe_webhook`].)
+/// - Otherwise a refund is requested with the key of the current attempt
+///   ([`refund_key`]). No answer (a timeout, Stripe unreachable) keeps the key for the next
+///   try, since Stripe may have made the refund and the same key replays it; a definite
+///   refusal moves to the next attempt's key, since Stripe keeps an answer, errors included,
+///   for 24 hours under its key.
+/// - Each try not settled is retried by the payment expirer after a backoff
+///   ([`refund_retry_after`]); after [`MAX_REFUND_ATTEMPTS`] requests the refund is
+///   `failed`: a metric for the alarm, a note in the history, and (through the stream's
+///   `OrderRefundFailed` event) an email to the customer. Nothing retries it after that.
 pub async fn refund(app: &App, payments: &dyn Payments, order: Order) -> Order {
-    let key = format!("order-{}-refund", order.id.as_str());
-    let refund_id = match payments.refund(&order.payment.payment_intent_id, &key).await {
-        Ok(RefundOutcome::Refunded(refund)) => Some(refund.id),
-        Ok(RefundOutcome::AlreadyRefunded) => None,
+    let progress = order.payment.refund.clone().unwrap_or_default();
+    if let Some(refund_id) = order.payment.refund_id.clone() {
+        return follow_refund(app, payments, order, &refund_id, progress).await;
+    }
+    let attempt = progress.next_key_attempt();
+    let key = refund_key(&order.id, attempt);
+    let mut next = progress;
+    next.attempts += 1;
+    next.key_attempt = attempt;
+    match payments.refund(&order.payment.payment_intent_id, order.id.as_str(), &key).await {
+        Ok(RefundOutcome::Refunded(made)) => {
+            next.succeeded_attempt = Some(attempt);
+            next.last_error = None;
+            settle_refund(app, order, &made, next).await
+        }
+        Ok(RefundOutcome::AlreadyRefunded) => {
+            next.succeeded_attempt = Some(attempt);
+            next.last_error = None;
+            next.stripe_status = Some(RefundState::Succeeded.as_str().to_owned());
+            record_refund(app, order, None, next).await
+        }
         Ok(RefundOutcome::NotFound) => {
-            tracing::error!(order_id = order.id.as_str(), "Stripe does not know the intent to refund");
-            postpone_refund(app, &order).await;
-            return order;
+            tracing::error!(order_id = order.id.as_str(), attempt, "Stripe does not know the intent to refund");
+            next.key_attempt = attempt + 1;
+            next.last_error = Some("Stripe does not know the payment intent".to_owned());
+            retry_refund_later(app, order, next).await
         }
         Err(err) => {
-            tracing::warn!(order_id = order.id.as_str(), error = %err, "refund failed; it will be retried");
-            postpone_refund(app, &order).await;
-            return order;
+            let unknown = matches!(err, Error::PaymentProvider { unavailable: true, .. });
+            tracing::warn!(
+                order_id = order.id.as_str(),
+                attempt,
+                outcome_unknown = unknown,
+                error = %err,
+                "a refund request did not go through; it will be retried"
+            );
+            if !unknown {
+                next.key_attempt = attempt + 1;
+            }
+            next.last_error = Some(short(&err.to_string()));
+            retry_refund_later(app, order, next).await
         }
+    }
+}
+
+/// Stripe's error text, bounded, for the admin's view of a refund.
+fn short(text: &str) -> String {
+    const MOST: usize = 300;
+    match text.char_indices().nth(MOST) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// Reads again a refund Stripe made but had not settled, and records what it says now.
+async fn follow_refund(
+    app: &App,
+    payments: &dyn Payments,
+    order: Order,
+    refund_id: &str,
+    mut progress: RefundProgress,
+) -> Order {
+    progress.checks += 1;
+    let reason = match payments.retrieve_refund(refund_id).await {
+        Ok(Some(refund)) => return settle_refund(app, order, &refund, progress).await,
+        Ok(None) => "Stripe does not know the refund".to_owned(),
+        Err(err) => short(&err.to_string()),
     };
-    match app.store.record_refund(&order, refund_id.as_deref(), &app.now()).await {
-        Ok(Some(recorded)) => recorded,
+    tracing::warn!(order_id = order.id.as_str(), refund_id, reason, "could not read a pending refund back");
+    progress.last_error = Some(reason);
+    progress.next_try_at = Some(app.now().plus(refund_retry_after(progress.checks)));
+    save_refund_progress(app, order, None, progress).await
+}
+
+/// What Stripe says of a refund it made: recorded as it stands.
+async fn settle_refund(app: &App, order: Order, refund: &Refund, mut progress: RefundProgress) -> Order {
+    progress.stripe_status = Some(refund.status.as_str().to_owned());
+    progress.failure_reason = refund.failure_reason.clone();
+    match &refund.status {
+        RefundState::Succeeded => record_refund(app, order, Some(&refund.id), progress).await,
+        RefundState::Failed | RefundState::Canceled => fail_refund(app, order, Some(&refund.id), progress).await,
+        RefundState::Pending | RefundState::RequiresAction | RefundState::Other(_) => {
+            tracing::info!(
+                order_id = order.id.as_str(),
+                refund_id = refund.id,
+                status = refund.status.as_str(),
+                "Stripe has not settled the refund yet; it is followed until it does"
+            );
+            let tries = progress.attempts + progress.checks;
+            progress.next_try_at = Some(app.now().plus(refund_retry_after(tries)));
+            save_refund_progress(app, order, Some(&refund.id), progress).await
+        }
+    }
+}
+
+/// A request that did not make the refund: tried again after a backoff, or, after
+/// [`MAX_REFUND_ATTEMPTS`] requests, given up as `failed`.
+async fn retry_refund_later(app: &App, order: Order, mut progress: RefundProgress) -> Order {
+    if progress.attempts >= MAX_REFUND_ATTEMPTS {
+        return fail_refund(app, order, None, progress).await;
+    }
+    progress.next_try_at = Some(app.now().plus(refund_retry_after(progress.attempts)));
+    save_refund_progress(app, order, None, progress).await
+}
+
+async fn save_refund_progress(app: &App, order: Order, refund_id: Option<&str>, progress: RefundProgress) -> Order {
+    match app.store.save_refund_progress(&order, refund_id, &progress).await {
+        Ok(true) => {
+            let mut next = order;
+            if refund_id.is_some() {
+                next.payment.refund_id = refund_id.map(str::to_owned);
+            }
+            next.payment.refund = Some(progress);
+            next
+        }
+        // Settled or tried by someone else meanwhile: the order as it now is.
+        Ok(false) => app.store.order(&order.id).await.ok().flatten().unwrap_or(order),
+        Err(err) => {
+            tracing::error!(order_id = order.id.as_str(), error = %err, "could not save a refund's progress; it will be tried again");
+            postpone_refund(app, &order).await;
+            order
+        }
+    }
+}
+
+async fn record_refund(app: &App, order: Order, refund_id: Option<&str>, progress: RefundProgress) -> Order {
+    match app.store.record_refund(&order, refund_id, &progress, &app.now()).await {
+        Ok(Some(recorded)) => {
+            metrics::count("RefundsSucceeded", ("Provider", "stripe"), 1);
+            recorded
+        }
         Ok(None) => app.store.order(&order.id).await.ok().flatten().unwrap_or(order),
         Err(err) => {
             tracing::error!(order_id = order.id.as_str(), error = %err, "refund made but not recorded; it will be checked again");
@@ -293,7 +423,35 @@ pub async fn refund(app: &App, payments: &dyn Payments, order: Order) -> Order {
     }
 }
 
-/// The next try of a refund that did not go through, [`REFUND_RETRY_AFTER`] from now.
+/// The refund will not come through: `failed`, for a person to finish. Counted in the
+/// `RefundsFailed` metric, which the `RefundsFailedAlarm` watches.
+async fn fail_refund(app: &App, order: Order, refund_id: Option<&str>, mut progress: RefundProgress) -> Order {
+    progress.next_try_at = None;
+    match app.store.fail_refund(&order, refund_id, &progress, &app.now()).await {
+        Ok(Some(failed)) => {
+            metrics::count("RefundsFailed", ("Provider", "stripe"), 1);
+            tracing::error!(
+                order_id = order.id.as_str(),
+                refund_id = refund_id.unwrap_or_default(),
+                attempts = progress.attempts,
+                stripe_status = progress.stripe_status.as_deref().unwrap_or_default(),
+                failure_reason = progress.failure_reason.as_deref().unwrap_or_default(),
+                last_error = progress.last_error.as_deref().unwrap_or_default(),
+                "a refund failed: a person must refund the customer"
+            );
+            failed
+        }
+        Ok(None) => app.store.order(&order.id).await.ok().flatten().unwrap_or(order),
+        Err(err) => {
+            tracing::error!(order_id = order.id.as_str(), error = %err, "a refund failed and could not be recorded so");
+            postpone_refund(app, &order).await;
+            order
+        }
+    }
+}
+
+/// The next look at a refund whose outcome could not be recorded, [`REFUND_RETRY_AFTER`]
+/// from now.
 async fn postpone_refund(app: &App, order: &Order) {
     let at = app.now().plus(crate::store::REFUND_RETRY_AFTER);
     if let Err(err) = app.store.postpone_refund(order, &at).await {
@@ -312,6 +470,8 @@ pub enum WebhookOutcome {
     PaymentFailed,
     /// A payment arrived for an order that no longer wanted it: refunded.
     LateRefunded,
+    /// Stripe settled the order's refund (`refund.updated`): recorded succeeded or failed.
+    RefundSettled,
     /// This event, or the same payment under another event, had its effect before.
     Duplicate,
     /// Nothing to do: unknown type, unknown order, another intent, wrong amount, or an
@@ -339,6 +499,7 @@ async fn apply_event(app: &App, payments: &dyn Payments, event: &WebhookEvent) -
     let succeeded = match &event.kind {
         EventKind::PaymentIntentSucceeded => true,
         EventKind::PaymentIntentPaymentFailed => false,
+        EventKind::RefundUpdated => return apply_refund_update(app, event).await,
         EventKind::Other(_) => return Ok(WebhookOutcome::Ignored("event type not handled")),
     };
     let Some(intent) = &event.intent else { return Ok(WebhookOutcome::Ignored("no payment intent in the event")) };
@@ -359,6 +520,54 @@ async fn apply_event(app: &App, payments: &dyn Payments, event: &WebhookEvent) -
         return Ok(WebhookOutcome::Ignored("amount or currency differ from the order's"));
     }
     apply_success(app, payments, event, order).await
+}
+
+/// `refund.updated` (or `refund.failed`, `charge.refund.updated`) for the refund of the
+/// order its metadata names: a pending refund that settled is recorded as it settled, and a
+/// refund recorded `succeeded` that Stripe then failed becomes `failed`. Replays change
+/// nothing: each write is conditional on the refund's state, which a settled refund left.
+async fn apply_refund_update(app: &App, event: &WebhookEvent) -> Result<WebhookOutcome> {
+    let Some(object) = &event.refund else { return Ok(WebhookOutcome::Ignored("no refund in the event")) };
+    let Some(order_id) = object.order_id.as_deref().and_then(OrderId::parse) else {
+        return Ok(WebhookOutcome::Ignored("the refund names no order"));
+    };
+    let Some(order) = app.store.order(&order_id).await? else {
+        return Ok(WebhookOutcome::Ignored("unknown order"));
+    };
+    let refund = &object.refund;
+    if refund.payment_intent.as_deref().is_some_and(|pi| pi != order.payment.payment_intent_id) {
+        return Ok(WebhookOutcome::Ignored("another intent than the order's"));
+    }
+    let ours = order.payment.refund_id.as_deref().is_none_or(|id| id == refund.id);
+    if !ours {
+        return Ok(WebhookOutcome::Ignored("another refund than the order's"));
+    }
+    let settles = match order.payment.refund_status {
+        Some(RefundStatus::Pending) => {
+            matches!(refund.status, RefundState::Succeeded) || refund.status.is_final_failure()
+        }
+        Some(RefundStatus::Succeeded) => {
+            refund.status.is_final_failure() && order.payment.refund_id.as_deref() == Some(refund.id.as_str())
+        }
+        Some(RefundStatus::Failed) | None => false,
+    };
+    if !settles {
+        return Ok(if order.payment.refund_status.is_some() && refund.status != RefundState::Pending {
+            WebhookOutcome::Duplicate
+        } else {
+            WebhookOutcome::Ignored("the refund has not settled")
+        });
+    }
+    let mut progress = order.payment.refund.clone().unwrap_or_default();
+    progress.succeeded_attempt = progress.succeeded_attempt.or(Some(progress.key_attempt.max(1)));
+    let settled = settle_refund(app, order, refund, progress).await;
+    tracing::info!(
+        order_id = settled.id.as_str(),
+        refund_id = refund.id,
+        status = refund.status.as_str(),
+        "a refund settled at Stripe"
+    );
+    Ok(WebhookOutcome::RefundSettled)
 }
 
 /// `payment_intent.succeeded` for `order`'s intent and amount: the order is paid, or, if it
@@ -460,9 +669,44 @@ pub struct ExpiryReport {
     pub expired: usize,
     /// Due orders whose intent Stripe said had succeeded: paid in time, webhook late.
     pub paid: usize,
+    /// Refunds tried (a request, or a re-read of a refund Stripe had not settled).
     pub refunds_retried: usize,
+    /// Of those, refunds that are `failed` now (Stripe failed them, or the last attempt).
+    pub refunds_failed: usize,
     /// Due orders another writer moved first, or whose payment Stripe is still processing.
     pub skipped: usize,
+    /// Due work of either kind left for the next run: its kind's time budget was spent.
+    pub deferred: usize,
+}
+
+/// How much one run of the payment expirer may do. Expirations and refunds each have their
+/// own share, and run side by side: 200 slow expirations (a slow Stripe, 5 s a call) cannot
+/// keep a refund waiting behind them, nor push the run past its function's timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpirerBudget {
+    /// Due orders of each kind read per run.
+    pub batch: usize,
+    /// Expirations in flight at once (each one or two Stripe calls).
+    pub expiry_concurrency: usize,
+    /// Refunds in flight at once (each one Stripe call).
+    pub refund_concurrency: usize,
+    /// After this long, neither kind starts more work; what is left is the next run's. Work
+    /// started goes on within Stripe's timeout, so a run ends within this plus a few calls.
+    pub time: std::time::Duration,
+}
+
+impl ExpirerBudget {
+    /// 8 expirations and 4 refunds at a time, 40 s to start work: within the payment
+    /// expirer's 60 s timeout (`template.yaml`), one call of Stripe's 5 s timeout or two
+    /// included.
+    pub const fn new(batch: usize) -> Self {
+        Self {
+            batch,
+            expiry_concurrency: EXPIRER_CONCURRENCY,
+            refund_concurrency: 4,
+            time: std::time::Duration::from_secs(40),
+        }
+    }
 }
 
 /// What became of one due order.
@@ -470,36 +714,75 @@ enum Expiry {
     Expired,
     Paid,
     Skipped,
+    /// Not started: the run's time for this kind was spent.
+    Deferred,
+}
+
+/// What became of one due refund.
+enum RefundTry {
+    Tried { failed: bool },
+    Deferred,
+}
+
+/// [`expire_due_within`] with the default [`ExpirerBudget`] for `batch` orders of each kind.
+pub async fn expire_due(app: &App, batch: usize) -> Result<ExpiryReport> {
+    expire_due_within(app, ExpirerBudget::new(batch)).await
 }
 
 /// Expires the orders whose payment window has closed (their intent cancelled, their stock
 /// released) — or marks them paid, when Stripe says their payment succeeded — and retries
-/// the refunds Stripe has not confirmed, at most `batch` of each.
-pub async fn expire_due(app: &App, batch: usize) -> Result<ExpiryReport> {
+/// the refunds Stripe has not confirmed, at most `budget.batch` of each. The two sweeps run
+/// side by side, each with its own concurrency, and start nothing after `budget.time`.
+pub async fn expire_due_within(app: &App, budget: ExpirerBudget) -> Result<ExpiryReport> {
     let payments = app.payments().await?;
     let now = app.now();
+    let deadline = std::time::Instant::now() + budget.time;
+    let in_time = move || std::time::Instant::now() < deadline;
+    let (due, refunds) = futures::try_join!(
+        app.store.due_orders(DueKind::Payment, &now, budget.batch),
+        app.store.due_orders(DueKind::Refund, &now, budget.batch),
+    )?;
+    let expiries = stream::iter(&due)
+        .map(|order| async move {
+            if !in_time() {
+                return Ok(Expiry::Deferred);
+            }
+            expire_one(app, payments, order).await
+        })
+        .buffer_unordered(budget.expiry_concurrency.max(1))
+        .collect::<Vec<Result<Expiry>>>();
+    let pending = refunds.into_iter().filter(|o| o.payment.refund_status == Some(RefundStatus::Pending));
+    let refund_tries = stream::iter(pending)
+        .map(|order| async move {
+            if !in_time() {
+                return RefundTry::Deferred;
+            }
+            let after = refund(app, payments, order).await;
+            RefundTry::Tried { failed: after.payment.refund_status == Some(RefundStatus::Failed) }
+        })
+        .buffer_unordered(budget.refund_concurrency.max(1))
+        .collect::<Vec<RefundTry>>();
+    let (expiries, refund_tries) = futures::join!(expiries, refund_tries);
+
     let mut report = ExpiryReport::default();
-    let due = app.store.due_orders(DueKind::Payment, &now, batch).await?;
-    let results: Vec<Result<Expiry>> = stream::iter(&due)
-        .map(|order| expire_one(app, payments, order))
-        .buffer_unordered(EXPIRER_CONCURRENCY)
-        .collect()
-        .await;
-    for result in results {
+    for result in expiries {
         match result {
             Ok(Expiry::Expired) => report.expired += 1,
             Ok(Expiry::Paid) => report.paid += 1,
             Ok(Expiry::Skipped) => report.skipped += 1,
+            Ok(Expiry::Deferred) => report.deferred += 1,
             Err(err) => tracing::error!(error = %err, "could not expire an order"),
         }
     }
-    let refunds = app.store.due_orders(DueKind::Refund, &now, batch).await?;
-    let pending = refunds.into_iter().filter(|o| o.payment.refund_status == Some(RefundStatus::Pending));
-    report.refunds_retried += stream::iter(pending)
-        .map(|order| refund(app, payments, order))
-        .buffer_unordered(EXPIRER_CONCURRENCY)
-        .count()
-        .await;
+    for tried in refund_tries {
+        match tried {
+            RefundTry::Tried { failed } => {
+                report.refunds_retried += 1;
+                report.refunds_failed += usize::from(failed);
+            }
+            RefundTry::Deferred => report.deferred += 1,
+        }
+    }
     Ok(report)
 }
 

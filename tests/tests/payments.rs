@@ -9,7 +9,7 @@ use local::stripe::{self as localstripe, TestCard};
 use shared::config::Secret;
 use shared::payments::webhook::{self, EventKind};
 use shared::payments::{
-    CancelOutcome, IntentStatus, NewIntent, Payments, RefundOutcome, StripePayments, StripeSettings,
+    CancelOutcome, IntentStatus, NewIntent, Payments, RefundOutcome, RefundState, StripePayments, StripeSettings,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -100,22 +100,82 @@ async fn a_paid_intent_cannot_be_cancelled_and_is_refunded_once() {
     assert_eq!(cancel, CancelOutcome::AlreadySucceeded);
 
     let key = format!("order-{order}-refund");
-    let RefundOutcome::Refunded(refund) = payments.refund(&intent.id, &key).await.unwrap() else {
+    let RefundOutcome::Refunded(refund) = payments.refund(&intent.id, &order, &key).await.unwrap() else {
         panic!("the first refund should refund");
     };
     assert!(refund.id.starts_with("re_"), "{refund:?}");
     assert_eq!((refund.amount, refund.status.as_str()), (2599, "succeeded"));
+    assert_eq!(refund.payment_intent.as_deref(), Some(intent.id.as_str()));
     let refunds = localstripe::list_refunds(&base, SECRET_KEY, &intent.id).await.unwrap();
     assert_eq!(refunds.len(), 1, "{refunds:?}");
     assert_eq!(refunds[0]["id"], refund.id.as_str());
+    assert_eq!(refunds[0]["metadata"]["order_id"], order.as_str(), "its webhooks name the order");
+    assert_eq!(payments.retrieve_refund(&refund.id).await.unwrap(), Some(refund.clone()));
 
     // A retried refund gets the same refund back; a new key is told it was refunded.
-    let RefundOutcome::Refunded(again) = payments.refund(&intent.id, &key).await.unwrap() else {
+    let RefundOutcome::Refunded(again) = payments.refund(&intent.id, &order, &key).await.unwrap() else {
         panic!("a retry with the same key should replay the refund");
     };
     assert_eq!(again.id, refund.id);
-    let other = payments.refund(&intent.id, &format!("order-{order}-refund-2")).await.unwrap();
+    let other = payments.refund(&intent.id, &order, &format!("order-{order}-refund-2")).await.unwrap();
     assert_eq!(other, RefundOutcome::AlreadyRefunded);
+    assert_eq!(localstripe::list_refunds(&base, SECRET_KEY, &intent.id).await.unwrap().len(), 1);
+}
+
+/// Stripe's refund test cards, through the launcher: the refund's own status is read, not
+/// the 2xx, and read again until it settles.
+#[tokio::test]
+async fn a_refunds_own_status_is_read_pending_then_settled_and_a_failed_one_is_failed() {
+    let base = api_base();
+    let payments = payments_at(&base);
+    for (card, first, settled) in [
+        (TestCard::PendingRefund, RefundState::Pending, RefundState::Succeeded),
+        (TestCard::RefundFails, RefundState::Succeeded, RefundState::Failed),
+    ] {
+        let order = unique_order();
+        let intent = payments.create_intent(&new_intent(&order, 1500)).await.unwrap();
+        localstripe::confirm_with_test_card(&base, SECRET_KEY, &intent.id, card).await.unwrap();
+        let RefundOutcome::Refunded(refund) =
+            payments.refund(&intent.id, &order, &format!("order-{order}-refund")).await.unwrap()
+        else {
+            panic!("{card:?}: refunded");
+        };
+        assert_eq!(refund.status, first, "{card:?}: {refund:?}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let now = loop {
+            let now = payments.retrieve_refund(&refund.id).await.unwrap().unwrap();
+            if now.status != first || Instant::now() > deadline {
+                break now;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert_eq!(now.status, settled, "{card:?}: {now:?}");
+        let reason = now.failure_reason.as_deref();
+        assert_eq!(reason, (settled == RefundState::Failed).then_some("expired_or_canceled_card"), "{now:?}");
+    }
+    assert_eq!(payments.retrieve_refund("re_doesnotexist").await.unwrap(), None);
+}
+
+/// A definite refusal is a 502 (a new key next time); the same key replays it, as Stripe
+/// keeps an answer 24 hours under its key; a new key gets a new answer.
+#[tokio::test]
+async fn a_refused_refund_is_refused_again_under_its_key_and_made_under_a_new_one() {
+    let base = api_base();
+    let payments = payments_at(&base);
+    let order = unique_order();
+    let intent = payments.create_intent(&new_intent(&order, 2100)).await.unwrap();
+    localstripe::confirm_with_test_card(&base, SECRET_KEY, &intent.id, TestCard::Visa).await.unwrap();
+    localstripe::refuse_refunds(&base, &intent.id, "balance_insufficient", 1).await.unwrap();
+    let first = format!("order-{order}-refund");
+    let err = payments.refund(&intent.id, &order, &first).await.unwrap_err();
+    assert_eq!(err.status(), 502, "a definite answer: {err}");
+    let again = payments.refund(&intent.id, &order, &first).await.unwrap_err();
+    assert!(again.to_string().contains("balance_insufficient"), "the same answer: {again}");
+    let RefundOutcome::Refunded(refund) = payments.refund(&intent.id, &order, &format!("{first}-2")).await.unwrap()
+    else {
+        panic!("a new key makes the refund");
+    };
+    assert_eq!(refund.status, RefundState::Succeeded);
     assert_eq!(localstripe::list_refunds(&base, SECRET_KEY, &intent.id).await.unwrap().len(), 1);
 }
 
@@ -129,7 +189,7 @@ async fn a_declined_card_leaves_the_intent_unpaid_and_unrefundable() {
         localstripe::confirm_with_test_card(&base, SECRET_KEY, &intent.id, TestCard::Declined).await.unwrap();
     assert_eq!(declined["status"], "requires_payment_method");
     assert_eq!(declined["last_payment_error"]["code"], "card_declined");
-    let err = payments.refund(&intent.id, &format!("order-{order}-refund")).await.unwrap_err();
+    let err = payments.refund(&intent.id, &order, &format!("order-{order}-refund")).await.unwrap_err();
     assert_eq!(err.status(), 502, "{err}");
     // Unpaid, so it can still be cancelled.
     let cancel = payments.cancel_intent(&intent.id, &format!("order-{order}-cancel")).await.unwrap();
@@ -140,10 +200,10 @@ async fn a_declined_card_leaves_the_intent_unpaid_and_unrefundable() {
 async fn an_unknown_intent_is_not_found_and_a_malformed_id_is_never_sent() {
     let payments = payments_at(&api_base());
     assert_eq!(payments.cancel_intent("pi_doesnotexist", "k-1").await.unwrap(), CancelOutcome::NotFound);
-    assert_eq!(payments.refund("pi_doesnotexist", "k-2").await.unwrap(), RefundOutcome::NotFound);
+    assert_eq!(payments.refund("pi_doesnotexist", "ord_1", "k-2").await.unwrap(), RefundOutcome::NotFound);
     assert_eq!(payments.calls(), 2);
     assert_eq!(payments.cancel_intent("pi_1/../../customers", "k-3").await.unwrap(), CancelOutcome::NotFound);
-    assert_eq!(payments.refund("", "k-4").await.unwrap(), RefundOutcome::NotFound);
+    assert_eq!(payments.refund("", "ord_1", "k-4").await.unwrap(), RefundOutcome::NotFound);
     assert_eq!(payments.retrieve_intent("pi_doesnotexist").await.unwrap().map(|i| i.id), None);
     assert_eq!(payments.calls(), 3);
 }
@@ -243,7 +303,7 @@ async fn a_stopped_stripe_is_unavailable_at_once() {
     let err = payments.create_intent(&new_intent(&unique_order(), 100)).await.unwrap_err();
     assert_eq!(err.status(), 503, "{err}");
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-    let err = payments.refund("pi_123", "k").await.unwrap_err();
+    let err = payments.refund("pi_123", "ord_1", "k").await.unwrap_err();
     assert_eq!(err.status(), 503, "{err}");
     // Each idempotent call tried twice, at once: a dead kept-alive connection gets a second chance.
     assert_eq!(payments.calls(), 4);

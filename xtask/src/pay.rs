@@ -92,7 +92,7 @@ async fn pay(info: &StackInfo, order_id: &str, card: TestCard) -> anyhow::Result
         }
         if status != PENDING {
             let want = match card {
-                TestCard::Visa => "paid",
+                TestCard::Visa | TestCard::PendingRefund | TestCard::RefundFails => "paid",
                 TestCard::Declined => "payment_failed",
             };
             println!("{order_id}: {status} (after {:.1} s)", started.elapsed().as_secs_f64());

@@ -8,7 +8,11 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     let id = cancel_path_id(&req)?;
     let who = app.auth.authenticate(&req).await?;
     let order = orders::cancel(app, &who, id).await?;
-    if order.customer_id == who.user_id { http::json(200, &order) } else { http::json(200, &order.for_admin()) }
+    if order.customer_id == who.user_id {
+        http::json(200, &order.for_customer())
+    } else {
+        http::json(200, &order.for_admin())
+    }
 }
 
 /// `{id}` of `/orders/{id}/cancel`.

@@ -9,7 +9,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     let who = app.auth.authenticate(&req).await?;
     let order = orders::visible_order(app, &who, id).await?.ok_or_else(|| Error::not_found("No such order."))?;
     if order.customer_id == who.user_id {
-        http::json(200, &order)
+        http::json(200, &order.for_customer())
     } else if who.is_admin() {
         http::json(200, &order.for_admin())
     } else {

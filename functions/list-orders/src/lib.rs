@@ -1,6 +1,7 @@
 //! GET /orders: the caller's own orders, newest first.
 
 use lambda_http::{Body, Request, Response};
+use shared::domain::Order;
 use shared::{App, Result, http};
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
@@ -10,6 +11,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     // Bound to the customer: a cursor from another customer's list does not open here.
     let scope = format!("orders|customer={}", who.user_id.as_str());
     let start = http::query(&req, "cursor").map(|c| http::cursor::decode(secret, &scope, c)).transpose()?;
-    let page = app.store.list_customer_orders(&who.user_id, limit, start).await?;
+    let mut page = app.store.list_customer_orders(&who.user_id, limit, start).await?;
+    page.items = page.items.iter().map(Order::for_customer).collect();
     http::cursor::page(secret, &scope, page)
 }

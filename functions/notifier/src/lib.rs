@@ -1,13 +1,13 @@
 //! EventBridge rule on the bus (source `makers-market.orders`, detail-types
-//! `OrderStatusChanged` and `OrderPaymentFailed`) → this function → an email to the customer
-//! for the event's status, on `paid` one to each maker with only its lines, and for a
-//! declined payment attempt that left the order payable, a "try again" email to the
-//! customer. Each email at most once ([`shared::email`]). An invocation with a failed send
+//! `OrderStatusChanged`, `OrderPaymentFailed` and `OrderRefundFailed`) → this function → an
+//! email to the customer for the event's status, on `paid` one to each maker with only its
+//! lines, for a declined payment attempt that left the order payable a "try again" email to
+//! the customer, and for a failed refund a "your refund did not go through" one. Each email at most once ([`shared::email`]). An invocation with a failed send
 //! returns an error, so that Lambda retries it (twice, with backoff) and then sends it to
 //! the dead-letter queue.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use shared::domain::{OrderPaymentFailed, OrderStatusChanged};
+use shared::domain::{OrderPaymentFailed, OrderRefundFailed, OrderStatusChanged};
 use shared::{App, Error, notify};
 
 /// One event, as EventBridge delivers it.
@@ -16,12 +16,13 @@ pub async fn handle(app: &App, event: serde_json::Value) -> shared::Result<serde
         serde_json::from_value(event).map_err(|e| Error::bad_request(format!("not an EventBridge event: {e}")))?;
     let unexpected = || {
         Error::bad_request(format!(
-            "unexpected event {} / {}: the rule sends only {} / {} and {}",
+            "unexpected event {} / {}: the rule sends only {} / {}, {} and {}",
             event.source,
             event.detail_type,
             OrderStatusChanged::SOURCE,
             OrderStatusChanged::DETAIL_TYPE,
             OrderPaymentFailed::DETAIL_TYPE,
+            OrderRefundFailed::DETAIL_TYPE,
         ))
     };
     if event.source != OrderStatusChanged::SOURCE {
@@ -40,6 +41,11 @@ pub async fn handle(app: &App, event: serde_json::Value) -> shared::Result<serde
             let detail: OrderPaymentFailed = serde_json::from_value(detail).map_err(unreadable)?;
             let report = notify::payment_declined(app, &detail).await?;
             (detail.order_id, format!("declined attempt {}", detail.attempt), report)
+        }
+        OrderRefundFailed::DETAIL_TYPE => {
+            let detail: OrderRefundFailed = serde_json::from_value(detail).map_err(unreadable)?;
+            let report = notify::refund_failed(app, &detail).await?;
+            (detail.order_id, "refund failed".to_owned(), report)
         }
         _ => return Err(unexpected()),
     };

@@ -1,5 +1,5 @@
-//! POST /webhooks/stripe: Stripe's payment events, verified on the raw body, each applied
-//! once. Every verified delivery gets a 2xx, whatever it came to, so Stripe stops sending
+//! POST /webhooks/stripe: Stripe's payment and refund events, verified on the raw body,
+//! each applied once. Every verified delivery gets a 2xx, whatever it came to, so Stripe stops sending
 //! it; a forged, stale or malformed one gets a 400 and changes nothing.
 
 use lambda_http::{Body, Request, Response};
@@ -27,6 +27,7 @@ fn outcome_name(result: &Result<orders::WebhookOutcome>) -> &'static str {
         Ok(O::Declined) => "declined",
         Ok(O::PaymentFailed) => "payment_failed",
         Ok(O::LateRefunded) => "late_refunded",
+        Ok(O::RefundSettled) => "refund_settled",
         Ok(O::Duplicate) => "duplicate",
         Ok(O::Ignored(_)) => "ignored",
         Err(err) if err.status() == 400 => "rejected",

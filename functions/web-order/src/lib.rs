@@ -124,6 +124,7 @@ fn live(order: &Order, form_token: String) -> Live {
     let refund = match order.payment.refund_status {
         Some(RefundStatus::Pending) => Some("Refund on its way to your card"),
         Some(RefundStatus::Succeeded) => Some("Refunded to your card"),
+        Some(RefundStatus::Failed) => Some("Refund delayed: our team will refund you and get in touch"),
         None => None,
     };
     let final_status =

@@ -13,7 +13,8 @@ pub use cart::{Cart, CartLine, CartRefusal};
 pub use money::{euros, parse_euros};
 pub use order::{
     Actor, HistoryEntry, MAX_UNPAID_ORDERS, MakerOrder, Move, NewOrder, Order, OrderId, OrderInput, OrderLine,
-    OrderPaymentFailed, OrderStatus, OrderStatusChanged, Payment, PaymentError, RefundStatus,
+    OrderPaymentFailed, OrderRefundFailed, OrderStatus, OrderStatusChanged, Payment, PaymentError, RefundProgress,
+    RefundStatus,
 };
 pub use product::{
     Category, Currency, MAX_PRICE_CENTS, MAX_STOCK, NewProduct, Product, ProductId, ProductInput, ProductPatch,

@@ -222,9 +222,81 @@ pub struct OrderLine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundStatus {
-    /// Decided and recorded; the call to Stripe is made right away and retried until done.
+    /// Decided and recorded; the call to Stripe is made right away, retried with backoff
+    /// (at most [`MAX_REFUND_ATTEMPTS`] requests), and a refund Stripe reports `pending` is
+    /// followed until it settles.
     Pending,
     Succeeded,
+    /// Stripe failed or cancelled the refund, or it could not be made in
+    /// [`MAX_REFUND_ATTEMPTS`] requests: a person must refund the customer. Final: nothing
+    /// retries it. An alarm fires and the customer is emailed.
+    Failed,
+}
+
+/// Refund requests sent to Stripe for one order before its refund is `failed`. With
+/// [`refund_retry_after`]'s backoff the last one goes about two hours after the first.
+pub const MAX_REFUND_ATTEMPTS: u32 = 8;
+
+/// How a refund went at Stripe, request by request: what an admin needs to finish it by
+/// hand. Only admins see it (`GET /orders/{id}`); the customer sees `refund_status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundProgress {
+    /// Refund requests sent to Stripe so far (re-reads of a pending refund not counted).
+    #[serde(default)]
+    pub attempts: u32,
+    /// The attempt whose `Idempotency-Key` the next request uses ([`refund_key`]). It stays
+    /// when a request got no answer (a timeout: Stripe may have made the refund, and the same
+    /// key replays it), and moves on after a definite answer: Stripe keeps an answer, errors
+    /// included, for 24 hours, so the same key would get the same error back.
+    #[serde(default)]
+    pub key_attempt: u32,
+    /// The attempt whose request Stripe took (the refund was made, pending or succeeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub succeeded_attempt: Option<u32>,
+    /// Stripe's own status of the refund: `pending`, `succeeded`, `failed`, `canceled`,
+    /// `requires_action`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_status: Option<String>,
+    /// Stripe's `failure_reason` of a failed refund (`expired_or_canceled_card`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    /// Why the last request did not go through (Stripe's error, or no answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Re-reads of a refund Stripe reported `pending` or `requires_action`.
+    #[serde(default)]
+    pub checks: u32,
+    /// When the payment expirer looks at this refund next, while it is pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_try_at: Option<Timestamp>,
+}
+
+impl RefundProgress {
+    /// The attempt the next request is: the key's attempt, from 1.
+    pub fn next_key_attempt(&self) -> u32 {
+        self.key_attempt.max(1)
+    }
+}
+
+/// The Stripe `Idempotency-Key` of refund attempt `attempt` (from 1) of `order`. The first
+/// is the key refunds always had, so a refund decided before keys were numbered replays.
+pub fn refund_key(order: &OrderId, attempt: u32) -> String {
+    if attempt <= 1 {
+        format!("order-{}-refund", order.as_str())
+    } else {
+        format!("order-{}-refund-{attempt}", order.as_str())
+    }
+}
+
+/// How long after its `n`th try (a request, or a re-read of a pending refund; from 1) a
+/// refund is looked at again: one minute, doubling, at most six hours. A Stripe that keeps
+/// failing is not called every minute, and [`MAX_REFUND_ATTEMPTS`] requests span about two
+/// hours.
+pub fn refund_retry_after(n: u32) -> std::time::Duration {
+    const FIRST: u64 = 60;
+    const MOST: u64 = 6 * 60 * 60;
+    let doublings = n.saturating_sub(1).min(16);
+    std::time::Duration::from_secs((FIRST << doublings).min(MOST))
 }
 
 /// Why the last payment attempt was declined.
@@ -248,6 +320,9 @@ pub struct Payment {
     pub refund_status: Option<RefundStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_id: Option<String>,
+    /// How the refund went at Stripe: admins only ([`Order::for_customer`] drops it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<RefundProgress>,
     /// Declined attempts at paying so far (orders stored before this field have none).
     #[serde(default)]
     pub failed_attempts: u32,
@@ -264,6 +339,7 @@ impl Payment {
             client_secret: Some(client_secret.into()),
             refund_status: None,
             refund_id: None,
+            refund: None,
             failed_attempts: 0,
             last_error: None,
         }
@@ -336,6 +412,14 @@ impl Order {
             Some(mv) => next.moved(mv, now),
             None => next,
         }
+    }
+
+    /// What its customer sees: the order without the refund's internals (Stripe's errors
+    /// and attempts are for admins; `refund_status` says all the customer needs).
+    pub fn for_customer(&self) -> Self {
+        let mut view = self.clone();
+        view.payment.refund = None;
+        view
     }
 
     /// What an admin sees: everything but the client secret.
@@ -444,6 +528,45 @@ impl OrderPaymentFailed {
             attempt,
             attempts_left: MAX_FAILED_ATTEMPTS.saturating_sub(attempt),
             last_error,
+            total_cents: order.total_cents,
+            at,
+        })
+    }
+}
+
+/// The detail of the `OrderRefundFailed` event published on the bus (source
+/// `makers-market.orders`) when an order's refund became `failed`, so that the customer is
+/// told. One per order: a failed refund is final. Consumers may see it more than once and
+/// must cope. Stripe's reasons are not in it (they are for admins, on the order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRefundFailed {
+    pub order_id: OrderId,
+    pub customer_id: UserId,
+    pub status: OrderStatus,
+    pub total_cents: u64,
+    /// When the refund was recorded failed.
+    pub at: Timestamp,
+}
+
+impl OrderRefundFailed {
+    pub const SOURCE: &'static str = OrderStatusChanged::SOURCE;
+    pub const DETAIL_TYPE: &'static str = "OrderRefundFailed";
+
+    /// The event for `order`, if its refund failed.
+    pub fn of(order: &Order) -> Option<Self> {
+        if order.payment.refund_status != Some(RefundStatus::Failed) {
+            return None;
+        }
+        let at = order
+            .history
+            .iter()
+            .rev()
+            .find(|e| e.note.as_deref() == Some("refund failed"))
+            .map_or_else(|| order.updated_at.clone(), |e| e.at.clone());
+        Some(Self {
+            order_id: order.id.clone(),
+            customer_id: order.customer_id.clone(),
+            status: order.status,
             total_cents: order.total_cents,
             at,
         })
@@ -733,6 +856,34 @@ mod tests {
         assert_eq!(event.as_ref().map(|e| (e.attempt, e.attempts_left)), Some((1, MAX_FAILED_ATTEMPTS - 1)));
         assert_eq!(event.as_ref().map(|e| e.at.as_str()), Some("2026-12-02T10:05:00.000Z"));
         assert_eq!(event.map(|e| e.last_error), Some(card_declined()));
+    }
+
+    #[test]
+    fn refund_keys_are_numbered_after_the_first_and_retries_back_off_to_six_hours() {
+        let id = OrderId::generate();
+        assert_eq!(refund_key(&id, 0), format!("order-{}-refund", id.as_str()));
+        assert_eq!(refund_key(&id, 1), format!("order-{}-refund", id.as_str()));
+        assert_eq!(refund_key(&id, 2), format!("order-{}-refund-2", id.as_str()));
+        assert_eq!(RefundProgress::default().next_key_attempt(), 1);
+        let waits: Vec<u64> = (1..=10).map(|n| refund_retry_after(n).as_secs()).collect();
+        assert_eq!(waits, [60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600]);
+        assert_eq!(refund_retry_after(u32::MAX).as_secs(), 6 * 3600);
+        // The attempts allowed span about two hours: given up in hours, not days, nor minutes.
+        let span: u64 = (1..MAX_REFUND_ATTEMPTS).map(|n| refund_retry_after(n).as_secs()).sum();
+        assert!((3600..4 * 3600).contains(&span), "{span}");
+    }
+
+    #[test]
+    fn a_customer_sees_the_refunds_status_and_only_admins_its_internals() {
+        let mut order = sample_order(Cancelled, &[("m-1", "Mug", 2400, 1)]);
+        order.payment.refund_status = Some(RefundStatus::Failed);
+        order.payment.refund =
+            Some(RefundProgress { attempts: 8, last_error: Some("Stripe answered 400".into()), ..Default::default() });
+        assert_eq!(order.for_customer().payment.refund, None);
+        assert_eq!(order.for_customer().payment.refund_status, Some(RefundStatus::Failed));
+        assert_eq!(order.for_admin().payment.refund, order.payment.refund);
+        let json = serde_json::to_value(order.for_customer()).unwrap_or_default();
+        assert!(json["payment"].get("refund").is_none() && json["payment"]["refund_status"] == "failed", "{json}");
     }
 
     #[test]

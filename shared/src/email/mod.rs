@@ -29,7 +29,9 @@ mod render;
 mod resend;
 mod ses;
 
-pub use render::{MakerEmail, OrderEmail, WelcomeEmail, status_words, subject_for, subject_for_declined};
+pub use render::{
+    MakerEmail, OrderEmail, WelcomeEmail, status_words, subject_for, subject_for_declined, subject_for_refund_failed,
+};
 pub use resend::{ResendMailer, ResendSettings};
 pub use ses::SesMailer;
 

@@ -39,6 +39,7 @@ pub fn status_words(status: OrderStatus, refund: Option<RefundStatus>) -> &'stat
         (OrderStatus::Delivered, _) => "delivered",
         (OrderStatus::Cancelled, Some(RefundStatus::Pending)) => "cancelled, refund on its way",
         (OrderStatus::Cancelled, Some(RefundStatus::Succeeded)) => "cancelled and refunded",
+        (OrderStatus::Cancelled, Some(RefundStatus::Failed)) => "cancelled, refund delayed",
         (OrderStatus::Cancelled, None) => "cancelled",
         (OrderStatus::PaymentFailed, _) => "payment failed",
         (OrderStatus::Expired, _) => "expired",
@@ -54,6 +55,11 @@ pub fn subject_for(order_id: &str, status: OrderStatus, refund: Option<RefundSta
 /// still waits for payment.
 pub fn subject_for_declined(order_id: &str) -> String {
     format!("Your Makers Market order {order_id}: your payment didn't go through — try again")
+}
+
+/// The customer's subject when the refund of `order_id` failed.
+pub fn subject_for_refund_failed(order_id: &str) -> String {
+    format!("Your Makers Market order {order_id}: your refund did not go through")
 }
 
 fn address_lines(a: &Address) -> Vec<String> {
@@ -135,6 +141,9 @@ impl OrderEmail {
                     Some(RefundStatus::Succeeded) => {
                         format!("Your order was cancelled and {total} was refunded to your card.")
                     }
+                    Some(RefundStatus::Failed) => format!(
+                        "Your order was cancelled. We could not refund {total} to your card automatically; our team will refund you and get in touch."
+                    ),
                     None => "Your order was cancelled before it was paid: you were not charged.".to_owned(),
                 },
             ),
@@ -178,6 +187,25 @@ impl OrderEmail {
             "To try again, sign in to the Makers Market shop, go to Your account → Orders and open order {}: \
              you can pay for it there with another card. Please do it soon: an order that is not paid in time \
              is released.",
+            order.id.as_str()
+        ));
+        email
+    }
+
+    /// What the customer of `order` reads when its refund failed (Stripe failed it, or it
+    /// could not be made): that the money has not come back yet, and that a person will see
+    /// to it. Stripe's reasons stay out of it (they are for admins).
+    pub fn refund_failed(order: &Order) -> Self {
+        let mut email = Self::new(order, order.status);
+        let total = euros(order.total_cents);
+        email.subject = subject_for_refund_failed(order.id.as_str());
+        email.headline = "Your refund did not go through".to_owned();
+        email.message = format!(
+            "We tried to refund {total} for this order to the card you paid with, and the refund did not go \
+             through. Your money has not been lost: our team has been told and will refund you another way."
+        );
+        email.action = Some(format!(
+            "You do not need to do anything. If you have questions, reply to this email and mention order {}.",
             order.id.as_str()
         ));
         email

@@ -6,8 +6,10 @@
 //! (the trait, the types, webhook verification and event parsing) needs no feature.
 //!
 //! Every call carries a Stripe `Idempotency-Key` chosen by the caller from the order
-//! (`order-<id>-create`, `order-<id>-cancel`, `order-<id>-refund`), so that a retried
-//! request has its effect once at Stripe.
+//! (`order-<id>-create`, `order-<id>-cancel`, `order-<id>-refund`, then
+//! `order-<id>-refund-<n>` for the `n`th refund attempt after a definite refusal, see
+//! [`crate::domain::order::refund_key`]), so that a retried request has its effect once at
+//! Stripe.
 
 #[cfg(feature = "stripe")]
 mod stripe;
@@ -40,8 +42,22 @@ pub trait Payments: Send + Sync + fmt::Debug {
     /// Cancels a PaymentIntent that has not been paid.
     fn cancel_intent<'a>(&'a self, intent_id: &'a str, idempotency_key: &'a str) -> PaymentsFuture<'a, CancelOutcome>;
 
-    /// Refunds a paid PaymentIntent in full.
-    fn refund<'a>(&'a self, intent_id: &'a str, idempotency_key: &'a str) -> PaymentsFuture<'a, RefundOutcome>;
+    /// Refunds a paid PaymentIntent in full, with the order id in the refund's metadata (so
+    /// that its `refund.updated` webhooks name the order).
+    ///
+    /// A definite refusal is [`crate::Error::provider_failed`]; no answer (a timeout, a
+    /// transport failure, or Stripe still working on the same key) is
+    /// [`crate::Error::provider_unavailable`]: only then may the same key be sent again.
+    fn refund<'a>(
+        &'a self,
+        intent_id: &'a str,
+        order_id: &'a str,
+        idempotency_key: &'a str,
+    ) -> PaymentsFuture<'a, RefundOutcome>;
+
+    /// Reads a refund back (to follow one Stripe reported `pending`); `None` if Stripe does
+    /// not know it.
+    fn retrieve_refund<'a>(&'a self, refund_id: &'a str) -> PaymentsFuture<'a, Option<Refund>>;
 
     /// Reads a PaymentIntent back (its status, amount and currency), e.g. to learn whether it
     /// was paid before its webhook came; `None` if Stripe does not know it.
@@ -142,13 +158,58 @@ pub enum RefundOutcome {
     NotFound,
 }
 
+/// A refund as Stripe returned it (or a `refund.updated` webhook carried it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
     pub id: String,
-    /// `pending`, `succeeded`, `failed`, `canceled`, `requires_action`: kept as Stripe's
-    /// word, since only `failed` and `canceled` call for action.
-    pub status: String,
+    pub status: RefundState,
     pub amount: u64,
+    /// The PaymentIntent refunded, when Stripe names it.
+    pub payment_intent: Option<String>,
+    /// Why Stripe failed it (`expired_or_canceled_card`, `lost_or_stolen_card`, …).
+    pub failure_reason: Option<String>,
+}
+
+/// A refund's own `status` at Stripe: the 2xx of the create call says only that Stripe took
+/// the request. Statuses Stripe adds later arrive as `Other`, and are followed like `pending`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundState {
+    Pending,
+    /// Some payment methods need the customer to act (give bank details) first.
+    RequiresAction,
+    Succeeded,
+    Failed,
+    Canceled,
+    Other(String),
+}
+
+impl RefundState {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "pending" => Self::Pending,
+            "requires_action" => Self::RequiresAction,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "canceled" => Self::Canceled,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Pending => "pending",
+            Self::RequiresAction => "requires_action",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// Whether the money will not come back through this refund.
+    pub fn is_final_failure(&self) -> bool {
+        matches!(self, Self::Failed | Self::Canceled)
+    }
 }
 
 /// Where and how the Stripe client calls Stripe. Plain data, so functions that do not link
@@ -220,6 +281,19 @@ mod tests {
             IntentStatus::parse("requires_reauthorization"),
             IntentStatus::Other("requires_reauthorization".into())
         );
+    }
+
+    #[test]
+    fn refund_states_round_trip_and_only_failed_and_canceled_are_final_failures() {
+        for s in ["pending", "requires_action", "succeeded", "failed", "canceled"] {
+            assert_eq!(RefundState::parse(s).as_str(), s);
+        }
+        assert_eq!(RefundState::parse("in_transit"), RefundState::Other("in_transit".into()));
+        let failures: Vec<&str> = ["pending", "requires_action", "succeeded", "failed", "canceled", "in_transit"]
+            .into_iter()
+            .filter(|s| RefundState::parse(s).is_final_failure())
+            .collect();
+        assert_eq!(failures, ["failed", "canceled"]);
     }
 
     #[test]

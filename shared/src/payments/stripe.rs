@@ -28,7 +28,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use stripe_client_core::{RequestBuilder, StripeMethod, StripeRequest as _};
 use stripe_core::payment_intent::{CancelPaymentIntent, CreatePaymentIntent, RetrievePaymentIntent};
-use stripe_core::refund::CreateRefund;
+use stripe_core::refund::{CreateRefund, RetrieveRefund};
 use tokio::sync::OnceCell;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -144,23 +144,39 @@ impl StripePayments {
         }
     }
 
-    async fn refund_intent(&self, intent_id: &str, idempotency_key: &str) -> Result<RefundOutcome> {
+    async fn refund_intent(&self, intent_id: &str, order_id: &str, idempotency_key: &str) -> Result<RefundOutcome> {
         const CONTEXT: &str = "refunding a payment intent";
         if !is_stripe_id(intent_id) {
             return Ok(RefundOutcome::NotFound);
         }
-        // No `reason`: localstripe refuses it, and Stripe needs none for a full refund.
-        let request = CreateRefund::new().payment_intent(intent_id).build();
+        // No `reason`: localstripe refuses it, and Stripe needs none for a full refund. The
+        // order id goes into the metadata, so that the refund's webhooks name the order.
+        let metadata = HashMap::from([("order_id".to_owned(), order_id.to_owned())]);
+        let request = CreateRefund::new().payment_intent(intent_id).metadata(metadata).build();
         match self.send(request, Some(idempotency_key)).await? {
-            Response::Ok(body) => {
-                let refund: RefundJson = parse(&body, CONTEXT)?;
-                Ok(RefundOutcome::Refunded(Refund { id: refund.id, status: refund.status, amount: refund.amount }))
-            }
+            Response::Ok(body) => Ok(RefundOutcome::Refunded(refund_from(&body, CONTEXT)?)),
             Response::Err(e) if e.code.as_deref() == Some("charge_already_refunded") => {
                 Ok(RefundOutcome::AlreadyRefunded)
             }
             // Stripe answers an unknown intent with 400 resource_missing, localstripe with 404.
             Response::Err(e) if e.is_not_found() => Ok(RefundOutcome::NotFound),
+            // The first request with this key is still running at Stripe: its outcome is
+            // unknown, and only the same key may be sent again.
+            Response::Err(e) if e.status == 409 && e.kind.as_deref() == Some("idempotency_error") => {
+                Err(Error::provider_unavailable(CONTEXT, e))
+            }
+            Response::Err(e) => Err(Error::provider_failed(CONTEXT, e)),
+        }
+    }
+
+    async fn retrieve_refund_by_id(&self, refund_id: &str) -> Result<Option<Refund>> {
+        const CONTEXT: &str = "reading a refund";
+        if !is_stripe_id(refund_id) {
+            return Ok(None);
+        }
+        match self.send(RetrieveRefund::new(refund_id).build(), None).await? {
+            Response::Ok(body) => refund_from(&body, CONTEXT).map(Some),
+            Response::Err(e) if e.is_not_found() => Ok(None),
             Response::Err(e) => Err(Error::provider_failed(CONTEXT, e)),
         }
     }
@@ -257,8 +273,22 @@ impl Payments for StripePayments {
         Box::pin(self.within_deadline("cancelling a payment intent", self.cancel(intent_id, idempotency_key)))
     }
 
-    fn refund<'a>(&'a self, intent_id: &'a str, idempotency_key: &'a str) -> PaymentsFuture<'a, RefundOutcome> {
-        Box::pin(self.within_deadline("refunding a payment intent", self.refund_intent(intent_id, idempotency_key)))
+    fn refund<'a>(
+        &'a self,
+        intent_id: &'a str,
+        order_id: &'a str,
+        idempotency_key: &'a str,
+    ) -> PaymentsFuture<'a, RefundOutcome> {
+        Box::pin(
+            self.within_deadline(
+                "refunding a payment intent",
+                self.refund_intent(intent_id, order_id, idempotency_key),
+            ),
+        )
+    }
+
+    fn retrieve_refund<'a>(&'a self, refund_id: &'a str) -> PaymentsFuture<'a, Option<Refund>> {
+        Box::pin(self.within_deadline("reading a refund", self.retrieve_refund_by_id(refund_id)))
     }
 
     fn retrieve_intent<'a>(&'a self, intent_id: &'a str) -> PaymentsFuture<'a, Option<Intent>> {
@@ -340,11 +370,9 @@ struct StatusJson {
     status: String,
 }
 
-#[derive(Deserialize)]
-struct RefundJson {
-    id: String,
-    status: String,
-    amount: u64,
+fn refund_from(body: &[u8], context: &'static str) -> Result<Refund> {
+    let refund: super::webhook::RefundJson = parse(body, context)?;
+    Ok(refund.into_refund())
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], context: &'static str) -> Result<T> {

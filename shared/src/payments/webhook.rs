@@ -167,12 +167,17 @@ pub struct WebhookEvent {
     pub created: i64,
     /// `data.object` when it is a PaymentIntent.
     pub intent: Option<IntentObject>,
+    /// `data.object` when it is a refund (`refund.*`, `charge.refund.updated`).
+    pub refund: Option<RefundObject>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     PaymentIntentSucceeded,
     PaymentIntentPaymentFailed,
+    /// A refund changed: `refund.updated`, `refund.failed` or (older API versions)
+    /// `charge.refund.updated`. Its `status` says how it settled.
+    RefundUpdated,
     /// Any other `type`, kept for the log.
     Other(String),
 }
@@ -182,9 +187,18 @@ impl EventKind {
         match s {
             "payment_intent.succeeded" => Self::PaymentIntentSucceeded,
             "payment_intent.payment_failed" => Self::PaymentIntentPaymentFailed,
+            "refund.updated" | "refund.failed" | "charge.refund.updated" => Self::RefundUpdated,
             other => Self::Other(other.to_owned()),
         }
     }
+}
+
+/// The refund a `refund.*` event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundObject {
+    pub refund: crate::payments::Refund,
+    /// `metadata.order_id`, set when the refund was made for an order.
+    pub order_id: Option<String>,
 }
 
 /// The PaymentIntent an event is about.
@@ -314,6 +328,44 @@ impl IntentJson {
     }
 }
 
+/// The lenient shape of a refund, shared with the Stripe client's responses.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RefundJson {
+    pub id: String,
+    pub status: String,
+    pub amount: u64,
+    /// An id, or the intent itself when expanded.
+    #[serde(default)]
+    pub payment_intent: Option<serde_json::Value>,
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<HashMap<String, serde_json::Value>>,
+}
+
+impl RefundJson {
+    pub(crate) fn into_refund(self) -> crate::payments::Refund {
+        let payment_intent = match self.payment_intent {
+            Some(serde_json::Value::String(id)) => Some(id),
+            Some(serde_json::Value::Object(intent)) => intent.get("id").and_then(|v| v.as_str()).map(str::to_owned),
+            _ => None,
+        };
+        crate::payments::Refund {
+            id: self.id,
+            status: crate::payments::RefundState::parse(&self.status),
+            amount: self.amount,
+            payment_intent,
+            failure_reason: self.failure_reason,
+        }
+    }
+
+    fn into_object(self) -> RefundObject {
+        let order_id =
+            self.metadata.as_ref().and_then(|m| m.get("order_id")).and_then(|v| v.as_str()).map(str::to_owned);
+        RefundObject { refund: self.into_refund(), order_id }
+    }
+}
+
 #[derive(Deserialize)]
 struct EventJson {
     id: String,
@@ -339,6 +391,7 @@ pub fn parse_event(raw_body: &[u8]) -> Result<WebhookEvent> {
         Error::bad_request("The body is not a Stripe event.")
     })?;
     let object = event.data.and_then(|d| d.object);
+    let object_json = object.clone().filter(|_| EventKind::parse(&event.kind) == EventKind::RefundUpdated);
     let is_intent = object.as_ref().and_then(|o| o.get("object")).and_then(|o| o.as_str()) == Some("payment_intent");
     let intent = match object {
         Some(object) if is_intent || event.kind.starts_with("payment_intent.") => {
@@ -350,7 +403,22 @@ pub fn parse_event(raw_body: &[u8]) -> Result<WebhookEvent> {
         }
         _ => None,
     };
-    Ok(WebhookEvent { id: event.id, kind: EventKind::parse(&event.kind), created: event.created, intent })
+    let kind = EventKind::parse(&event.kind);
+    let refund = match (&kind, object_json) {
+        (EventKind::RefundUpdated, Some(object)) => {
+            let refund: RefundJson = serde_json::from_value(object).map_err(|e| {
+                tracing::warn!(error = %e, event_id = %event.id, "a refund event without a readable refund");
+                Error::bad_request("The event's refund is not readable.")
+            })?;
+            Some(refund.into_object())
+        }
+        (EventKind::RefundUpdated, None) => {
+            tracing::warn!(event_id = %event.id, "a refund event without its refund");
+            return Err(Error::bad_request("The event's refund is not readable."));
+        }
+        _ => None,
+    };
+    Ok(WebhookEvent { id: event.id, kind, created: event.created, intent, refund })
 }
 
 #[cfg(test)]
@@ -537,6 +605,7 @@ mod tests {
                     order_id: Some("ord_01JABCDEF".into()),
                     last_payment_error: None,
                 }),
+                refund: None,
             })
         );
     }
@@ -584,6 +653,37 @@ mod tests {
         let bidi = payment_error(Some(&stripe_error("some_new_code", None, "pay \u{202E}here")));
         assert_eq!(bidi.message, DECLINED);
         assert_eq!(payment_error(None), PaymentError { code: "card_declined".into(), message: DECLINED.into() });
+    }
+
+    /// `charge.refund.updated` as Stripe sends it for test card 4000 0000 0000 5126: the
+    /// refund that first succeeded, failed.
+    const REFUND_FAILED_EVENT: &str = r#"{
+      "id": "evt_1Refund", "object": "event", "created": 1780000000, "type": "charge.refund.updated",
+      "data": {"object": {
+        "id": "re_3MtwBwLkdIwHu7ix", "object": "refund", "amount": 4599, "currency": "eur",
+        "charge": "ch_3MtwBw", "payment_intent": "pi_3MtwBwLkdIwHu7ix28a3tqPa",
+        "failure_reason": "expired_or_canceled_card", "metadata": {"order_id": "ord_01JABCDEF"},
+        "status": "failed", "some_field_from_the_future": true
+      }}
+    }"#;
+
+    #[test]
+    fn a_refund_event_is_read_with_its_status_intent_reason_and_order_id() {
+        let event = parse_event(REFUND_FAILED_EVENT.as_bytes()).map_err(|e| e.to_string());
+        let event = event.as_ref();
+        assert_eq!(event.map(|e| &e.kind), Ok(&EventKind::RefundUpdated));
+        let refund = event.ok().and_then(|e| e.refund.clone());
+        assert_eq!(refund.as_ref().and_then(|r| r.order_id.as_deref()), Some("ord_01JABCDEF"));
+        let refund = refund.map(|r| r.refund);
+        assert_eq!(refund.as_ref().map(|r| r.status.clone()), Some(crate::payments::RefundState::Failed));
+        assert_eq!(refund.as_ref().and_then(|r| r.payment_intent.as_deref()), Some("pi_3MtwBwLkdIwHu7ix28a3tqPa"));
+        assert_eq!(refund.as_ref().and_then(|r| r.failure_reason.as_deref()), Some("expired_or_canceled_card"));
+        assert_eq!(refund.map(|r| r.amount), Some(4599));
+        for kind in ["refund.updated", "refund.failed", "charge.refund.updated"] {
+            assert_eq!(EventKind::parse(kind), EventKind::RefundUpdated, "{kind}");
+        }
+        let unreadable = br#"{"id":"evt_5","type":"refund.updated","data":{"object":{"object":"refund","id":"re_1"}}}"#;
+        assert_eq!(parse_event(unreadable).map_err(|e| e.status()).err(), Some(400));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Markers of published order events: one item per event the publisher has put on the bus
 //! — per (order, status) for `OrderStatusChanged` (`pk=ORDER#<id>`, `sk=EVENT#<status>`),
-//! per (order, declined attempt) for `OrderPaymentFailed` (`sk=EVENT#ATTEMPT#<n>`), TTL
+//! per (order, declined attempt) for `OrderPaymentFailed` (`sk=EVENT#ATTEMPT#<n>`), per order
+//! for `OrderRefundFailed` (`sk=EVENT#REFUND_FAILED`), TTL
 //! `expires_at` — so that a stream batch handed over twice publishes each event once. A marker is written only after
 //! EventBridge took the event: a publisher that dies in between publishes it again (a
 //! duplicate, which consumers absorb), never not at all.
@@ -31,18 +32,28 @@ pub enum EventKey {
     Status(OrderStatus),
     /// `OrderPaymentFailed` for this declined attempt.
     Attempt(u32),
+    /// `OrderRefundFailed`: a failed refund is final, so there is one per order.
+    RefundFailed,
 }
+
+/// After [`MARKER_SORT_KEY_PREFIX`], the marker of a failed refund (upper case: no status is
+/// spelled so).
+const REFUND_FAILED: &str = "REFUND_FAILED";
 
 impl EventKey {
     fn sort_key(self) -> String {
         match self {
             Self::Status(status) => format!("{MARKER_SORT_KEY_PREFIX}{}", status.as_str()),
             Self::Attempt(n) => format!("{MARKER_SORT_KEY_PREFIX}{ATTEMPT}{n}"),
+            Self::RefundFailed => format!("{MARKER_SORT_KEY_PREFIX}{REFUND_FAILED}"),
         }
     }
 
     fn parse(sort_key: &str) -> Option<Self> {
         let rest = sort_key.strip_prefix(MARKER_SORT_KEY_PREFIX)?;
+        if rest == REFUND_FAILED {
+            return Some(Self::RefundFailed);
+        }
         match rest.strip_prefix(ATTEMPT) {
             Some(n) => n.parse().ok().map(Self::Attempt),
             None => OrderStatus::parse(rest).map(Self::Status),

@@ -35,6 +35,11 @@ pub enum MailKey {
         attempt: u32,
         recipient: UserId,
     },
+    /// "Your refund did not go through": once per order (a failed refund is final).
+    RefundFailed {
+        order: OrderId,
+        recipient: UserId,
+    },
     Welcome {
         user: UserId,
     },
@@ -49,13 +54,16 @@ impl MailKey {
             Self::DeclinedAttempt { order, attempt, recipient } => {
                 (format!("ORDER#{}", order.as_str()), format!("MAIL#ATTEMPT#{attempt}#{}", recipient.as_str()))
             }
+            Self::RefundFailed { order, recipient } => {
+                (format!("ORDER#{}", order.as_str()), format!("MAIL#REFUND_FAILED#{}", recipient.as_str()))
+            }
             Self::Welcome { user } => (format!("USER#{}", user.as_str()), "MAIL#WELCOME".to_owned()),
         };
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }
 
     /// A short name for logs and the provider's idempotency key: `ord_…/paid/<sub>`,
-    /// `ord_…/declined-2/<sub>`, `welcome/<sub>`.
+    /// `ord_…/declined-2/<sub>`, `ord_…/refund-failed/<sub>`, `welcome/<sub>`.
     pub fn name(&self) -> String {
         match self {
             Self::Order { order, status, recipient } => {
@@ -63,6 +71,9 @@ impl MailKey {
             }
             Self::DeclinedAttempt { order, attempt, recipient } => {
                 format!("{}/declined-{attempt}/{}", order.as_str(), recipient.as_str())
+            }
+            Self::RefundFailed { order, recipient } => {
+                format!("{}/refund-failed/{}", order.as_str(), recipient.as_str())
             }
             Self::Welcome { user } => format!("welcome/{}", user.as_str()),
         }

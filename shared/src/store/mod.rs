@@ -14,7 +14,7 @@
 //! | order by id                            | `pk=ORDER#<id>`, `sk=ORDER`                        | GetItem (consistent) |
 //! | a customer's orders, newest first      | `gsi1`: `gsi1pk=CUSTOMER#<sub>`, `gsi1sk=<order id>` | Query, descending |
 //! | a maker's orders (by status)           | maker index item `pk=ORDER#<id>`, `sk=MAKER#<sub>`; `gsi2`: `gsi2pk=MAKERORDERS#<sub>`, `gsi2sk=<order id>` | Query, descending, filter `status` |
-//! | orders due: payment expiry, refund retry | `gsi3` (sparse): `gsi3pk=DUE#PAYMENT` / `DUE#REFUND`, `gsi3sk=<due at>#<order id>` | Query `gsi3sk <= now` |
+//! | orders due: payment expiry, refund retry (or re-read of a pending refund, with backoff) | `gsi3` (sparse): `gsi3pk=DUE#PAYMENT` / `DUE#REFUND`, `gsi3sk=<due at>#<order id>` | Query `gsi3sk <= now`; a refund's progress is UpdateItem on `payment.refund_status = pending` and its read attempts (compare-and-set) |
 //! | orders due a delivery step             | `gsi3` (sparse): `gsi3pk=DUE#DELIVERY`, `gsi3sk=<entered its status at>#<order id>` (`paid` … `out_for_delivery` only) | Query `gsi3sk <= now - dwell`, paged |
 //! | checkout read                          | the products, `USER#<sub>`/`PROFILE`, `IDEM#<sub>`/`KEY#<key>` | one BatchGetItem (consistent) |
 //! | place an order                         | Put order + Put maker items + Update products (`active`, `price`, `stock >= q`) + Put idempotency record | TransactWriteItems |
@@ -22,10 +22,10 @@
 //! | record a declined payment attempt      | Update order (`status = pending_payment`, `payment.failed_attempts = :before`; count, error, note) + Put Stripe event [+ the move to `payment_failed` at the 5th] | TransactWriteItems |
 //! | Stripe event seen                      | `pk=STRIPE_EVENT#<id>`, `sk=EVENT`, TTL `expires_at` | Put `attribute_not_exists` with its effect |
 //! | a user's email address (notifier) | `USER#<sub>`/`PROFILE`, attribute `email` (Cognito's, stored by the post-confirmation trigger or filled in on first need) | GetItem / UpdateItem upsert |
-//! | one email at most once         | `pk=ORDER#<id>`, `sk=MAIL#<status>#<sub>` / `sk=MAIL#ATTEMPT#<n>#<sub>` (a declined attempt) / `pk=USER#<sub>`, `sk=MAIL#WELCOME`, TTL `expires_at` | UpdateItem `attribute_not_exists(pk) OR state = failed` |
+//! | one email at most once         | `pk=ORDER#<id>`, `sk=MAIL#<status>#<sub>` / `sk=MAIL#ATTEMPT#<n>#<sub>` (a declined attempt) / `sk=MAIL#REFUND_FAILED#<sub>` / `pk=USER#<sub>`, `sk=MAIL#WELCOME`, TTL `expires_at` | UpdateItem `attribute_not_exists(pk) OR state = failed` |
 //! | idempotency key                        | `pk=IDEM#<sub>`, `sk=KEY#<key>`, TTL `expires_at` (24 h) | in the checkout read and the placing transaction |
 //! | the web shop: sessions, carts         | under `USER#<sub>`: `SESSION#<hash>`, `CART` (see `store::web`) | BatchGetItem with the profile; Put / Update / Delete |
-//! | order event published (publisher dedup) | `pk=ORDER#<id>`, `sk=EVENT#<status>` / `sk=EVENT#ATTEMPT#<n>` (a declined attempt), TTL `expires_at` (3 days) | BatchGetItem (consistent) before PutEvents, BatchWriteItem after |
+//! | order event published (publisher dedup) | `pk=ORDER#<id>`, `sk=EVENT#<status>` / `sk=EVENT#ATTEMPT#<n>` (a declined attempt) / `sk=EVENT#REFUND_FAILED`, TTL `expires_at` (3 days) | BatchGetItem (consistent) before PutEvents, BatchWriteItem after |
 //!
 //! Product ids are ULIDs, so sorting by id is sorting by creation time. `q` (words of the
 //! title) and price bounds are filter expressions on the chosen index; price and word

@@ -9,7 +9,7 @@ use super::{Page, Store, TRANSACTION_RETRIES, cancellation_codes, is_condition_f
 use crate::domain::order::{Decline, next_delivery_step, not_enough_stock, short_of_stock};
 use crate::domain::{
     Address, HistoryEntry, MAX_UNPAID_ORDERS, MakerOrder, Move, Order, OrderId, OrderStatus, PaymentError, Product,
-    ProductId, RefundStatus, Timestamp, UserId,
+    ProductId, RefundProgress, RefundStatus, Timestamp, UserId,
 };
 use crate::http::cursor::Key;
 use crate::{Error, Result};
@@ -22,7 +22,8 @@ use std::time::Duration;
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long a Stripe event id is remembered (Stripe retries for up to three days).
 const EVENT_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-/// A refund that is still pending this long after it was decided is retried.
+/// A refund that is still pending this long after it was decided is retried (later tries
+/// back off: [`crate::domain::order::refund_retry_after`]).
 pub const REFUND_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Attempts at a placing transaction that DynamoDB cancelled for a conflict with another
 /// transaction on the same product (a rush on one product).
@@ -749,14 +750,16 @@ impl Store {
             .map(|o| o.unwrap_or(MoveOutcome::Moved(Box::new(next))))
     }
 
-    /// Records the refund Stripe made for `order`, with a history note, and takes the order
-    /// off the refund due index. `Ok(None)` when it was recorded already.
+    /// Records the refund Stripe made for `order` (succeeded), with a history note and how
+    /// it went (`progress`: which attempt made it), and takes the order off the refund due
+    /// index. `Ok(None)` when it was recorded already, or is no longer pending.
     /// `refund_id` is `None` when Stripe said the payment was refunded before without
     /// naming the refund.
     pub async fn record_refund(
         &self,
         order: &Order,
         refund_id: Option<&str>,
+        progress: &RefundProgress,
         now: &Timestamp,
     ) -> Result<Option<Order>> {
         let text = match refund_id {
@@ -769,6 +772,7 @@ impl Store {
             (":pending".to_owned(), to_value(&RefundStatus::Pending)?),
             (":now".to_owned(), s(now.as_str())),
             (":entry".to_owned(), to_value(&vec![note.clone()])?),
+            (":progress".to_owned(), to_value(progress)?),
         ]);
         if let Some(id) = refund_id {
             values.insert(":rid".to_owned(), s(id));
@@ -779,12 +783,13 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(order_key(&order.id)))
             .update_expression(format!(
-                "SET #payment.refund_status = :succeeded, {}updated_at = :now, \
+                "SET #payment.refund_status = :succeeded, #payment.#refund = :progress, {}updated_at = :now, \
                  history = list_append(history, :entry) REMOVE gsi3pk, gsi3sk",
                 if refund_id.is_some() { "#payment.refund_id = :rid, " } else { "" }
             ))
             .condition_expression("#payment.refund_status = :pending")
             .expression_attribute_names("#payment", "payment")
+            .expression_attribute_names("#refund", "refund")
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
@@ -792,7 +797,10 @@ impl Store {
             Ok(_) => {
                 let mut next = order.clone();
                 next.payment.refund_status = Some(RefundStatus::Succeeded);
-                next.payment.refund_id = refund_id.map(str::to_owned);
+                if refund_id.is_some() {
+                    next.payment.refund_id = refund_id.map(str::to_owned);
+                }
+                next.payment.refund = Some(progress.clone());
                 next.updated_at = now.clone();
                 next.history.push(note);
                 Ok(Some(next))
@@ -802,8 +810,120 @@ impl Store {
         }
     }
 
-    /// Puts a pending refund that Stripe just failed back on the due index, `at` (the
-    /// sweeper's next try), so a failing Stripe is not called on every run.
+    /// Records a refund that will not come through (Stripe failed or cancelled it, or it
+    /// could not be made in the attempts allowed): `failed`, final, with a history note and
+    /// `progress` saying why, off the due index. A refund recorded `succeeded` can still fail
+    /// (Stripe fails some card refunds after first reporting them succeeded), but only that
+    /// very refund (`refund_id`). `Ok(None)` when the order's refund is no longer in a state
+    /// this applies to (failed already, or another refund succeeded).
+    pub async fn fail_refund(
+        &self,
+        order: &Order,
+        refund_id: Option<&str>,
+        progress: &RefundProgress,
+        now: &Timestamp,
+    ) -> Result<Option<Order>> {
+        let note = HistoryEntry { status: order.status, at: now.clone(), note: Some("refund failed".to_owned()) };
+        let mut values = HashMap::from([
+            (":failed".to_owned(), to_value(&RefundStatus::Failed)?),
+            (":pending".to_owned(), to_value(&RefundStatus::Pending)?),
+            (":now".to_owned(), s(now.as_str())),
+            (":entry".to_owned(), to_value(&vec![note.clone()])?),
+            (":progress".to_owned(), to_value(progress)?),
+        ]);
+        let mut condition = "#payment.refund_status = :pending".to_owned();
+        if let Some(id) = refund_id {
+            values.insert(":rid".to_owned(), s(id));
+            values.insert(":succeeded".to_owned(), to_value(&RefundStatus::Succeeded)?);
+            condition.push_str(" OR (#payment.refund_status = :succeeded AND #payment.refund_id = :rid)");
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(&order.id)))
+            .update_expression(format!(
+                "SET #payment.refund_status = :failed, #payment.#refund = :progress, {}updated_at = :now, \
+                 history = list_append(history, :entry) REMOVE gsi3pk, gsi3sk",
+                if refund_id.is_some() { "#payment.refund_id = :rid, " } else { "" }
+            ))
+            .condition_expression(condition)
+            .expression_attribute_names("#payment", "payment")
+            .expression_attribute_names("#refund", "refund")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                let mut next = order.clone();
+                next.payment.refund_status = Some(RefundStatus::Failed);
+                if refund_id.is_some() {
+                    next.payment.refund_id = refund_id.map(str::to_owned);
+                }
+                next.payment.refund = Some(progress.clone());
+                next.updated_at = now.clone();
+                next.history.push(note);
+                Ok(Some(next))
+            }
+            Err(err) if is_condition_failure(&err) => Ok(None),
+            Err(err) => Err(sdk("recording a failed refund")(err)),
+        }
+    }
+
+    /// Saves how a pending refund went (`progress`; the refund's id once Stripe made it) and
+    /// when the payment expirer looks at it next (`progress.next_try_at`, on the due index).
+    /// A compare-and-set on the progress `order` was read with, so two runs that tried the
+    /// same refund at once count once. `false` when the refund is no longer pending or
+    /// someone else saved progress first.
+    pub async fn save_refund_progress(
+        &self,
+        order: &Order,
+        refund_id: Option<&str>,
+        progress: &RefundProgress,
+    ) -> Result<bool> {
+        let at = progress.next_try_at.clone().unwrap_or_else(|| order.updated_at.plus(REFUND_RETRY_AFTER));
+        let mut values = HashMap::from([
+            (":pending".to_owned(), to_value(&RefundStatus::Pending)?),
+            (":progress".to_owned(), to_value(progress)?),
+            (":due_pk".to_owned(), s(DueKind::Refund.partition())),
+            (":due_sk".to_owned(), s(due_sort_key(&at, &order.id))),
+        ]);
+        let mut condition = "#payment.refund_status = :pending AND ".to_owned();
+        match &order.payment.refund {
+            None => condition.push_str("attribute_not_exists(#payment.#refund)"),
+            Some(before) => {
+                condition.push_str("#payment.#refund.attempts = :attempts AND #payment.#refund.checks = :checks");
+                values.insert(":attempts".to_owned(), n(u64::from(before.attempts)));
+                values.insert(":checks".to_owned(), n(u64::from(before.checks)));
+            }
+        }
+        if let Some(id) = refund_id {
+            values.insert(":rid".to_owned(), s(id));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(&order.id)))
+            .update_expression(format!(
+                "SET #payment.#refund = :progress, {}gsi3pk = :due_pk, gsi3sk = :due_sk",
+                if refund_id.is_some() { "#payment.refund_id = :rid, " } else { "" }
+            ))
+            .condition_expression(condition)
+            .expression_attribute_names("#payment", "payment")
+            .expression_attribute_names("#refund", "refund")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(sdk("saving a refund's progress")(err)),
+        }
+    }
+
+    /// Puts a pending refund back on the due index, `at` (the sweeper's next try), without
+    /// touching its progress: for a refund whose outcome could not be recorded.
     pub async fn postpone_refund(&self, order: &Order, at: &Timestamp) -> Result<()> {
         let result = self
             .client

@@ -18,6 +18,7 @@ mod order_faults;
 mod orders;
 mod profiles;
 mod races;
+mod refunds;
 mod secrets;
 mod signup;
 mod web_accounts;

@@ -283,6 +283,63 @@ async fn a_declined_card_reaches_the_customer_through_the_stream_the_bus_and_the
     assert_eq!(inbox[0].subject, shared::email::subject_for_declined(order["id"].as_str().unwrap()));
 }
 
+/// A refund that failed, from the expirer's last attempt to the customer's mailbox the way
+/// the cloud takes it (stream, publisher, bus, rule, notifier, SES): one email, however often
+/// its event comes, with none of Stripe's internals in it.
+#[tokio::test]
+async fn a_failed_refund_reaches_the_customer_once_through_the_stream_the_bus_and_the_rule() {
+    let ctx = stack().await;
+    let bus = ctx.app.config.event_bus_name.clone();
+    let queues = notifications::provision(&ctx.aws, &bus, SENDER).await.unwrap();
+    let mug = product(&ctx, &ctx.maker, "Speckled stoneware mug", 2400).await;
+    let order = ctx.order(&ctx.customer, &[(&mug, 1)]).await;
+    ctx.pay(&order).await;
+    let pi = order["payment"]["payment_intent_id"].as_str().unwrap();
+    local::stripe::refuse_refunds(&ctx.stripe_api_base(), pi, "charge_disputed", 1000).await.unwrap();
+    let id = order["id"].as_str().unwrap();
+    ctx.request("POST", &format!("/orders/{id}/cancel")).auth(&ctx.customer).send().await.expect(200);
+    for attempt in 1..shared::domain::order::MAX_REFUND_ATTEMPTS {
+        ctx.clock.advance(shared::domain::order::refund_retry_after(attempt) + Duration::from_secs(1));
+        shared::orders::expire_due(&ctx.app, 100).await.unwrap();
+    }
+    let failed = stored(&ctx, &order).await;
+    assert_eq!(failed.payment.refund_status, Some(shared::domain::RefundStatus::Failed), "{failed:?}");
+
+    let batch = crate::events::stream_batch(&ctx).await;
+    assert_eq!(crate::events::publish(&ctx, &crate::events::bus(&ctx), &batch).await, Vec::<String>::new());
+    let app: &'static App = Box::leak(Box::new(ctx.app_with(|_| {})));
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let opts = PumpOptions {
+        queue_url: queues.queue_url.clone(),
+        wait: Duration::from_secs(1),
+        backoff: Duration::from_secs(1),
+    };
+    let pump = Pump::new(&ctx.aws, opts, in_process(app, delivered.clone()));
+    let subject = shared::email::subject_for_refund_failed(id);
+    // The batch also holds the order's moves (paid, cancelled): their emails come too.
+    for _ in 0..15 {
+        if mailbox(&ctx.customer).await.iter().any(|m| m.subject == subject) {
+            break;
+        }
+        pump.once().await.unwrap();
+    }
+    let told: Vec<SentEmail> = mailbox(&ctx.customer).await.into_iter().filter(|m| m.subject == subject).collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    let body = &told[0].body;
+    assert!(body.contains("did not go through") && body.contains("€24.00") && body.contains(id), "{body}");
+    assert!(!body.contains("charge_disputed") && !body.contains("re_") && !body.contains("Stripe"), "{body}");
+
+    // The event again, from racing notifiers: no second email.
+    let mut event = event_for(&failed, failed.status);
+    event["detail-type"] = json!(shared::domain::OrderRefundFailed::DETAIL_TYPE);
+    event["detail"] = json!(shared::domain::OrderRefundFailed::of(&failed).expect("a failed refund"));
+    let racing = futures::future::join_all((0..3).map(|_| notify(&ctx.app, &event))).await;
+    assert!(racing.iter().all(|r| r["sent"] == 0), "{racing:?}");
+    assert_eq!(mailbox(&ctx.customer).await.iter().filter(|m| m.subject == subject).count(), 1);
+    let key = MailKey::RefundFailed { order: failed.id.clone(), recipient: UserId::new(ctx.customer.sub.clone()) };
+    assert_eq!(ctx.app.store.mail_state(&key).await.unwrap().as_deref(), Some("sent"));
+}
+
 /// The notifier's handler in this process, counting its invocations.
 fn in_process(app: &'static App, invocations: Arc<AtomicUsize>) -> Invoke {
     Arc::new(move |event| {
