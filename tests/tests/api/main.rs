@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_cancel;
 mod auth;
 mod catalogue;
 mod delivery;
+mod dynamodb_faults;
 mod edges;
 mod events;
 mod jwks;
@@ -14,6 +16,7 @@ mod listing;
 mod notifications;
 mod order_faults;
 mod orders;
+mod placement;
 mod profiles;
 mod races;
 mod secrets;
@@ -21,3 +24,4 @@ mod signup;
 mod web_accounts;
 mod web_browse;
 mod web_checkout;
+mod webhook_header;
