@@ -5,7 +5,7 @@ use e2e::{TestContext, User, order_body};
 use serde_json::json;
 use shared::domain::{HistoryEntry, NewOrder, Order, OrderId, OrderInput, OrderStatus, Payment, Timestamp};
 use shared::store::Placement;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The reservation code itself, without HTTP or Stripe: 20 placing transactions at once on
 /// a stock of 5 reserve exactly 5 units, every time.
@@ -90,7 +90,8 @@ async fn payments_made_in_time_racing_the_expiry_all_end_paid_and_none_is_refund
 
 /// DynamoDB Local frozen with SIGSTOP for a few seconds in the middle of a rush: every
 /// request ends as a 201, a 409 or a clean problem+json 5xx, within the SDK's timeouts,
-/// and the stock is conserved.
+/// and the stock is conserved. The freeze must have hit the rush: some request was held
+/// by it (sent before the CONT, answered after it).
 #[tokio::test]
 async fn a_rush_survives_dynamodb_freezing_with_clean_errors_and_conserved_stock() {
     use local::emulators::{EmulatorOptions, start_dynamodb_local};
@@ -107,21 +108,30 @@ async fn a_rush_survives_dynamodb_freezing_with_clean_errors_and_conserved_stock
         let (ctx, body) = (&ctx, &body);
         async move {
             tokio::time::sleep(Duration::from_millis(25 * i as u64)).await;
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             let response = ctx.place_order(customers[i % 4], body).await;
-            (response, started.elapsed())
+            (response, started, Instant::now())
         }
     }));
     let freeze = async {
         tokio::time::sleep(Duration::from_millis(150)).await;
         let signal = |sig: &str| std::process::Command::new("kill").args([sig, &pid]).status().map(|s| s.success());
         assert_eq!(signal("-STOP").ok(), Some(true));
+        let stopped = Instant::now();
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(signal("-CONT").ok(), Some(true));
+        (stopped, Instant::now())
     };
-    let (responses, ()) = tokio::join!(rush, freeze);
+    let (responses, (stopped, resumed)) = tokio::join!(rush, freeze);
+    // Every request is sent within 0.5 s, long before the CONT (3 s after the STOP): one
+    // answered after the CONT waited on the frozen DynamoDB for seconds.
+    assert!(responses.iter().all(|(_, started, _)| *started < resumed));
+    let held = responses.iter().filter(|(_, _, ended)| *ended > resumed).count();
+    assert!(held > 0, "no request was answered after the CONT: the freeze hit nothing");
+    assert!(resumed.duration_since(stopped) >= Duration::from_secs(3));
     let mut statuses = Vec::new();
-    for (response, took) in &responses {
+    for (response, started, ended) in &responses {
+        let took = ended.duration_since(*started);
         statuses.push(response.status);
         match response.status {
             201 | 409 => {}
@@ -135,7 +145,7 @@ async fn a_rush_survives_dynamodb_freezing_with_clean_errors_and_conserved_stock
             }
             other => panic!("unexpected {other}: {}", response.text()),
         }
-        assert!(*took < Duration::from_secs(12), "a request took {took:?}");
+        assert!(took < Duration::from_secs(12), "a request took {took:?}");
     }
     // Conservation: stock left + units held by live orders = what there was.
     let mut held = 0;
