@@ -5,7 +5,15 @@
 //! client and it has not expired. The JWKS is fetched on first use (not at init, which
 //! stays fast), cached for the life of the process, and fetched again when a token names
 //! a key id we have not seen — at most once per [`REFETCH_INTERVAL`], so junk tokens
-//! cannot make us hammer Cognito. Every failure is a 401 whose reason only the log sees.
+//! cannot make us hammer Cognito. Every token failure is a 401 whose reason only the log
+//! sees.
+//!
+//! A failed fetch (Cognito unreachable, slow, or answering garbage) is not the caller's
+//! fault and must not lock valid users out: the last good keys are kept and keep
+//! verifying; a token we cannot check because no fetch has worked yet (or because its key
+//! is new and the refetch failed) is a 503, not a 401 or a 500. The next request tries
+//! again once a backoff has passed ([`FETCH_BACKOFF_FIRST`], doubling up to
+//! [`REFETCH_INTERVAL`]), so an outage costs one fetch per backoff, not one per request.
 
 use crate::config::CognitoConfig;
 use crate::domain::{Clock, Role, UserId};
@@ -23,6 +31,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, OnceCell};
 
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// The wait after a first failed fetch before a request may try again; it doubles with
+/// each failure in a row, up to [`REFETCH_INTERVAL`].
+pub const FETCH_BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Clock skew tolerated on `exp`.
 const LEEWAY_SECS: u64 = 5;
@@ -81,8 +92,28 @@ type HttpsClient = hyper_util::client::legacy::Client<
 
 #[derive(Default)]
 struct KeyCache {
+    /// The keys of the last fetch that worked.
     keys: HashMap<String, DecodingKey>,
+    /// When a fetch last worked.
     fetched_at: Option<SystemTime>,
+    /// Fetches that failed in a row since, and when the last one failed.
+    failures: u32,
+    failed_at: Option<SystemTime>,
+}
+
+impl KeyCache {
+    /// The earliest time a failed fetch may be tried again.
+    fn retry_at(&self) -> Option<SystemTime> {
+        let failed_at = self.failed_at?;
+        let doublings = self.failures.saturating_sub(1).min(16);
+        let backoff = FETCH_BACKOFF_FIRST.saturating_mul(1 << doublings).min(REFETCH_INTERVAL);
+        Some(failed_at + backoff)
+    }
+}
+
+/// The 503 for a token we cannot check because the key set could not be fetched.
+fn keys_unavailable(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    Error::Unavailable { context: "fetching the user pool's signing keys", source: source.into() }
 }
 
 pub struct Authenticator {
@@ -164,13 +195,29 @@ impl Authenticator {
             return Ok(key.clone());
         }
         let now = self.clock.now();
-        if cache.fetched_at.is_some_and(|at| now.duration_since(at).unwrap_or_default() < REFETCH_INTERVAL) {
+        if let Some(retry_at) = cache.retry_at().filter(|at| now < *at) {
+            let wait = retry_at.duration_since(now).unwrap_or_default();
+            return Err(keys_unavailable(format!("the last fetch failed; next try in {wait:?}")));
+        }
+        if cache.failed_at.is_none()
+            && cache.fetched_at.is_some_and(|at| now.duration_since(at).unwrap_or_default() < REFETCH_INTERVAL)
+        {
             return Err(Error::unauthorized(format!("unknown kid {kid}, JWKS fetched recently")));
         }
-        cache.fetched_at = Some(now);
-        cache.keys = self.fetch_keys().await?;
-        tracing::info!(keys = cache.keys.len(), "fetched the user pool's signing keys");
-        cache.keys.get(kid).cloned().ok_or_else(|| Error::unauthorized(format!("unknown kid {kid}")))
+        match self.fetch_keys().await {
+            Ok(keys) => {
+                *cache = KeyCache { keys, fetched_at: Some(now), failures: 0, failed_at: None };
+                tracing::info!(keys = cache.keys.len(), "fetched the user pool's signing keys");
+                cache.keys.get(kid).cloned().ok_or_else(|| Error::unauthorized(format!("unknown kid {kid}")))
+            }
+            Err(err) => {
+                // The keys we had stay: tokens they sign keep working through the outage.
+                cache.failures = cache.failures.saturating_add(1);
+                cache.failed_at = Some(now);
+                tracing::error!(failures = cache.failures, kept_keys = cache.keys.len(), error = %err, "could not fetch the user pool's signing keys");
+                Err(keys_unavailable(err))
+            }
+        }
     }
 
     async fn fetch_keys(&self) -> Result<HashMap<String, DecodingKey>> {

@@ -28,10 +28,13 @@ pub const STRIPE_VAR: &str = "MM_TEST_STRIPE_API_BASE";
 /// DynamoDB Local: DynamoDB.
 pub const DYNAMODB_ENDPOINT_VAR: &str = "MM_TEST_DYNAMODB_ENDPOINT";
 
-/// A clock tests can move forward.
+/// A clock tests can move forward, and stop: real time plus an offset, or (once frozen) a
+/// fixed instant plus the offset, so that a test's "just before the deadline" does not
+/// depend on how fast a loaded machine runs it.
 #[derive(Debug, Default)]
 pub struct TestClock {
     offset: Mutex<Duration>,
+    frozen: Mutex<Option<SystemTime>>,
 }
 
 impl TestClock {
@@ -40,11 +43,19 @@ impl TestClock {
             *offset += by;
         }
     }
+
+    /// From now on, time moves only by [`TestClock::advance`].
+    pub fn freeze(&self) {
+        if let Ok(mut frozen) = self.frozen.lock() {
+            frozen.get_or_insert_with(SystemTime::now);
+        }
+    }
 }
 
 impl Clock for TestClock {
     fn now(&self) -> SystemTime {
-        SystemTime::now() + self.offset.lock().map(|o| *o).unwrap_or_default()
+        let base = self.frozen.lock().ok().and_then(|f| *f).unwrap_or_else(SystemTime::now);
+        base + self.offset.lock().map(|o| *o).unwrap_or_default()
     }
 }
 

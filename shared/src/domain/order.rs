@@ -789,6 +789,9 @@ pub(crate) fn sample_order(status: OrderStatus, lines: &[(&str, &str, u64, u64)]
 }
 
 #[cfg(test)]
+mod moves_table;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -19,7 +19,7 @@ pub mod webhook;
 pub use self::stripe::StripePayments;
 
 use crate::Result;
-use crate::config::{ConfigError, Secret};
+use crate::config::Secret;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -227,7 +227,6 @@ pub struct StripeSettings {
 }
 
 impl StripeSettings {
-    pub const DEFAULT_API_BASE: &'static str = "https://api.stripe.com/";
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -238,27 +237,6 @@ impl StripeSettings {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
         }
-    }
-
-    /// `STRIPE_SECRET_KEY` (required), `STRIPE_API_BASE` (default Stripe's),
-    /// `STRIPE_CONNECT_TIMEOUT_MS` and `STRIPE_TIMEOUT_MS` (defaults 1000 and 5000).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let secret_key = get("STRIPE_SECRET_KEY").ok_or(ConfigError::Missing("STRIPE_SECRET_KEY"))?;
-        let millis = |name: &'static str, default: Duration| match get(name) {
-            None => Ok(default),
-            Some(v) => match v.parse::<u64>() {
-                Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
-                _ => Err(ConfigError::Invalid { name, reason: "not a positive number of milliseconds" }),
-            },
-        };
-        let mut settings = Self::new(
-            get("STRIPE_API_BASE").unwrap_or_else(|| Self::DEFAULT_API_BASE.to_owned()),
-            Secret::new(secret_key),
-        );
-        settings.connect_timeout = millis("STRIPE_CONNECT_TIMEOUT_MS", Self::DEFAULT_CONNECT_TIMEOUT)?;
-        settings.request_timeout = millis("STRIPE_TIMEOUT_MS", Self::DEFAULT_REQUEST_TIMEOUT)?;
-        Ok(settings)
     }
 }
 
@@ -302,26 +280,6 @@ mod tests {
         assert!(!is_stripe_id(""));
         assert!(!is_stripe_id("pi_1/../../customers"));
         assert!(!is_stripe_id("pi_1?expand[]=x"));
-    }
-
-    #[test]
-    fn stripe_settings_default_to_stripe_with_short_timeouts() {
-        let env = |name: &str| (name == "STRIPE_SECRET_KEY").then(|| "sk_test_x".to_owned());
-        let settings = StripeSettings::from_lookup(env).map_err(|e| e.to_string());
-        assert_eq!(settings.as_ref().map(|s| s.api_base.as_str()), Ok("https://api.stripe.com/"));
-        assert_eq!(settings.as_ref().map(|s| s.connect_timeout), Ok(Duration::from_secs(1)));
-        assert_eq!(settings.as_ref().map(|s| s.request_timeout), Ok(Duration::from_secs(5)));
-        assert!(!format!("{settings:?}").contains("sk_test_x"));
-        let bad = |name: &str| match name {
-            "STRIPE_SECRET_KEY" => Some("sk".to_owned()),
-            "STRIPE_TIMEOUT_MS" => Some("0".to_owned()),
-            _ => None,
-        };
-        assert!(matches!(
-            StripeSettings::from_lookup(bad),
-            Err(ConfigError::Invalid { name: "STRIPE_TIMEOUT_MS", .. })
-        ));
-        assert!(matches!(StripeSettings::from_lookup(|_| None), Err(ConfigError::Missing("STRIPE_SECRET_KEY"))));
     }
 
     #[test]

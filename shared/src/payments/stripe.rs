@@ -42,6 +42,18 @@ pub struct StripePayments {
     calls: AtomicU64,
 }
 
+/// The request that creates `req`'s PaymentIntent. Only amount, currency and metadata.
+/// Payment method types are left to Stripe's dynamic payment methods (the Dashboard's
+/// settings): at the API version these builders pin (2026-09-30), `payment_method_types` is
+/// refused with `payment_method_types_no_longer_supported`, and localstripe refuses its
+/// successors `automatic_payment_methods` and `allowed_payment_method_types`.
+fn create_request(req: &NewIntent) -> Result<RequestBuilder> {
+    let amount = i64::try_from(req.amount_cents).map_err(|e| Error::internal("creating a payment intent", e))?;
+    let metadata = HashMap::from([("order_id".to_owned(), req.order_id.clone())]);
+    let currency = req.currency.parse::<stripe_types::Currency>().unwrap_or_else(|e| match e {});
+    Ok(CreatePaymentIntent::new(amount, currency).metadata(metadata).build())
+}
+
 impl fmt::Debug for StripePayments {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StripePayments").field("settings", &self.settings).finish_non_exhaustive()
@@ -94,20 +106,7 @@ impl StripePayments {
 
     async fn create(&self, req: &NewIntent) -> Result<Intent> {
         const CONTEXT: &str = "creating a payment intent";
-        // Only amount, currency and metadata. Payment method types are left to Stripe's
-        // dynamic payment methods (the Dashboard's settings): at the API version these
-        // builders pin (2026-09-30), `payment_method_types` is refused with
-        // `payment_method_types_no_longer_supported`, and localstripe refuses its successors
-        // `automatic_payment_methods` and `allowed_payment_method_types`.
-        let amount = i64::try_from(req.amount_cents).map_err(|e| Error::internal(CONTEXT, e))?;
-        let metadata = HashMap::from([("order_id".to_owned(), req.order_id.clone())]);
-        let request = CreatePaymentIntent::new(
-            amount,
-            req.currency.parse::<stripe_types::Currency>().unwrap_or_else(|e| match e {}),
-        )
-        .metadata(metadata)
-        .build();
-        match self.send(request, Some(&req.idempotency_key)).await? {
+        match self.send(create_request(req)?, Some(&req.idempotency_key)).await? {
             Response::Ok(body) => intent_from(&body, CONTEXT),
             Response::Err(e) => Err(Error::provider_failed(CONTEXT, e)),
         }
@@ -414,10 +413,17 @@ mod tests {
 
     #[test]
     fn the_create_request_carries_only_what_localstripe_and_stripe_both_accept() {
-        let metadata = HashMap::from([("order_id".to_owned(), "ord_1".to_owned())]);
-        let req = CreatePaymentIntent::new(4599, stripe_types::Currency::EUR).metadata(metadata).build();
-        assert_eq!(req.path, "/payment_intents");
-        let body = req.body.unwrap_or_default();
+        let intent = NewIntent {
+            order_id: "ord_1".to_owned(),
+            amount_cents: 4599,
+            currency: "eur".to_owned(),
+            idempotency_key: "order-ord_1-create".to_owned(),
+        };
+        let req = create_request(&intent).map_err(|e| e.to_string());
+        assert_eq!(req.as_ref().map(|r| r.path.as_str()), Ok("/payment_intents"));
+        assert!(matches!(req.as_ref().map(|r| r.method), Ok(StripeMethod::Post)));
+        // No payment method types of any kind, no amount in another unit: exactly these.
+        let body = req.ok().and_then(|r| r.body).unwrap_or_default();
         assert_eq!(body, "amount=4599&currency=eur&metadata[order_id]=ord_1");
     }
 

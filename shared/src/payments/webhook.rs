@@ -5,6 +5,9 @@
 //! keyed with the endpoint's signing secret (the whole `whsec_…` string). Any matching `v1`
 //! is accepted, because during a secret rotation Stripe signs with both secrets. `t` must be
 //! within [`TOLERANCE`] of now either way, so a captured request cannot be replayed later.
+//! A header over [`MAX_HEADER_BYTES`] or with more than [`MAX_SIGNATURES`] `v1` values is
+//! refused before any HMAC is computed, and the body's HMAC is computed once and compared
+//! with each candidate: a forger cannot make one request cost many HMACs of a large body.
 //!
 //! Parsing is deliberately loose ([`parse_event`]): only the fields the order code needs,
 //! unknown fields ignored, so a Stripe API version change (or localstripe's leaner events)
@@ -14,13 +17,18 @@ use crate::config::Secret;
 use crate::domain::PaymentError;
 use crate::payments::IntentStatus;
 use crate::{Error, Result};
-use aws_lc_rs::hmac;
+use aws_lc_rs::{constant_time, hmac};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How far the signature's timestamp may be from now, into the past or the future.
 pub const TOLERANCE: Duration = Duration::from_secs(300);
+/// The longest `Stripe-Signature` header read (Stripe's are about 150 bytes, two secrets'
+/// worth during a rotation well under 300).
+pub const MAX_HEADER_BYTES: usize = 2048;
+/// The most `v1` signatures a header may carry (Stripe sends one per active secret).
+pub const MAX_SIGNATURES: usize = 8;
 
 /// Why a webhook was refused: distinct kinds for the log. Clients get one 400 for all
 /// (`From<WebhookError> for Error`), so a forger learns nothing.
@@ -47,16 +55,31 @@ impl From<WebhookError> for Error {
 /// Checks that `raw_body` (the exact bytes received, before any parsing) was signed by
 /// Stripe with `secret` within [`TOLERANCE`] of `now`.
 pub fn verify(secret: &Secret, signature_header: &str, raw_body: &[u8], now: SystemTime) -> Result<(), WebhookError> {
-    let header = SignatureHeader::parse(signature_header)?;
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.expose().as_bytes());
-    let message = signed_payload(header.timestamp, raw_body);
+    verify_with(signature_header, raw_body, now, |message| hmac::sign(&key, message))
+}
+
+/// [`verify`] with the HMAC as a parameter: `FnOnce`, so it is computed at most once
+/// whatever the header holds (and tests can count it).
+fn verify_with(
+    signature_header: &str,
+    raw_body: &[u8],
+    now: SystemTime,
+    mac: impl FnOnce(&[u8]) -> hmac::Tag,
+) -> Result<(), WebhookError> {
+    let header = SignatureHeader::parse(signature_header)?;
     // A candidate that is not hex cannot match; the header is malformed only if none is.
     let candidates: Vec<Vec<u8>> = header.v1.iter().filter_map(|hex| decode_hex(hex)).collect();
     if candidates.is_empty() {
         return Err(WebhookError::Malformed("v1 is not a hex HMAC-SHA256"));
     }
-    // aws-lc's verify compares in constant time, so timing reveals nothing about the tag.
-    if !candidates.iter().any(|tag| hmac::verify(&key, &message, tag).is_ok()) {
+    let expected = mac(&signed_payload(header.timestamp, raw_body));
+    // Compared in constant time, and with every candidate, so timing reveals nothing about
+    // the tag or about which candidate matched.
+    let matches = candidates
+        .iter()
+        .fold(false, |found, tag| constant_time::verify_slices_are_equal(expected.as_ref(), tag).is_ok() | found);
+    if !matches {
         return Err(WebhookError::Forged);
     }
     let now = unix_seconds(now);
@@ -103,6 +126,9 @@ struct SignatureHeader<'a> {
 
 impl<'a> SignatureHeader<'a> {
     fn parse(raw: &'a str) -> Result<Self, WebhookError> {
+        if raw.len() > MAX_HEADER_BYTES {
+            return Err(WebhookError::Malformed("the header is too long"));
+        }
         let raw = raw.trim();
         if raw.is_empty() {
             return Err(WebhookError::Missing);
@@ -120,6 +146,7 @@ impl<'a> SignatureHeader<'a> {
                     let t = value.parse().map_err(|_| WebhookError::Malformed("the timestamp is not a number"))?;
                     timestamp = Some(t);
                 }
+                "v1" if v1.len() == MAX_SIGNATURES => return Err(WebhookError::Malformed("too many v1 signatures")),
                 "v1" => v1.push(value),
                 // v0 (test mode's legacy scheme) and schemes Stripe may add: not ours to check.
                 _ => {}
@@ -508,6 +535,73 @@ mod tests {
         }
         // Upper-case hex is still hex.
         assert_eq!(verify(&secret(), &format!("t={NOW},v1={}", v1.to_uppercase()), BODY, at(NOW)), Ok(()));
+    }
+
+    /// [`verify_with`] on `header` at `NOW`, counting the HMACs of the body it computes.
+    fn counting_hmacs(header: &str) -> (Result<(), WebhookError>, usize) {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, secret().expose().as_bytes());
+        let count = std::cell::Cell::new(0);
+        let result = verify_with(header, BODY, at(NOW), |message| {
+            count.set(count.get() + 1);
+            hmac::sign(&key, message)
+        });
+        (result, count.get())
+    }
+
+    /// `n` well-formed `v1` values, none of them this body's.
+    fn other_signatures(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let other = sign(&Secret::new(format!("whsec_other_{i}")), BODY, at(NOW));
+                other.split_once(",v1=").map(|(_, v)| v.to_owned()).unwrap_or_default()
+            })
+            .collect()
+    }
+
+    fn good_signature() -> String {
+        let good = sign(&secret(), BODY, at(NOW));
+        good.split_once(",v1=").map(|(_, v)| v.to_owned()).unwrap_or_default()
+    }
+
+    fn header_with(v1s: &[String]) -> String {
+        let mut header = format!("t={NOW}");
+        for v in v1s {
+            header.push_str(",v1=");
+            header.push_str(v);
+        }
+        header
+    }
+
+    #[test]
+    fn eight_signatures_cost_one_hmac_of_the_body() {
+        let mut v1s = other_signatures(7);
+        v1s.push(good_signature());
+        assert_eq!(counting_hmacs(&header_with(&v1s)), (Ok(()), 1));
+        let forged = other_signatures(8);
+        assert_eq!(counting_hmacs(&header_with(&forged)), (Err(WebhookError::Forged), 1));
+    }
+
+    #[test]
+    fn more_than_eight_signatures_are_refused_before_any_hmac() {
+        let mut v1s = other_signatures(8);
+        v1s.push(good_signature());
+        let header = header_with(&v1s);
+        assert!(header.len() < MAX_HEADER_BYTES, "refused for the count, not the length");
+        assert_eq!(counting_hmacs(&header), (Err(WebhookError::Malformed("too many v1 signatures")), 0));
+        assert_eq!(Error::from(WebhookError::Malformed("too many v1 signatures")).status(), 400);
+    }
+
+    #[test]
+    fn a_header_over_two_kib_is_refused_before_any_hmac() {
+        let valid = header_with(&[good_signature()]);
+        // Padding in an ignored scheme: the signature in it is valid, the size is not.
+        let padded = |len: usize| format!("{valid},v0={}", "a".repeat(len - valid.len() - 4));
+        assert_eq!(padded(MAX_HEADER_BYTES).len(), MAX_HEADER_BYTES);
+        assert_eq!(counting_hmacs(&padded(MAX_HEADER_BYTES)), (Ok(()), 1));
+        assert_eq!(
+            counting_hmacs(&padded(MAX_HEADER_BYTES + 1)),
+            (Err(WebhookError::Malformed("the header is too long")), 0)
+        );
     }
 
     #[test]

@@ -75,8 +75,9 @@ impl Store {
     }
 }
 
-/// An SDK failure: a 503 when DynamoDB did not answer in time or could not be reached,
-/// else a 500; either way the log says what we were doing.
+/// An SDK failure: a 503 when DynamoDB did not answer in time, could not be reached, or
+/// was still throttling or failing on its side after the SDK's retries; else a 500. Either
+/// way the log says what we were doing.
 pub(crate) fn sdk<E>(context: &'static str) -> impl FnOnce(E) -> Error
 where
     E: SdkFailure,
@@ -100,14 +101,28 @@ pub(crate) trait SdkFailure: std::error::Error + Send + Sync + 'static {
     }
 }
 
+/// DynamoDB's answers that say "not now" rather than "not this": throttling, capacity, and
+/// its own faults. The SDK retries them; once its attempts are spent they are a 503.
+const UNAVAILABLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+];
+
 impl<E, R> SdkFailure for aws_sdk_dynamodb::error::SdkError<E, R>
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     fn unavailable(&self) -> bool {
         use aws_sdk_dynamodb::error::SdkError;
-        matches!(self, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
+        match self {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+            SdkError::ServiceError(e) => e.err().code().is_some_and(|code| UNAVAILABLE_CODES.contains(&code)),
+            _ => false,
+        }
     }
 }
 
@@ -123,6 +138,14 @@ where
 
 /// Retries of a transaction DynamoDB cancelled because another one touched the same item.
 pub(crate) const TRANSACTION_RETRIES: u64 = 3;
+
+/// A transaction DynamoDB kept cancelling for conflicts with other transactions on the same
+/// items, after all our retries: nothing was written, so a 409 the client may simply retry
+/// (not a 500: nothing is wrong but the rush).
+pub(crate) fn still_conflicting(context: &'static str, attempts: u32) -> Error {
+    tracing::warn!(context, attempts, "a transaction kept losing conflicts with others; nothing was written");
+    Error::conflict("Other requests were changing the same items at the same moment; nothing was changed. Try again.")
+}
 
 /// True when DynamoDB cancelled a transaction because another one touched one of its
 /// items at the same time: a retry, not a failure.

@@ -5,7 +5,7 @@
 
 use super::item::{Item, n, s};
 use super::query::IndexQuery;
-use super::{Page, Store, TRANSACTION_RETRIES, cancellation_codes, is_condition_failure, sdk};
+use super::{Page, Store, TRANSACTION_RETRIES, cancellation_codes, is_condition_failure, sdk, still_conflicting};
 use crate::domain::order::{Decline, next_delivery_step, not_enough_stock, short_of_stock};
 use crate::domain::{
     Address, HistoryEntry, MAX_UNPAID_ORDERS, MakerOrder, Move, Order, OrderId, OrderStatus, PaymentError, Product,
@@ -455,6 +455,9 @@ impl Store {
                 backoff(attempt).await;
                 continue;
             }
+            if conflicted {
+                return Err(still_conflicting("placing an order", attempt));
+            }
             return Err(sdk("placing an order")(err));
         }
     }
@@ -706,6 +709,9 @@ impl Store {
             if conflicted && u64::from(attempt) <= TRANSACTION_RETRIES * 2 {
                 backoff(attempt).await;
                 continue;
+            }
+            if conflicted {
+                return Err(still_conflicting(context, attempt));
             }
             return Err(sdk(context)(err));
         }

@@ -2,7 +2,7 @@
 
 use super::item::{Item, get_n, get_opt_s, get_s, get_string_list, n, s, string_list};
 use super::query::IndexQuery;
-use super::{Store, TRANSACTION_RETRIES, is_condition_failure, is_transaction_conflict, sdk};
+use super::{Store, TRANSACTION_RETRIES, is_condition_failure, is_transaction_conflict, sdk, still_conflicting};
 use crate::domain::{Category, Currency, Product, ProductId, ProductStatus, Timestamp, UserId};
 use crate::http::cursor::Key;
 use crate::{Error, Result};
@@ -228,6 +228,12 @@ impl Store {
                 Err(err) if attempt < TRANSACTION_RETRIES && is_transaction_conflict(&err) => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
+                }
+                Err(err) if is_transaction_conflict(&err) => {
+                    return Err(still_conflicting(
+                        "creating a product",
+                        u32::try_from(attempt + 1).unwrap_or(u32::MAX),
+                    ));
                 }
                 Err(err) => return Err(sdk("creating a product")(err)),
             }

@@ -75,14 +75,15 @@ async fn a_failing_dependency_is_a_clean_500_without_internals() {
     }
 }
 
+/// Not the caller's fault (no 401), not a bug of ours (no 500): Cognito is unreachable.
 #[tokio::test]
-async fn an_unreachable_key_set_is_a_500_not_a_401() {
+async fn an_unreachable_key_set_is_a_503_not_a_401() {
     let ctx = TestContext::new().await;
     let broken = ctx.app_with(|cfg| cfg.cognito.jwks_url = "http://127.0.0.1:9/nothing-here".into());
     let event = ctx.get("/me").auth(&ctx.maker).event().clone();
     let req = lambda_http::request::from_str(&event.to_string()).unwrap();
     let response = e2e::TestResponse::from(e2e::dispatch(&broken, "get-me", req).await);
-    response.problem(500);
+    response.problem(503);
     assert!(!response.text().contains("127.0.0.1"));
 }
 

@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_cancel;
 mod auth;
 mod catalogue;
 mod delivery;
+mod dynamodb_faults;
 mod edges;
 mod events;
 mod jwks;
@@ -16,6 +18,7 @@ mod moderation;
 mod notifications;
 mod order_faults;
 mod orders;
+mod placement;
 mod profiles;
 mod races;
 mod refunds;
@@ -24,3 +27,4 @@ mod signup;
 mod web_accounts;
 mod web_browse;
 mod web_checkout;
+mod webhook_header;

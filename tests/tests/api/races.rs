@@ -5,7 +5,8 @@ use e2e::{TestContext, User, order_body};
 use serde_json::json;
 use shared::domain::{HistoryEntry, NewOrder, Order, OrderId, OrderInput, OrderStatus, Payment, Timestamp};
 use shared::store::Placement;
-use std::time::Duration;
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::{Duration, Instant};
 
 /// The reservation code itself, without HTTP or Stripe: 20 placing transactions at once on
 /// a stock of 5 reserve exactly 5 units, every time.
@@ -91,7 +92,8 @@ async fn payments_made_in_time_racing_the_expiry_all_end_paid_and_none_is_refund
 
 /// DynamoDB Local frozen with SIGSTOP for a few seconds in the middle of a rush: every
 /// request ends as a 201, a 409 or a clean problem+json 5xx, within the SDK's timeouts,
-/// and the stock is conserved.
+/// and the stock is conserved. The freeze must have taken (DynamoDB Local does not answer
+/// during it) and hit the rush (requests were waiting on it meanwhile).
 #[tokio::test]
 async fn a_rush_survives_dynamodb_freezing_with_clean_errors_and_conserved_stock() {
     use local::emulators::{EmulatorOptions, start_dynamodb_local};
@@ -104,23 +106,37 @@ async fn a_rush_survives_dynamodb_freezing_with_clean_errors_and_conserved_stock
     let customers: [&User; 4] = [&ctx.customer, &ctx.other_customer, &ctx.other_maker, &ctx.admin];
     let body = order_body(&[(&id, 1)]);
 
+    // Requests being served right now: read during the freeze.
+    let in_flight = std::sync::atomic::AtomicUsize::new(0);
     let rush = futures::future::join_all((0..20).map(|i| {
-        let (ctx, body) = (&ctx, &body);
+        let (ctx, body, in_flight) = (&ctx, &body, &in_flight);
         async move {
             tokio::time::sleep(Duration::from_millis(25 * i as u64)).await;
-            let started = std::time::Instant::now();
+            in_flight.fetch_add(1, SeqCst);
+            let started = Instant::now();
             let response = ctx.place_order(customers[i % 4], body).await;
+            in_flight.fetch_sub(1, SeqCst);
             (response, started.elapsed())
         }
     }));
+    let probe = aws_sdk_dynamodb::Client::new(&ctx.aws);
     let freeze = async {
         tokio::time::sleep(Duration::from_millis(150)).await;
         let signal = |sig: &str| std::process::Command::new("kill").args([sig, &pid]).status().map(|s| s.success());
         assert_eq!(signal("-STOP").ok(), Some(true));
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        let stopped = Instant::now();
+        // The freeze took: DynamoDB Local does not answer now (it answers in milliseconds).
+        let answer = tokio::time::timeout(Duration::from_millis(1500), probe.list_tables().send()).await;
+        // Every request has been sent by now; those not answered yet wait on the freeze.
+        let waiting = in_flight.load(SeqCst);
+        tokio::time::sleep(Duration::from_secs(3).saturating_sub(stopped.elapsed())).await;
         assert_eq!(signal("-CONT").ok(), Some(true));
+        (answer.is_err(), waiting)
     };
-    let (responses, ()) = tokio::join!(rush, freeze);
+    let (responses, (frozen, waiting)) = tokio::join!(rush, freeze);
+    assert!(frozen, "DynamoDB Local answered while it was meant to be stopped");
+    // Requests were waiting on DynamoDB while it was shown to be stopped: it hit the rush.
+    assert!(waiting > 0, "no request was in flight during the freeze");
     let mut statuses = Vec::new();
     for (response, took) in &responses {
         statuses.push(response.status);
