@@ -68,6 +68,14 @@ fn maker_key(id: &OrderId, maker: &UserId) -> Item {
     ])
 }
 
+/// How a refund ended, as [`Store::settle_refund`] records it.
+struct Settled<'a> {
+    status: RefundStatus,
+    note: String,
+    refund_id: Option<&'a str>,
+    progress: &'a RefundProgress,
+}
+
 /// A customer's unpaid orders: `orders`, the string set of their orders in
 /// `pending_payment`. Access pattern: read with the checkout's BatchGetItem, added to by the
 /// placing transaction on condition that it holds fewer than [`MAX_UNPAID_ORDERS`], removed
@@ -772,48 +780,8 @@ impl Store {
             Some(id) => format!("payment refunded ({id})"),
             None => "payment refunded".to_owned(),
         };
-        let note = HistoryEntry { status: order.status, at: now.clone(), note: Some(text) };
-        let mut values = HashMap::from([
-            (":succeeded".to_owned(), to_value(&RefundStatus::Succeeded)?),
-            (":pending".to_owned(), to_value(&RefundStatus::Pending)?),
-            (":now".to_owned(), s(now.as_str())),
-            (":entry".to_owned(), to_value(&vec![note.clone()])?),
-            (":progress".to_owned(), to_value(progress)?),
-        ]);
-        if let Some(id) = refund_id {
-            values.insert(":rid".to_owned(), s(id));
-        }
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(order_key(&order.id)))
-            .update_expression(format!(
-                "SET #payment.refund_status = :succeeded, #payment.#refund = :progress, {}updated_at = :now, \
-                 history = list_append(history, :entry) REMOVE gsi3pk, gsi3sk",
-                if refund_id.is_some() { "#payment.refund_id = :rid, " } else { "" }
-            ))
-            .condition_expression("#payment.refund_status = :pending")
-            .expression_attribute_names("#payment", "payment")
-            .expression_attribute_names("#refund", "refund")
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => {
-                let mut next = order.clone();
-                next.payment.refund_status = Some(RefundStatus::Succeeded);
-                if refund_id.is_some() {
-                    next.payment.refund_id = refund_id.map(str::to_owned);
-                }
-                next.payment.refund = Some(progress.clone());
-                next.updated_at = now.clone();
-                next.history.push(note);
-                Ok(Some(next))
-            }
-            Err(err) if is_condition_failure(&err) => Ok(None),
-            Err(err) => Err(sdk("recording a refund")(err)),
-        }
+        let settled = Settled { status: RefundStatus::Succeeded, note: text, refund_id, progress };
+        self.settle_refund(order, settled, false, now, "recording a refund").await
     }
 
     /// Records a refund that will not come through (Stripe failed or cancelled it, or it
@@ -829,9 +797,26 @@ impl Store {
         progress: &RefundProgress,
         now: &Timestamp,
     ) -> Result<Option<Order>> {
-        let note = HistoryEntry { status: order.status, at: now.clone(), note: Some("refund failed".to_owned()) };
+        let settled = Settled { status: RefundStatus::Failed, note: "refund failed".to_owned(), refund_id, progress };
+        self.settle_refund(order, settled, true, now, "recording a failed refund").await
+    }
+
+    /// The write behind [`Store::record_refund`] and [`Store::fail_refund`]: the refund's
+    /// final status, its id if known, its progress and a history note, off the due index; on
+    /// condition that the refund is pending or, when `or_succeeded` (a refund failing after
+    /// it was reported succeeded), that this very refund was recorded succeeded.
+    async fn settle_refund(
+        &self,
+        order: &Order,
+        settled: Settled<'_>,
+        or_succeeded: bool,
+        now: &Timestamp,
+        context: &'static str,
+    ) -> Result<Option<Order>> {
+        let Settled { status, note, refund_id, progress } = settled;
+        let note = HistoryEntry { status: order.status, at: now.clone(), note: Some(note) };
         let mut values = HashMap::from([
-            (":failed".to_owned(), to_value(&RefundStatus::Failed)?),
+            (":to".to_owned(), to_value(&status)?),
             (":pending".to_owned(), to_value(&RefundStatus::Pending)?),
             (":now".to_owned(), s(now.as_str())),
             (":entry".to_owned(), to_value(&vec![note.clone()])?),
@@ -840,8 +825,10 @@ impl Store {
         let mut condition = "#payment.refund_status = :pending".to_owned();
         if let Some(id) = refund_id {
             values.insert(":rid".to_owned(), s(id));
-            values.insert(":succeeded".to_owned(), to_value(&RefundStatus::Succeeded)?);
-            condition.push_str(" OR (#payment.refund_status = :succeeded AND #payment.refund_id = :rid)");
+            if or_succeeded {
+                values.insert(":succeeded".to_owned(), to_value(&RefundStatus::Succeeded)?);
+                condition.push_str(" OR (#payment.refund_status = :succeeded AND #payment.refund_id = :rid)");
+            }
         }
         let result = self
             .client
@@ -849,7 +836,7 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(order_key(&order.id)))
             .update_expression(format!(
-                "SET #payment.refund_status = :failed, #payment.#refund = :progress, {}updated_at = :now, \
+                "SET #payment.refund_status = :to, #payment.#refund = :progress, {}updated_at = :now, \
                  history = list_append(history, :entry) REMOVE gsi3pk, gsi3sk",
                 if refund_id.is_some() { "#payment.refund_id = :rid, " } else { "" }
             ))
@@ -862,7 +849,7 @@ impl Store {
         match result {
             Ok(_) => {
                 let mut next = order.clone();
-                next.payment.refund_status = Some(RefundStatus::Failed);
+                next.payment.refund_status = Some(status);
                 if refund_id.is_some() {
                     next.payment.refund_id = refund_id.map(str::to_owned);
                 }
@@ -872,7 +859,7 @@ impl Store {
                 Ok(Some(next))
             }
             Err(err) if is_condition_failure(&err) => Ok(None),
-            Err(err) => Err(sdk("recording a failed refund")(err)),
+            Err(err) => Err(sdk(context)(err)),
         }
     }
 
