@@ -100,14 +100,26 @@ pub(crate) trait SdkFailure: std::error::Error + Send + Sync + 'static {
     }
 }
 
+/// What DynamoDB answers when it is overloaded or failing on its side. The SDK retries
+/// these; one that is still there when its attempts ran out means DynamoDB is unavailable
+/// for now, as a timeout does: a 503, not a 500 (API.md: 500 only for genuine faults).
+const OVERLOADED: [&str; 5] = [
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+];
+
 impl<E, R> SdkFailure for aws_sdk_dynamodb::error::SdkError<E, R>
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     fn unavailable(&self) -> bool {
         use aws_sdk_dynamodb::error::SdkError;
         matches!(self, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
+            || self.as_service_error().and_then(|e| e.code()).is_some_and(|code| OVERLOADED.contains(&code))
     }
 }
 
@@ -151,5 +163,35 @@ pub(crate) fn cancellation_codes<R>(
             .map(|r| r.code().filter(|c| *c != "None").map(str::to_owned))
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::config::http::HttpResponse;
+    use aws_sdk_dynamodb::error::{ErrorMetadata, SdkError};
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_smithy_types::body::SdkBody;
+
+    fn answered(code: &str, status: u16) -> SdkError<TransactWriteItemsError, HttpResponse> {
+        let error = TransactWriteItemsError::generic(ErrorMetadata::builder().code(code).build());
+        let status = status.try_into().unwrap_or_else(|e| panic!("{e}"));
+        SdkError::service_error(error, HttpResponse::new(status, SdkBody::empty()))
+    }
+
+    #[test]
+    fn dynamodb_overloaded_after_the_sdk_retries_is_a_503_not_a_500() {
+        for (code, status) in [
+            ("ThrottlingException", 400),
+            ("ProvisionedThroughputExceededException", 400),
+            ("RequestLimitExceeded", 400),
+            ("InternalServerError", 500),
+        ] {
+            let err = sdk("placing an order")(answered(code, status));
+            assert_eq!(err.status(), 503, "{code}");
+        }
+        let err = sdk("placing an order")(answered("ValidationException", 400));
+        assert_eq!(err.status(), 500, "a request DynamoDB refuses is our fault");
     }
 }
