@@ -14,11 +14,11 @@ mod build;
 mod cpu;
 mod delivery;
 mod lifecycle;
-mod orders;
+pub mod orders;
 mod peers;
 mod proc;
-mod proxy;
-mod report;
+pub mod proxy;
+pub mod report;
 mod stack;
 mod web;
 
