@@ -456,7 +456,11 @@ pub fn check_emails(o: &Observed) -> Check {
 /// `grace` after it ended).
 pub fn during_fault(sample: &Sample, faults: &[FaultWindow], grace: Duration) -> Option<&'static str> {
     let (from, to) = (sample.sent, sample.sent + sample.took);
-    faults.iter().filter(|f| f.may_fail_requests).find(|f| from <= f.end + grace && to >= f.start).map(|f| f.name)
+    let overlaps = |grace: Duration| {
+        faults.iter().filter(|f| f.may_fail_requests).find(|f| from <= f.end + grace && to >= f.start).map(|f| f.name)
+    };
+    // Named after the fault that was on, rather than one whose grace was still running.
+    overlaps(Duration::ZERO).or_else(|| overlaps(grace))
 }
 
 /// HTTP: no 500 ever; a 502/503/504 or no answer only while a fault was on.
