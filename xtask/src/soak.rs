@@ -128,7 +128,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let bin_dir = opts.value("--bin-dir")?.map(PathBuf::from);
     let debug = opts.flag("--debug");
     opts.finish()?;
-    if !(minutes > 0.0) {
+    if minutes.is_nan() || minutes <= 0.0 {
         bail!("--minutes must be above 0");
     }
     let root = crate::project_root();
@@ -146,6 +146,18 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     std::fs::write(&path, &report.markdown).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("soak: report in {}", path.display());
     if report.failed.is_empty() { Ok(()) } else { bail!("soak failed: {}", report.failed.join("; ")) }
+}
+
+/// The heading of the soak's section of `BENCHMARKS.md`, written from a run's report.
+pub const BENCHMARKS_HEADING: &str = "## A soak under faults";
+
+/// The soak's section of a `BENCHMARKS.md` (its heading to the next `## ` heading or the
+/// end), so that `cargo xtask bench`, which writes the rest of the file, keeps it.
+pub fn benchmarks_section(markdown: &str) -> Option<&str> {
+    let start = markdown.find(&format!("\n{BENCHMARKS_HEADING}"))? + 1;
+    let rest = &markdown[start..];
+    let end = rest[BENCHMARKS_HEADING.len()..].find("\n## ").map_or(rest.len(), |i| i + BENCHMARKS_HEADING.len() + 1);
+    Some(&rest[..end])
 }
 
 /// `cargo build --release` of [`FUNCTIONS`], in one invocation (shared dependencies built
@@ -701,7 +713,8 @@ fn phases(samples: &[Sample], faults: &[FaultWindow], traffic_took: Duration) ->
     let during: f64 = faults.iter().map(|f| (f.end + GRACE - f.start).as_secs_f64()).sum();
     let traffic: Vec<&Sample> = samples.iter().filter(|s| s.route != "POST /webhooks/stripe").collect();
     let in_fault = |s: &Sample| faults.iter().any(|f| s.sent + s.took >= f.start && s.sent <= f.end + GRACE);
-    let parts: [(&'static str, f64, Box<dyn Fn(&Sample) -> bool>); 4] = [
+    type Pick<'a> = Box<dyn Fn(&Sample) -> bool + 'a>;
+    let parts: [(&'static str, f64, Pick); 4] = [
         ("before the faults", first.as_secs_f64(), Box::new(move |s: &Sample| s.sent < first)),
         ("during a fault (+10 s)", during, Box::new(in_fault)),
         (
@@ -827,4 +840,18 @@ fn render(o: &Observed, checks: &[check::Check], phases: &[Phase], f: &Figures) 
         }
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_benchmarks_section_is_found_between_headings_or_at_the_end() {
+        let middle = "# B\n\n## One\nx\n## A soak under faults\nfigures\n\n## Two\ny\n";
+        assert_eq!(benchmarks_section(middle), Some("## A soak under faults\nfigures\n\n"));
+        let last = "# B\n## A soak under faults (5 minutes)\nfigures\n";
+        assert_eq!(benchmarks_section(last), Some("## A soak under faults (5 minutes)\nfigures\n"));
+        assert_eq!(benchmarks_section("# B\n## One\n"), None);
+    }
 }
