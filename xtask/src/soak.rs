@@ -41,9 +41,11 @@ use check::{EmailView, EventView, FaultWindow, IntentView, Observed, OrderView, 
 use faults::{FaultKind, Injector};
 use traffic::{Customer, Traffic};
 
-/// The functions the soak calls, directly or through the stack.
+/// The functions the soak calls, directly or through the stack (`create-product` makes
+/// its products).
 pub const FUNCTIONS: &[&str] = &[
     "health",
+    "create-product",
     "not-found",
     "list-products",
     "get-product",
