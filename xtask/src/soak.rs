@@ -319,11 +319,10 @@ async fn run_on(
 
     let settle_started = Instant::now();
     let settled = settle(stack, &dynamodb, &info.table_name, &relay, &audit).await;
-    eprintln!(
-        "soak: settled in {:.0} s{}",
-        settle_started.elapsed().as_secs_f64(),
-        if settled { "" } else { " (timed out)" }
-    );
+    match &settled {
+        Ok(()) => eprintln!("soak: settled in {:.0} s", settle_started.elapsed().as_secs_f64()),
+        Err(moving) => eprintln!("soak: not settled after {:.0} s: {moving}", settle_started.elapsed().as_secs_f64()),
+    }
 
     // What happened.
     let end = snapshot(&dynamodb, &info.table_name).await.context("reading the table at the end")?;
@@ -378,11 +377,7 @@ async fn run_on(
     checks.push(check::Check {
         name: "settled",
         summary: format!("settled in {:.0} s", settle_started.elapsed().as_secs_f64()),
-        violations: if settled {
-            Vec::new()
-        } else {
-            vec!["orders, refunds, events or emails still moving at the deadline".to_owned()]
-        },
+        violations: settled.err().map(|moving| format!("still moving at the deadline: {moving}")).into_iter().collect(),
     });
     let figures = Figures {
         settings: settings.clone(),
@@ -401,38 +396,61 @@ async fn run_on(
     Ok(Report { failed, markdown })
 }
 
-/// Waits until nothing moves any more: every order final, no webhook still to deliver,
-/// and the bus's and the mailbox's counts unchanged over two reads. False at the deadline:
-/// the payment window, a few dwells and a minute for refunds, events and emails.
+/// Waits until nothing moves any more: every order final with no refund pending, no
+/// webhook still to deliver, and the bus's and the mailbox's counts unchanged over two
+/// reads. At the deadline (the payment window, a few dwells, and four minutes for refunds
+/// retried by the expirer, notifier retries and a mailbox that grows slow to read), what
+/// was still moving.
 async fn settle(
     stack: &Stack,
     dynamodb: &aws_sdk_dynamodb::Client,
     table: &str,
     relay: &relay::Relay,
     audit: &EventAudit,
-) -> bool {
-    let deadline = Instant::now() + PAYMENT_WINDOW + DWELL * 6 + Duration::from_secs(90);
+) -> Result<(), String> {
+    let deadline = Instant::now() + PAYMENT_WINDOW + DWELL * 6 + Duration::from_secs(240);
     let mut last = (usize::MAX, usize::MAX);
     let mut quiet_reads = 0;
+    let mut moving = String::from("nothing read yet");
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let Ok(now) = snapshot(dynamodb, table).await else { continue };
-        let moving = now.orders.iter().any(|o| {
-            !["delivered", "cancelled", "expired", "payment_failed"].contains(&o.status.as_str())
-                || o.refund_status.as_deref() == Some("pending")
-        });
-        let relaying = relay.shared.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0;
+        let orders = match snapshot(dynamodb, table).await {
+            Ok(now) => now.orders,
+            Err(e) => {
+                moving = format!("the table could not be read: {e:#}");
+                continue;
+            }
+        };
+        let unfinished: Vec<String> = orders
+            .iter()
+            .filter(|o| {
+                !["delivered", "cancelled", "expired", "payment_failed"].contains(&o.status.as_str())
+                    || o.refund_status.as_deref() == Some("pending")
+            })
+            .map(|o| format!("{} ({}, refund {:?})", o.id, o.status, o.refund_status))
+            .collect();
+        let relaying = relay.shared.in_flight.load(std::sync::atomic::Ordering::SeqCst);
         let counts = (
             audit.count().await.unwrap_or(usize::MAX),
             local::notifications::sent_emails(&stack.info.aws_endpoint_url).await.map_or(usize::MAX, |e| e.len()),
         );
         quiet_reads = if counts == last { quiet_reads + 1 } else { 0 };
+        moving = format!(
+            "{} orders not final or with a refund pending {:?}; {relaying} webhooks still to deliver; \
+             events on the bus {} then {}, emails {} then {}",
+            unfinished.len(),
+            unfinished.iter().take(5).collect::<Vec<_>>(),
+            last.0,
+            counts.0,
+            last.1,
+            counts.1
+        );
         last = counts;
-        if !moving && !relaying && quiet_reads >= 2 {
-            return true;
+        if unfinished.is_empty() && relaying == 0 && quiet_reads >= 2 {
+            return Ok(());
         }
     }
-    false
+    Err(moving)
 }
 
 /// The table's products and orders.
@@ -847,6 +865,14 @@ fn render(o: &Observed, checks: &[check::Check], phases: &[Phase], f: &Figures) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_soak_builds_only_function_crates() {
+        let root = crate::project_root();
+        for f in FUNCTIONS {
+            assert!(root.join("functions").join(f).join("Cargo.toml").is_file(), "{f}");
+        }
+    }
 
     #[test]
     fn the_benchmarks_section_is_found_between_headings_or_at_the_end() {
