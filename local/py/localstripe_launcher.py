@@ -6,7 +6,11 @@ localstripe's own entry point binds every interface (`::`) and persists its stat
 serves the same aiohttp app, but:
 
 * binds only the given host (loopback by default) and port;
-* keeps all state in memory: fresh at every start, private to this process;
+* keeps all state in memory: fresh at every start, private to this process — unless given
+  `--state-file PATH`: then it loads its objects from that file at start (if it exists) and
+  writes them back when it is stopped with SIGTERM or SIGINT, so a restart keeps every
+  intent, charge and refund, as Stripe's own outages do (`cargo xtask soak` kills and
+  restarts it). Registered webhooks and idempotency keys are not kept;
 * makes PaymentIntents look like the real API's: it fills in `amount_capturable`,
   `amount_received`, `confirmation_method` and `payment_method_types` (absent in
   localstripe) and returns `latest_charge` as an id unless it was expanded, as Stripe does;
@@ -72,6 +76,30 @@ from _watchdog import exit_with_parent  # noqa: E402
 def keep_state_in_memory(resources):
     resources.Store.try_load_from_disk = lambda self: None
     resources.Store.dump_to_disk = lambda self: None
+
+
+def load_state(resources, path):
+    """The objects a previous run saved to `path`, if any."""
+    import pickle
+
+    try:
+        with open(path, "rb") as f:
+            saved = pickle.load(f)
+    except FileNotFoundError:
+        return
+    dict.update(resources.store, saved)
+    print(f"localstripe: loaded {len(saved)} objects from {path}", flush=True)
+
+
+def save_state(resources, path):
+    """Written whole, then renamed, so that a reader never sees half a file."""
+    import pickle
+
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump(dict(resources.store), f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    print(f"localstripe: saved {len(resources.store)} objects to {path}", flush=True)
 
 
 def _expanded(expand, field):
@@ -189,6 +217,7 @@ def main():
         default=3.0,
         help="how long a test card's refund stays as first reported before it settles",
     )
+    parser.add_argument("--state-file", help="load objects from it at start, save them to it at SIGTERM")
     args = parser.parse_args()
 
     exit_with_parent()
@@ -197,6 +226,8 @@ def main():
     from localstripe import resources, server
 
     keep_state_in_memory(resources)
+    if args.state_file:
+        load_state(resources, args.state_file)
     make_payment_intents_stripe_shaped(resources)
     refunds_like_stripe(resources)
     install_refunds(resources, server, args.refund_settle_seconds)
@@ -215,8 +246,12 @@ def main():
     logger.setLevel(logging.DEBUG)
     logger.addHandler(logging.StreamHandler())
 
-    print(f"localstripe: serving on http://{args.host}:{args.port}/ (state in memory)", flush=True)
-    web.run_app(server.app, sock=sock, access_log=logger, print=None)
+    where = f"state in {args.state_file} at stop" if args.state_file else "state in memory"
+    print(f"localstripe: serving on http://{args.host}:{args.port}/ ({where})", flush=True)
+    # A short grace for requests in flight at SIGTERM: a stop is an outage, not a drain.
+    web.run_app(server.app, sock=sock, access_log=logger, print=None, shutdown_timeout=1)
+    if args.state_file:
+        save_state(resources, args.state_file)
 
 
 if __name__ == "__main__":

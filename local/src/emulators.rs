@@ -96,6 +96,34 @@ impl Emulator {
         }
     }
 
+    /// Freezes the emulator (SIGSTOP to its process group): it keeps its connections and
+    /// answers nothing until [`Emulator::resume`] — a stalled service, not a dead one.
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal_group(nix::sys::signal::SIGSTOP)
+    }
+
+    /// Lets a paused emulator run again (SIGCONT); what queued meanwhile is then served.
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal_group(nix::sys::signal::SIGCONT)
+    }
+
+    /// SIGTERM, then up to `grace` for it to exit (the localstripe launcher saves its state
+    /// file then), then SIGKILL. The handle stays, for [`Emulator::check_running`].
+    pub async fn terminate(&mut self, grace: Duration) {
+        let _ = self.signal_group(nix::sys::signal::SIGTERM);
+        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+            self.kill();
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        }
+    }
+
+    fn signal_group(&self, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
+        let pid = self.child.id().with_context(|| format!("{} has exited", self.name))?;
+        let pid = i32::try_from(pid).with_context(|| format!("{}'s pid {pid}", self.name))?;
+        nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), signal)
+            .with_context(|| format!("sending {signal} to {}", self.name))
+    }
+
     /// Kills the emulator and waits for it to go.
     pub async fn stop(mut self) {
         self.kill();
@@ -145,7 +173,22 @@ pub fn cognito_events_file(opts: &EmulatorOptions) -> PathBuf {
 /// Starts localstripe, in-memory and on loopback only (see `local/py/localstripe_launcher.py`).
 /// Its API base for Stripe clients is `<url>/`.
 pub async fn start_localstripe(venv: &Venv, opts: &EmulatorOptions) -> anyhow::Result<Emulator> {
-    start(venv, "localstripe", "localstripe_launcher.py", "/v1/customers", opts, &[]).await
+    start_localstripe_with_state(venv, opts, None).await
+}
+
+/// [`start_localstripe`], and with `state_file` its objects survive a restart: loaded from
+/// the file at start, saved to it when [`Emulator::terminate`] stops it.
+pub async fn start_localstripe_with_state(
+    venv: &Venv,
+    opts: &EmulatorOptions,
+    state_file: Option<&Path>,
+) -> anyhow::Result<Emulator> {
+    let state = state_file.map(|p| p.display().to_string());
+    let args: Vec<&str> = match &state {
+        Some(path) => vec!["--state-file", path],
+        None => Vec::new(),
+    };
+    start(venv, "localstripe", "localstripe_launcher.py", "/v1/customers", opts, &args).await
 }
 
 /// Starts DynamoDB Local (installing it first if needed, see [`crate::dynamodb_local`]):

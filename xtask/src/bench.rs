@@ -14,11 +14,11 @@ mod build;
 mod cpu;
 mod delivery;
 mod lifecycle;
-mod orders;
+pub mod orders;
 mod peers;
 mod proc;
-mod proxy;
-mod report;
+pub mod proxy;
+pub mod report;
 mod stack;
 mod web;
 
@@ -428,7 +428,12 @@ async fn bench(o: Options) -> anyhow::Result<()> {
     std::fs::write(work.join("results.json"), json)?;
     let out =
         o.out.clone().unwrap_or_else(|| if o.quick { work.join("BENCHMARKS.md") } else { root.join("BENCHMARKS.md") });
-    let markdown = report.markdown();
+    let mut markdown = report.markdown();
+    // The soak's figures are not the bench's to measure: keep them.
+    if let Some(soak) = std::fs::read_to_string(&out).ok().as_deref().and_then(crate::soak::benchmarks_section) {
+        markdown.push('\n');
+        markdown.push_str(soak);
+    }
     std::fs::write(&out, &markdown).with_context(|| format!("writing {}", out.display()))?;
     println!("{markdown}");
     eprintln!("bench: wrote {} and {}", out.display(), work.join("results.json").display());

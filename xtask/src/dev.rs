@@ -63,6 +63,8 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         schedule_every: (!schedule_every.is_zero()).then_some(schedule_every),
         payment_window: Some(Duration::from_secs(payment_window)),
         delivery_dwell: Some(Duration::from_secs(delivery_dwell)),
+        functions_dynamodb_url: None,
+        stripe_state_file: None,
     };
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

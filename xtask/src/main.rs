@@ -9,6 +9,8 @@
 //!   Rust test suite against fresh emulators.
 //! * `mail`  — the emails the running `dev` stack sent, each also as `.local/mail/<id>.html`.
 //! * `bench` — benchmarks (see `bench.rs`).
+//! * `soak`  — traffic through the whole local stack under injected faults, then
+//!   invariants checked (see `soak.rs`).
 
 mod bench;
 mod browser;
@@ -16,6 +18,7 @@ mod cli;
 mod dev;
 mod mail;
 mod pay;
+mod soak;
 mod stack;
 mod test;
 mod token;
@@ -47,13 +50,20 @@ tasks:
         List the emails the running `dev` stack has sent (moto's SES): time, recipient,
         subject, id; each is also written to .local/mail/<id>.html to open in a browser.
         With an ID, print that email.
-  test [--skip-lint] [--skip-api] [--skip-browser] [--skip-rust] [--max-examples N] [--seed N] [FILTER...]
+  test [--skip-lint] [--skip-api] [--skip-browser] [--skip-soak] [--skip-rust] [--max-examples N] [--seed N] [FILTER...]
         Lint template.yaml, fuzz the API with schemathesis against openapi.yaml, run the
         workspace's tests against fresh DynamoDB Local and moto, the browser tests in
-        Debian's Chromium (apt package chromium). What CI (.ci/run) runs.
+        Debian's Chromium (apt package chromium), and the soak's 1-minute form (debug
+        binaries). What CI (.ci/run) runs.
         FILTERs (test names) go to nextest and leave out the doc tests.
   bench [...]
         Benchmarks.
+  soak [--minutes 5] [--bin-dir DIR | --debug]
+        Mixed customer traffic through the whole local stack (release binaries) while
+        faults are injected (DynamoDB Local frozen, DynamoDB errors, localstripe killed,
+        moto frozen, webhooks twice and late); then checks stock, money, progress, events,
+        emails and HTTP answers, prints rate and p99 before/during/after the faults, and
+        exits non-zero if a check fails. Report in .local/soak/report.md.
   help  This text.
 ";
 
@@ -68,6 +78,7 @@ fn main() -> ExitCode {
         Some("mail") => mail::run(rest),
         Some("test") => test::run(rest),
         Some("bench") => bench::run(rest),
+        Some("soak") => soak::run(rest),
         Some("help" | "--help" | "-h") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

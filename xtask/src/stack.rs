@@ -89,6 +89,13 @@ pub struct StackOptions {
     pub delivery_dwell: Option<Duration>,
     /// The functions' `PAYMENT_WINDOW_SECONDS` (`None`: their default, 30 minutes).
     pub payment_window: Option<Duration>,
+    /// Where the functions reach DynamoDB, if not DynamoDB Local itself: a fault-injecting
+    /// proxy in front of it (`cargo xtask soak`). The stream pump, which stands for AWS's
+    /// event source mapping, still reads the stream directly.
+    pub functions_dynamodb_url: Option<String>,
+    /// Start localstripe with this state file, so that it can be restarted without losing
+    /// its objects (`cargo xtask soak`).
+    pub stripe_state_file: Option<PathBuf>,
 }
 
 impl StackOptions {
@@ -108,6 +115,8 @@ impl StackOptions {
             schedule_every: Some(DEFAULT_SCHEDULE_EVERY),
             delivery_dwell: None,
             payment_window: None,
+            functions_dynamodb_url: None,
+            stripe_state_file: None,
         }
     }
 }
@@ -143,7 +152,7 @@ impl Stack {
         let (dynamodb, moto, stripe) = tokio::try_join!(
             emulators::start_dynamodb_local(&dynamodb_opts),
             emulators::start_moto(venv, &moto_opts),
-            emulators::start_localstripe(venv, &stripe_opts)
+            emulators::start_localstripe_with_state(venv, &stripe_opts, opts.stripe_state_file.as_deref())
         )?;
         // DynamoDB Local cannot be bound to loopback: it listens on every interface.
         eprintln!(
@@ -201,7 +210,8 @@ impl Stack {
             opts.payment_window,
         );
         // Read by the SDK before AWS_ENDPOINT_URL: DynamoDB on DynamoDB Local, the rest on moto.
-        env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), dynamodb.url()));
+        let functions_dynamodb = opts.functions_dynamodb_url.clone().unwrap_or_else(|| dynamodb.url());
+        env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), functions_dynamodb));
         if let Some(dwell) = opts.delivery_dwell {
             env.push(("DELIVERY_DWELL_SECONDS".to_owned(), dwell.as_secs().max(1).to_string()));
         }

@@ -8,7 +8,11 @@
 //!    Before fuzzing, it checks that the functions' DynamoDB is DynamoDB Local, not moto.
 //! 3. **browser** — Playwright (`browser/`) driving Debian's Chromium through the web shop
 //!    on a fresh local stack: journeys, keyboard use, axe, screenshots at 360 and 1280 px.
-//! 4. **rust** — the workspace's tests against a fresh DynamoDB Local
+//! 4. **soak** — `cargo xtask soak` in its short form (1 minute of traffic, each fault
+//!    once, held about 4 s) on a fresh local stack, with the debug binaries the api step
+//!    built: a release build of the functions would add many minutes on 2 cores, and the
+//!    step checks invariants under faults, not speed (`cargo xtask soak` measures that).
+//! 5. **rust** — the workspace's tests against a fresh DynamoDB Local
 //!    (`MM_TEST_DYNAMODB_ENDPOINT`), moto (`MM_TEST_AWS_ENDPOINT`) and localstripe
 //!    (`MM_TEST_STRIPE_API_BASE`); tests create their own uniquely named tables, pools and
 //!    intents in them. Doc tests, then
@@ -50,6 +54,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let skip_api = opts.flag("--skip-api");
     let skip_rust = opts.flag("--skip-rust");
     let skip_browser = opts.flag("--skip-browser");
+    let skip_soak = opts.flag("--skip-soak");
     let max_examples = opts.number("--max-examples")?.unwrap_or(DEFAULT_MAX_EXAMPLES);
     let seed = opts.number("--seed")?.unwrap_or(DEFAULT_SEED);
     // Test name filters, handed to nextest (`cargo xtask test --skip-lint --skip-api delivery`).
@@ -59,7 +64,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let work_dir = root.join(".local").join("test");
 
     let venv = local::venv::ensure_emulators(&root)?;
-    if !(skip_api && skip_rust && skip_browser) {
+    if !(skip_api && skip_rust && skip_browser && skip_soak) {
         local::dynamodb_local::ensure_installed()?;
     }
     let tools = if skip_lint { None } else { Some(local::venv::ensure_tools(&root)?) };
@@ -94,6 +99,10 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     if !skip_browser {
         heading("browser: Playwright and Debian's Chromium through the web shop on the local stack");
         step("browser tests", runtime.block_on(crate::browser::browser_tests(&root, &venv, &work_dir)));
+    }
+    if !skip_soak {
+        heading("soak: 1 minute of traffic through the local stack under faults");
+        step("soak", runtime.block_on(soak(&root, &venv, &work_dir)));
     }
     if !skip_rust {
         heading("rust: workspace tests against DynamoDB Local and moto");
@@ -146,6 +155,15 @@ fn template(root: &Path) -> anyhow::Result<std::path::PathBuf> {
         bail!("{} is missing", path.display());
     }
     Ok(path)
+}
+
+/// The soak's CI form, on the debug binaries (see the module's notes).
+async fn soak(root: &Path, venv: &Venv, work_dir: &Path) -> anyhow::Result<()> {
+    let bin_dir = tokio::task::block_in_place(|| cli::build_functions(root))?;
+    let report = crate::soak::soak(venv, &bin_dir, &work_dir.join("soak"), &crate::soak::Settings::ci()).await?;
+    let path = work_dir.join("soak").join("report.md");
+    std::fs::write(&path, &report.markdown).with_context(|| format!("writing {}", path.display()))?;
+    if report.failed.is_empty() { Ok(()) } else { bail!("{} (report in {})", report.failed.join("; "), path.display()) }
 }
 
 async fn api_tests(root: &Path, venv: &Venv, work_dir: &Path, max_examples: u32, seed: u64) -> anyhow::Result<()> {

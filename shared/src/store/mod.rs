@@ -176,3 +176,33 @@ pub(crate) fn cancellation_codes<R>(
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::config::http::HttpResponse;
+    use aws_sdk_dynamodb::error::{ErrorMetadata, SdkError};
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_smithy_types::body::SdkBody;
+
+    fn answered(code: &str, status: u16) -> SdkError<TransactWriteItemsError, HttpResponse> {
+        let error = TransactWriteItemsError::generic(ErrorMetadata::builder().code(code).build());
+        let status = status.try_into().unwrap_or_else(|e| panic!("{e}"));
+        SdkError::service_error(error, HttpResponse::new(status, SdkBody::empty()))
+    }
+
+    #[test]
+    fn dynamodb_overloaded_after_the_sdk_retries_is_a_503_not_a_500() {
+        for (code, status) in [
+            ("ThrottlingException", 400),
+            ("ProvisionedThroughputExceededException", 400),
+            ("RequestLimitExceeded", 400),
+            ("InternalServerError", 500),
+        ] {
+            let err = sdk("placing an order")(answered(code, status));
+            assert_eq!(err.status(), 503, "{code}");
+        }
+        let err = sdk("placing an order")(answered("ValidationException", 400));
+        assert_eq!(err.status(), 500, "a request DynamoDB refuses is our fault");
+    }
+}

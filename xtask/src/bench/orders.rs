@@ -72,18 +72,31 @@ impl Api {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> anyhow::Result<Reply> {
-        let uri = format!("{}{path}", self.base);
-        let mut builder = http::Request::builder().method(method).uri(&uri).header("accept", "application/json");
-        if let Some(token) = token {
-            builder = builder.header("authorization", format!("Bearer {token}"));
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        if let Some(bearer) = &bearer {
+            all.push(("authorization", bearer));
         }
         let bytes = match body {
             Some(body) => {
-                builder = builder.header("content-type", "application/json");
+                all.push(("content-type", "application/json"));
                 Bytes::from(body.to_string())
             }
             None => Bytes::new(),
         };
+        self.send_bytes(method, path, &all, bytes).await
+    }
+
+    /// [`Api::send`] with a body sent byte for byte (a signed webhook) and only `headers`.
+    pub async fn send_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        bytes: Bytes,
+    ) -> anyhow::Result<Reply> {
+        let uri = format!("{}{path}", self.base);
+        let mut builder = http::Request::builder().method(method).uri(&uri).header("accept", "application/json");
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }

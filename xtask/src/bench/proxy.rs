@@ -4,9 +4,15 @@
 //! (`POST /v1/payment_intents/pi_123/cancel` → `POST /v1/payment_intents/{id}/cancel`).
 //! The clients speak plain HTTP/1.1 to an `http://` endpoint, so requests can be read off
 //! the byte stream; bytes pass through untouched.
+//!
+//! In front of DynamoDB Local it can also stand for DynamoDB under load ([`Faults`]): while
+//! switched on, it answers a chosen share of calls itself, with the errors real DynamoDB
+//! gives and DynamoDB Local never does (`TransactionConflict`, throttling, 500s). Such a
+//! call never reaches DynamoDB Local: nothing was written, as with the real errors.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -31,6 +37,125 @@ pub struct CountingProxy {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// An error DynamoDB gives under load, as its JSON protocol sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// `TransactionCanceledException`, every item `TransactionConflict` (another transaction
+    /// held one of them). Only for `TransactWriteItems`; the SDK does not retry it.
+    Conflict,
+    /// `ThrottlingException` (400), retried by the SDK.
+    Throttling,
+    /// `ProvisionedThroughputExceededException` (400), retried by the SDK.
+    ProvisionedThroughputExceeded,
+    /// `InternalServerError` (500), retried by the SDK.
+    InternalServerError,
+}
+
+impl Fault {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Conflict => "TransactionConflict",
+            Self::Throttling => "ThrottlingException",
+            Self::ProvisionedThroughputExceeded => "ProvisionedThroughputExceededException",
+            Self::InternalServerError => "InternalServerError (500)",
+        }
+    }
+
+    /// The HTTP response, for a request with `items` transaction items.
+    fn response(self, items: usize) -> Vec<u8> {
+        let (status, body) = match self {
+            Self::Conflict => (
+                "400 Bad Request",
+                serde_json::json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                    "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]",
+                    "CancellationReasons": (0..items.max(1)).map(|_| serde_json::json!({
+                        "Code": "TransactionConflict",
+                        "Message": "Transaction is ongoing for the item"
+                    })).collect::<Vec<_>>(),
+                }),
+            ),
+            Self::Throttling => (
+                "400 Bad Request",
+                serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+                    "message": "Rate of requests exceeds the allowed throughput."}),
+            ),
+            Self::ProvisionedThroughputExceeded => (
+                "400 Bad Request",
+                serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                    "message": "The level of configured provisioned throughput for the table was exceeded."}),
+            ),
+            Self::InternalServerError => (
+                "500 Internal Server Error",
+                serde_json::json!({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                    "message": "Internal server error"}),
+            ),
+        };
+        let body = body.to_string();
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\
+             x-amzn-requestid: fault-{}\r\n\r\n{body}",
+            body.len(),
+            ulid::Ulid::new()
+        )
+        .into_bytes()
+    }
+}
+
+/// The proxy's fault switch, shared with whoever drives the faults. Off until
+/// [`Faults::switch_on`]. Deterministic: of every 1000 calls while on, exactly `per_mille`
+/// are answered with an error, spread evenly; the errors take turns.
+#[derive(Debug, Default)]
+pub struct Faults {
+    per_mille: AtomicU32,
+    calls: AtomicU64,
+    turns: AtomicU64,
+    injected: Mutex<BTreeMap<Fault, u64>>,
+}
+
+impl Faults {
+    pub fn switch_on(&self, per_mille: u32) {
+        self.per_mille.store(per_mille.min(1000), Ordering::SeqCst);
+    }
+
+    pub fn switch_off(&self) {
+        self.per_mille.store(0, Ordering::SeqCst);
+    }
+
+    /// What was injected so far, by fault.
+    pub fn injected(&self) -> BTreeMap<Fault, u64> {
+        self.injected.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The fault for this call of `operation`, if it gets one.
+    fn decide(&self, operation: &str) -> Option<Fault> {
+        let per_mille = u64::from(self.per_mille.load(Ordering::SeqCst));
+        if per_mille == 0 {
+            return None;
+        }
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if (n + 1) * per_mille / 1000 == n * per_mille / 1000 {
+            return None;
+        }
+        // Conflicts are what a transaction gets; every call can be throttled or fail.
+        let choices: &[Fault] = if operation == "TransactWriteItems" {
+            &[
+                Fault::Conflict,
+                Fault::Throttling,
+                Fault::Conflict,
+                Fault::ProvisionedThroughputExceeded,
+                Fault::InternalServerError,
+            ]
+        } else {
+            &[Fault::Throttling, Fault::ProvisionedThroughputExceeded, Fault::InternalServerError]
+        };
+        let turn = self.turns.fetch_add(1, Ordering::SeqCst);
+        let fault = choices[usize::try_from(turn).unwrap_or(0) % choices.len()];
+        *self.injected.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(fault).or_default() += 1;
+        Some(fault)
+    }
+}
+
 impl Drop for CountingProxy {
     fn drop(&mut self) {
         self.task.abort();
@@ -39,10 +164,20 @@ impl Drop for CountingProxy {
 
 impl CountingProxy {
     pub async fn start(upstream: SocketAddr, by: CountBy) -> anyhow::Result<Self> {
+        Self::start_with(upstream, by, None).await
+    }
+
+    /// A proxy in front of DynamoDB (Local) that answers calls with `faults` while they are
+    /// switched on. It connects to `upstream` only when a client connects.
+    pub async fn with_faults(upstream: SocketAddr, faults: Arc<Faults>) -> anyhow::Result<Self> {
+        Self::start_with(upstream, CountBy::AmzTarget, Some(faults)).await
+    }
+
+    async fn start_with(upstream: SocketAddr, by: CountBy, faults: Option<Arc<Faults>>) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.context("binding the counting proxy")?;
         let addr = listener.local_addr()?;
         let counts = Counts::default();
-        let task = tokio::spawn(accept(listener, upstream, by, counts.clone()));
+        let task = tokio::spawn(accept(listener, upstream, by, counts.clone(), faults));
         Ok(Self { addr, counts, task })
     }
 
@@ -57,13 +192,16 @@ impl CountingProxy {
     }
 }
 
-async fn accept(listener: TcpListener, upstream: SocketAddr, by: CountBy, counts: Counts) {
+async fn accept(listener: TcpListener, upstream: SocketAddr, by: CountBy, counts: Counts, faults: Option<Arc<Faults>>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((client, _)) = accepted {
-                    connections.spawn(relay(client, upstream, by, counts.clone()));
+                    match &faults {
+                        Some(faults) => connections.spawn(relay_with_faults(client, upstream, counts.clone(), faults.clone())),
+                        None => connections.spawn(relay(client, upstream, by, counts.clone())),
+                    };
                 }
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -105,6 +243,105 @@ async fn relay(client: TcpStream, upstream: SocketAddr, by: CountBy, counts: Cou
         let _ = client_tx.shutdown().await;
     };
     tokio::join!(requests, responses);
+}
+
+/// [`relay`], reading whole requests: each is forwarded, or answered here with a fault.
+/// The SDK does not pipeline: a client sends its next request on a connection only after
+/// the answer to the last, so an answer made here never lands inside one from upstream.
+async fn relay_with_faults(client: TcpStream, upstream: SocketAddr, counts: Counts, faults: Arc<Faults>) {
+    let Ok(server) = TcpStream::connect(upstream).await else { return };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (mut client_rx, client_tx) = client.into_split();
+    let (mut server_rx, mut server_tx) = server.into_split();
+    let client_tx = Arc::new(tokio::sync::Mutex::new(client_tx));
+    let answers = client_tx.clone();
+    let requests = async move {
+        let mut framer = WholeRequests::default();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match client_rx.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for request in framer.feed(&buf[..n]) {
+                *counts
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .entry(request.operation.clone())
+                    .or_default() += 1;
+                let sent = match faults.decide(&request.operation) {
+                    Some(fault) => answers.lock().await.write_all(&fault.response(request.items)).await,
+                    None => server_tx.write_all(&request.bytes).await,
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = server_tx.shutdown().await;
+    };
+    let responses = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match server_rx.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if client_tx.lock().await.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = client_tx.lock().await.shutdown().await;
+    };
+    tokio::join!(requests, responses);
+}
+
+/// One whole request off a client's byte stream.
+#[derive(Debug)]
+struct WholeRequest {
+    /// The `X-Amz-Target` operation (`GetItem`), or `?`.
+    operation: String,
+    /// `TransactItems` in the body (0 for other calls).
+    items: usize,
+    /// Head and body, as received.
+    bytes: Vec<u8>,
+}
+
+/// Splits an HTTP/1.1 byte stream into whole requests (head and `Content-Length` body).
+#[derive(Default)]
+struct WholeRequests {
+    pending: Vec<u8>,
+}
+
+impl WholeRequests {
+    fn feed(&mut self, bytes: &[u8]) -> Vec<WholeRequest> {
+        self.pending.extend_from_slice(bytes);
+        let mut found = Vec::new();
+        while let Some(head_end) = find_ignore_case(&self.pending, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&self.pending[..head_end]).into_owned();
+            let header = |wanted: &str| {
+                head.lines().skip(1).find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.trim().eq_ignore_ascii_case(wanted).then(|| value.trim().to_owned())
+                })
+            };
+            let body_len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let end = head_end + 4 + body_len;
+            if self.pending.len() < end {
+                break;
+            }
+            let bytes: Vec<u8> = self.pending.drain(..end).collect();
+            let target = header("x-amz-target").unwrap_or_default();
+            let operation = target.rsplit('.').next().filter(|op| !op.is_empty()).unwrap_or("?").to_owned();
+            let items = serde_json::from_slice::<serde_json::Value>(&bytes[head_end + 4..])
+                .ok()
+                .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
+                .unwrap_or(0);
+            found.push(WholeRequest { operation, items, bytes });
+        }
+        found
+    }
 }
 
 const NEEDLE: &[u8] = b"\nx-amz-target:";
@@ -232,6 +469,55 @@ POST / HTTP/1.1\r\nx-amz-target: DynamoDB_20120810.TransactWriteItems\r\n\r\n";
             ops.extend(scanner.feed(&request[split..]));
             assert_eq!(ops, ["GetItem", "TransactWriteItems"], "split at {split}");
         }
+    }
+
+    #[test]
+    fn whole_requests_are_framed_even_when_split_across_reads() {
+        let body = br#"{"TransactItems":[{"Put":{}},{"Update":{}}]}"#;
+        let mut stream = format!(
+            "POST / HTTP/1.1\r\nX-Amz-Target: DynamoDB_20120810.TransactWriteItems\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        stream.extend_from_slice(body);
+        stream.extend_from_slice(
+            b"POST / HTTP/1.1\r\nx-amz-target: DynamoDB_20120810.GetItem\r\ncontent-length: 2\r\n\r\n{}",
+        );
+        for split in 0..stream.len() {
+            let mut framer = WholeRequests::default();
+            let mut found = framer.feed(&stream[..split]);
+            found.extend(framer.feed(&stream[split..]));
+            let seen: Vec<(&str, usize)> = found.iter().map(|r| (r.operation.as_str(), r.items)).collect();
+            assert_eq!(seen, [("TransactWriteItems", 2), ("GetItem", 0)], "split at {split}");
+            assert_eq!(found.iter().map(|r| r.bytes.len()).sum::<usize>(), stream.len());
+        }
+    }
+
+    #[test]
+    fn faults_hit_their_share_of_calls_and_only_while_on() {
+        let faults = Faults::default();
+        assert!((0..100).all(|_| faults.decide("GetItem").is_none()), "off by default");
+        faults.switch_on(250);
+        let hit = (0..1000).filter(|_| faults.decide("TransactWriteItems").is_some()).count();
+        assert_eq!(hit, 250);
+        faults.switch_off();
+        assert!(faults.decide("GetItem").is_none());
+        let injected = faults.injected();
+        assert_eq!(injected.values().sum::<u64>(), 250);
+        assert_eq!(injected.get(&Fault::Conflict), Some(&100), "{injected:?}");
+        faults.switch_on(1000);
+        assert_ne!(faults.decide("GetItem"), Some(Fault::Conflict), "only transactions conflict");
+    }
+
+    #[test]
+    fn a_conflict_names_every_item_as_dynamodb_does() {
+        let response = String::from_utf8(Fault::Conflict.response(3)).unwrap_or_default();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+        assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+        assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        assert_eq!(body["CancellationReasons"].as_array().map(Vec::len), Some(3));
+        assert!(String::from_utf8_lossy(&Fault::InternalServerError.response(0)).starts_with("HTTP/1.1 500 "));
     }
 
     #[test]
