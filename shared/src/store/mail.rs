@@ -157,6 +157,7 @@ impl Store {
     }
 
     /// Releases the claim on the email `key`: it was surely not sent, and may be tried again.
+    /// `reason` is the mailer's error, which the adapters already stripped of addresses.
     pub async fn mail_failed(&self, key: &MailKey, reason: &str, now: &Timestamp) -> Result<()> {
         self.client
             .update_item()
@@ -168,10 +169,7 @@ impl Store {
             .expression_attribute_values(":failed", s("failed"))
             .expression_attribute_values(":sending", s("sending"))
             .expression_attribute_values(":now", s(now.as_str()))
-            .expression_attribute_values(
-                ":reason",
-                s(crate::email::redact_addresses(reason).chars().take(500).collect::<String>()),
-            )
+            .expression_attribute_values(":reason", s(reason.chars().take(500).collect::<String>()))
             .send()
             .await
             .map_err(sdk("recording a failed email"))?;
