@@ -268,14 +268,7 @@ async fn a_declined_card_reaches_the_customer_through_the_stream_the_bus_and_the
     let batch = crate::events::stream_batch(&ctx).await;
     assert_eq!(crate::events::publish(&ctx, &crate::events::bus(&ctx), &batch).await, Vec::<String>::new());
 
-    let app: &'static App = Box::leak(Box::new(ctx.app_with(|_| {})));
-    let delivered = Arc::new(AtomicUsize::new(0));
-    let opts = PumpOptions {
-        queue_url: queues.queue_url.clone(),
-        wait: Duration::from_secs(1),
-        backoff: Duration::from_secs(1),
-    };
-    let pump = Pump::new(&ctx.aws, opts, in_process(app, delivered.clone()));
+    let (pump, delivered) = notifier_pump(&ctx, &queues.queue_url);
     let seen = delivered.clone();
     pump_until(&pump, 10, || seen.load(Ordering::SeqCst) >= 1).await;
     let inbox = mailbox(&ctx.customer).await;
@@ -307,14 +300,7 @@ async fn a_failed_refund_reaches_the_customer_once_through_the_stream_the_bus_an
 
     let batch = crate::events::stream_batch(&ctx).await;
     assert_eq!(crate::events::publish(&ctx, &crate::events::bus(&ctx), &batch).await, Vec::<String>::new());
-    let app: &'static App = Box::leak(Box::new(ctx.app_with(|_| {})));
-    let delivered = Arc::new(AtomicUsize::new(0));
-    let opts = PumpOptions {
-        queue_url: queues.queue_url.clone(),
-        wait: Duration::from_secs(1),
-        backoff: Duration::from_secs(1),
-    };
-    let pump = Pump::new(&ctx.aws, opts, in_process(app, delivered.clone()));
+    let (pump, _invocations) = notifier_pump(&ctx, &queues.queue_url);
     let subject = shared::email::subject_for_refund_failed(id);
     // The batch also holds the order's moves (paid, cancelled): their emails come too.
     for _ in 0..15 {
@@ -338,6 +324,19 @@ async fn a_failed_refund_reaches_the_customer_once_through_the_stream_the_bus_an
     assert_eq!(mailbox(&ctx.customer).await.iter().filter(|m| m.subject == subject).count(), 1);
     let key = MailKey::RefundFailed { order: failed.id.clone(), recipient: UserId::new(ctx.customer.sub.clone()) };
     assert_eq!(ctx.app.store.mail_state(&key).await.unwrap().as_deref(), Some("sent"));
+}
+
+/// A queue pump on `queue_url` that waits and backs off 1 s.
+fn pump_options(queue_url: &str) -> PumpOptions {
+    PumpOptions { queue_url: queue_url.to_owned(), wait: Duration::from_secs(1), backoff: Duration::from_secs(1) }
+}
+
+/// A pump on the notifier's queue `queue_url` that runs this stack's notifier in process,
+/// and the count of its invocations.
+fn notifier_pump(ctx: &TestContext, queue_url: &str) -> (Pump, Arc<AtomicUsize>) {
+    let app: &'static App = Box::leak(Box::new(ctx.app_with(|_| {})));
+    let delivered = Arc::new(AtomicUsize::new(0));
+    (Pump::new(&ctx.aws, pump_options(queue_url), in_process(app, delivered.clone())), delivered)
 }
 
 /// The notifier's handler in this process, counting its invocations.
@@ -393,11 +392,7 @@ async fn ses_failing_is_retried_then_dead_lettered_and_never_duplicated() {
     put_event(&ctx, &bus, &order, OrderStatus::PendingPayment).await;
 
     let attempts = Arc::new(AtomicUsize::new(0));
-    let opts = PumpOptions {
-        queue_url: queues.queue_url.clone(),
-        wait: Duration::from_secs(1),
-        backoff: Duration::from_secs(1),
-    };
+    let opts = pump_options(&queues.queue_url);
     let pump = Pump::new(&ctx.aws, opts.clone(), in_process(failing, attempts.clone()));
     let seen = attempts.clone();
     pump_until(&pump, 30, || seen.load(Ordering::SeqCst) >= notifications::MAX_ATTEMPTS as usize).await;
