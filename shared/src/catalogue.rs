@@ -1,7 +1,10 @@
 //! Catalogue use cases that more than one function needs.
 
 use crate::auth::Principal;
-use crate::domain::{Category, MAX_PRICE_CENTS, Product, ProductId, ProductPatch, ProductStatus, UserId, search_words};
+use crate::domain::{
+    Category, MAX_PRICE_CENTS, NewProduct, Product, ProductId, ProductInput, ProductPatch, ProductStatus, UserId,
+    search_words,
+};
 use crate::store::{ProductFilter, StatusFilter};
 use crate::{App, Error, FieldError, Result};
 
@@ -24,6 +27,41 @@ pub async fn edit_product(app: &App, who: &Principal, id: &ProductId, patch: &Pr
         }
     }
     Err(Error::conflict("The product kept changing while we updated it; try again."))
+}
+
+/// Lists a new product for `who`, a maker now (`POST /products` and the studio's form).
+pub async fn create_product(app: &App, who: &Principal, input: ProductInput) -> Result<Product> {
+    who.require_maker()?;
+    let product = NewProduct::parse(input)?.into_product(ProductId::generate(), who.user_id.clone(), app.now());
+    app.store.create_product(&product, &who.username).await?;
+    Ok(product)
+}
+
+/// [`edit_product`] for a person who saw the product at version `seen` (the studio's edit
+/// form): if anyone wrote it since, nothing is written and the answer is a conflict that
+/// says so, so that a save from a stale tab never silently overwrites another's edit. The
+/// API's `PATCH` merges field by field instead: its clients send only what they change.
+pub async fn edit_seen_product(
+    app: &App,
+    who: &Principal,
+    id: &ProductId,
+    patch: &ProductPatch,
+    seen: u64,
+) -> Result<Product> {
+    let current = app.store.get_product(id).await?.ok_or_else(|| Error::not_found("No such product."))?;
+    may_edit(who, &current, patch)?;
+    if current.version != seen {
+        return Err(stale_edit());
+    }
+    let Some(next) = current.patched(patch, app.now()) else { return Ok(current) };
+    if app.store.replace_product(&next).await? { Ok(next) } else { Err(stale_edit()) }
+}
+
+fn stale_edit() -> Error {
+    Error::conflict(
+        "This product was changed elsewhere (another tab or an admin) since you opened it, so your changes were not \
+         saved. The form now shows the product as it is; make your changes again.",
+    )
 }
 
 /// Whether `who` may apply `patch` to `product`: its maker (in the `makers` group now) or

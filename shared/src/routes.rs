@@ -114,6 +114,22 @@ pub const ROUTES: &[Route] = &[
     page(282, "POST", "/account/orders/*", "web-order", "/account/orders/{id}"),
     page(290, "GET", "/account/profile", "web-profile", "/account/profile"),
     page(291, "POST", "/account/profile", "web-profile", "/account/profile"),
+    // The makers' studio.
+    page(300, "GET", "/studio", "web-studio", "/studio"),
+    page(301, "GET", "/studio/products/*", "web-studio", "/studio/products/{id}"),
+    page(302, "POST", "/studio/products/*", "web-studio", "/studio/products/{id}"),
+    page(303, "GET", "/studio/shop", "web-studio", "/studio/shop"),
+    page(304, "POST", "/studio/shop", "web-studio", "/studio/shop"),
+    page(310, "GET", "/studio/orders", "web-studio-orders", "/studio/orders"),
+    page(311, "GET", "/studio/orders/*", "web-studio-orders", "/studio/orders/{id}"),
+    // The admins' desk.
+    page(320, "GET", "/desk", "web-desk", "/desk"),
+    page(321, "GET", "/desk/products", "web-desk", "/desk/products"),
+    page(322, "GET", "/desk/products/*", "web-desk", "/desk/products/{id}"),
+    page(323, "POST", "/desk/products/*", "web-desk", "/desk/products/{id}"),
+    page(330, "GET", "/desk/orders", "web-desk-orders", "/desk/orders"),
+    page(331, "GET", "/desk/orders/*", "web-desk-orders", "/desk/orders/{id}"),
+    page(332, "POST", "/desk/orders/*", "web-desk-orders", "/desk/orders/{id}"),
 ];
 /// Whether `path` lies under one of the API's collections (`/products…`, `/me`, …): the
 /// first segment of an API route's path. Everything else is the web shop's.

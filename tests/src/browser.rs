@@ -163,3 +163,39 @@ fn cognito_events() -> Vec<serde_json::Value> {
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect()
 }
+
+/// Ages every web session of user `sub` past its access token's expiry, so that the next
+/// page renews it with the refresh token (and gets the groups Cognito gives now). Returns
+/// the session items as they were.
+pub async fn expire_sessions(
+    ctx: &TestContext,
+    sub: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let store = &ctx.app.store;
+    let sessions = store
+        .client()
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("pk = :pk AND begins_with(sk, :s)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{sub}")))
+        .expression_attribute_values(":s", AttributeValue::S("SESSION#".into()))
+        .send()
+        .await
+        .expect("reading the sessions");
+    let items = sessions.items.unwrap_or_default();
+    for item in &items {
+        store
+            .client()
+            .update_item()
+            .table_name(store.table())
+            .key("pk", item["pk"].clone())
+            .key("sk", item["sk"].clone())
+            .update_expression("SET access_expires_at = :past")
+            .expression_attribute_values(":past", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .expect("ageing a session");
+    }
+    items
+}

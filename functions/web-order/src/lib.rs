@@ -39,13 +39,6 @@ struct Live {
     polling: bool,
 }
 
-/// One line of the timeline.
-struct Step {
-    label: &'static str,
-    at: Option<String>,
-    done: bool,
-}
-
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     let mut visit = Visit::start(app, &req).await?;
     let Some(who) = visit.principal().cloned() else { return Ok(visit.sign_in_first()) };
@@ -96,48 +89,23 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
 }
 
 use shared::web::layout::status_label as label;
-
-const JOURNEY: [OrderStatus; 6] = [
-    OrderStatus::PendingPayment,
-    OrderStatus::Paid,
-    OrderStatus::Preparing,
-    OrderStatus::Shipped,
-    OrderStatus::OutForDelivery,
-    OrderStatus::Delivered,
-];
+use shared::web::timeline::{self, Step};
 
 fn live(order: &Order, form_token: String) -> Live {
-    let when = |status: OrderStatus| {
-        order
-            .history
-            .iter()
-            .rev()
-            .find(|h| h.status == status)
-            .map(|h| h.at.as_str().replace('T', " ").chars().take(16).collect::<String>() + " UTC")
-    };
-    let on_journey = JOURNEY.contains(&order.status);
-    let steps = if on_journey {
-        JOURNEY.iter().map(|s| Step { label: label(*s), at: when(*s), done: when(*s).is_some() }).collect()
-    } else {
-        order.history.iter().map(|h| Step { label: label(h.status), at: when(h.status), done: true }).collect()
-    };
     let refund = match order.payment.refund_status {
         Some(RefundStatus::Pending) => Some("Refund on its way to your card"),
         Some(RefundStatus::Succeeded) => Some("Refunded to your card"),
         Some(RefundStatus::Failed) => Some("Refund delayed: our team will refund you and get in touch"),
         None => None,
     };
-    let final_status =
-        matches!(order.status, OrderStatus::Delivered | OrderStatus::Expired | OrderStatus::PaymentFailed)
-            || (order.status == OrderStatus::Cancelled && order.payment.refund_status != Some(RefundStatus::Pending));
     Live {
         id: order.id.as_str().to_owned(),
         status: order.status,
-        steps,
+        steps: timeline::steps(order.status, &order.history),
         refund,
         cancellable: legal_move(order.status, OrderStatus::Cancelled, Actor::Customer).is_some(),
         form_token,
-        polling: !final_status,
+        polling: !timeline::settled(order.status, order.payment.refund_status),
     }
 }
 
@@ -147,10 +115,6 @@ impl Live {
     }
 
     fn tone(&self) -> &'static str {
-        match self.status {
-            OrderStatus::Delivered | OrderStatus::Paid => "good",
-            OrderStatus::Cancelled | OrderStatus::Expired | OrderStatus::PaymentFailed => "bad",
-            _ => "",
-        }
+        timeline::tone(self.status)
     }
 }

@@ -149,6 +149,19 @@ impl FieldErrors {
         Self([(field.to_owned(), message.into())].into())
     }
 
+    /// Adds (or replaces) the message for `field`.
+    pub fn insert(&mut self, field: &str, message: impl Into<String>) {
+        self.0.insert(field.to_owned(), message.into());
+    }
+
+    /// The message for `from` now shown for `to` (the API's `price_cents` is a form's `price`).
+    pub fn rename(mut self, from: &str, to: &str) -> Self {
+        if let Some(message) = self.0.remove(from) {
+            self.0.insert(to.to_owned(), message);
+        }
+        self
+    }
+
     /// The message for `field`, or "" (templates show nothing for "").
     pub fn get(&self, field: &str) -> &str {
         self.0.get(field).map_or("", String::as_str)

@@ -166,6 +166,12 @@ pub mod filters {
         Ok(chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default())
     }
 
+    /// The day of an RFC 3339 timestamp (`2026-12-03`).
+    #[askama::filter_fn]
+    pub fn day<T: Display>(timestamp: T, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(timestamp.to_string().chars().take(10).collect())
+    }
+
     /// A value percent-encoded for a URL's query string.
     #[askama::filter_fn]
     pub fn urlencode_query<T: Display>(value: T, _: &dyn askama::Values) -> askama::Result<String> {

@@ -19,6 +19,8 @@ pub mod assets;
 pub mod cart;
 pub mod form;
 pub mod layout;
+pub mod staff;
+pub mod timeline;
 pub mod visit;
 
 pub use form::{AddressView, FieldErrors, Form};

@@ -27,4 +27,5 @@ mod signup;
 mod web_accounts;
 mod web_browse;
 mod web_checkout;
+mod web_studio;
 mod webhook_header;

@@ -143,37 +143,9 @@ async fn an_expired_access_token_is_renewed_with_the_refresh_token() {
     let mut browser = Browser::new(&ctx);
     sign_in(&mut browser, &ctx.customer.email, DEMO_PASSWORD, "/").await.redirects_to("/");
     // Age the stored session's access token past its expiry.
-    let key = json!({"pk": {"S": format!("USER#{}", ctx.customer.sub)}});
-    let sessions = ctx
-        .app
-        .store
-        .client()
-        .query()
-        .table_name(ctx.app.store.table())
-        .key_condition_expression("pk = :pk AND begins_with(sk, :s)")
-        .expression_attribute_values(
-            ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", ctx.customer.sub)),
-        )
-        .expression_attribute_values(":s", aws_sdk_dynamodb::types::AttributeValue::S("SESSION#".into()))
-        .send()
-        .await
-        .unwrap();
-    let items = sessions.items.unwrap_or_default();
-    assert_eq!(items.len(), 1, "{key}");
+    let items = e2e::browser::expire_sessions(&ctx, &ctx.customer.sub).await;
+    assert_eq!(items.len(), 1);
     let old_token = items[0]["access_token"].as_s().unwrap().clone();
-    ctx.app
-        .store
-        .client()
-        .update_item()
-        .table_name(ctx.app.store.table())
-        .key("pk", items[0]["pk"].clone())
-        .key("sk", items[0]["sk"].clone())
-        .update_expression("SET access_expires_at = :past")
-        .expression_attribute_values(":past", aws_sdk_dynamodb::types::AttributeValue::N("1".into()))
-        .send()
-        .await
-        .unwrap();
     assert!(text_of(&browser.get("/cart").await.page(200)).contains("Sign out"), "still signed in");
     let item = ctx
         .app
