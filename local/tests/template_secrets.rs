@@ -151,7 +151,15 @@ fn the_stripe_functions_are_the_ones_that_may_read_the_stripe_secret() {
     readers.sort();
     assert_eq!(
         readers,
-        ["cancel-order", "create-order", "payment-expirer", "stripe-webhook", "web-checkout", "web-order"]
+        [
+            "cancel-order",
+            "create-order",
+            "payment-expirer",
+            "stripe-webhook",
+            "web-checkout",
+            "web-desk-orders",
+            "web-order"
+        ]
     );
 }
 

@@ -2,6 +2,6 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    let app = shared::App::from_env().await?;
+    let app = shared::App::from_env().await?.with_stripe();
     shared::web::run(app, web_desk_orders::handle).await
 }

@@ -136,7 +136,8 @@ async fn search(mut visit: Visit<'_>, req: &Request) -> Result<Response<Body>> {
         Err(other) => return Err(other),
     };
     let (products, next) = match (&filter, searched) {
-        (Some(filter), true) => match catalogue::list_products(app, filter, PER_PAGE, http::query(req, "cursor")).await {
+        (Some(filter), true) => match catalogue::list_products(app, filter, PER_PAGE, http::query(req, "cursor")).await
+        {
             Ok(found) => found,
             Err(Error::Validation(_)) => {
                 errors.insert("q", "That page of results has expired; search again.");

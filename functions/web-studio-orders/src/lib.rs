@@ -141,7 +141,8 @@ async fn list(mut visit: Visit<'_>, req: &Request) -> Result<Response<Body>> {
             (page.items, page.next.map(|k| http::cursor::encode(secret, &scope, &k)), false)
         }
     };
-    let here = if status_query.is_empty() { "/studio/orders".to_owned() } else { format!("/studio/orders?{status_query}") };
+    let here =
+        if status_query.is_empty() { "/studio/orders".to_owned() } else { format!("/studio/orders?{status_query}") };
     let poll = cursor.is_none().then(|| {
         let sep = if status_query.is_empty() { "?" } else { "&" };
         format!("{here}{sep}part=rows")

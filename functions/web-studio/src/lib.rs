@@ -169,13 +169,13 @@ async fn products(mut visit: Visit<'_>, who: &Principal, req: &Request) -> Resul
         _ => ("active", StatusFilter::Active),
     };
     let filter = ProductFilter { maker_id: Some(who.user_id.clone()), status, ..ProductFilter::default() };
-    let (products, next, expired) = match catalogue::list_products(app, &filter, PER_PAGE, http::query(req, "cursor")).await
-    {
-        Ok((products, next)) => (products, next, false),
-        // A cursor that does not open (old, or edited by hand): start again, and say so.
-        Err(Error::Validation(_)) => (Vec::new(), None, true),
-        Err(other) => return Err(other),
-    };
+    let (products, next, expired) =
+        match catalogue::list_products(app, &filter, PER_PAGE, http::query(req, "cursor")).await {
+            Ok((products, next)) => (products, next, false),
+            // A cursor that does not open (old, or edited by hand): start again, and say so.
+            Err(Error::Validation(_)) => (Vec::new(), None, true),
+            Err(other) => return Err(other),
+        };
     let next_href = next.map(|c| format!("/studio?status={tab}&cursor={}", url_encode(&c)));
     let mut layout = visit.layout("Your products", "Your products in the studio.");
     layout.noindex = true;

@@ -71,10 +71,7 @@ mod tests {
 
     #[test]
     fn an_order_on_its_way_shows_the_whole_journey_with_steps_to_come() {
-        let history = [
-            entry(OrderStatus::PendingPayment, 0),
-            entry(OrderStatus::Paid, 1),
-        ];
+        let history = [entry(OrderStatus::PendingPayment, 0), entry(OrderStatus::Paid, 1)];
         let steps = steps(OrderStatus::Paid, &history);
         assert_eq!(steps.len(), 6);
         assert_eq!(steps[1].at.as_deref(), Some("2026-12-03 10:01 UTC"));
@@ -84,11 +81,8 @@ mod tests {
 
     #[test]
     fn a_cancelled_order_shows_what_happened_and_settles_once_refunded() {
-        let history = [
-            entry(OrderStatus::PendingPayment, 0),
-            entry(OrderStatus::Paid, 1),
-            entry(OrderStatus::Cancelled, 2),
-        ];
+        let history =
+            [entry(OrderStatus::PendingPayment, 0), entry(OrderStatus::Paid, 1), entry(OrderStatus::Cancelled, 2)];
         let steps = steps(OrderStatus::Cancelled, &history);
         assert_eq!(steps.iter().map(|s| s.label).collect::<Vec<_>>(), ["Waiting for payment", "Paid", "Cancelled"]);
         assert!(!settled(OrderStatus::Cancelled, Some(RefundStatus::Pending)));

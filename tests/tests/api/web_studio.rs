@@ -60,8 +60,11 @@ async fn studio_pages_are_for_makers_and_desk_pages_for_admins_only() {
     }
     // The header shows each the way to their own desk only.
     let home = |html: String| text_of(&html);
-    let (c, m, a) =
-        (home(customer.get("/").await.page(200)), home(maker.get("/").await.page(200)), home(admin.get("/").await.page(200)));
+    let (c, m, a) = (
+        home(customer.get("/").await.page(200)),
+        home(maker.get("/").await.page(200)),
+        home(admin.get("/").await.page(200)),
+    );
     assert!(!c.contains("Studio") && !c.contains("Desk"), "{c}");
     assert!(m.contains("Studio") && !m.contains("Desk"), "{m}");
     assert!(a.contains("Desk") && !a.contains("Studio"), "{a}");
@@ -71,11 +74,20 @@ async fn studio_pages_are_for_makers_and_desk_pages_for_admins_only() {
     let before = ctx.get(&format!("/products/{product}")).send().await.json();
     let fields: [(&str, &str); 2] = [("action", "archive"), ("version", "1")];
     customer.submit("/", &format!("/studio/products/{product}"), &fields).await.page(403);
-    customer.submit("/", &format!("/desk/products/{product}"), &[("action", "remove"), ("moderation_note", "x")]).await.page(403);
-    maker.submit("/", &format!("/desk/products/{product}"), &[("action", "remove"), ("moderation_note", "x")]).await.page(403);
+    customer
+        .submit("/", &format!("/desk/products/{product}"), &[("action", "remove"), ("moderation_note", "x")])
+        .await
+        .page(403);
+    maker
+        .submit("/", &format!("/desk/products/{product}"), &[("action", "remove"), ("moderation_note", "x")])
+        .await
+        .page(403);
     customer.submit("/", &format!("/desk/orders/{order}"), &[("action", "cancel")]).await.page(403);
     maker.submit("/", &format!("/desk/orders/{order}"), &[("action", "cancel")]).await.page(403);
-    customer.submit("/", "/studio/products/new", &[("title", "Sneaky"), ("price", "1"), ("stock", "1"), ("category", "x")]).await.page(403);
+    customer
+        .submit("/", "/studio/products/new", &[("title", "Sneaky"), ("price", "1"), ("stock", "1"), ("category", "x")])
+        .await
+        .page(403);
     customer.submit("/", "/studio/shop", &[("display_name", "Not a shop")]).await.page(403);
     assert_eq!(ctx.get(&format!("/products/{product}")).send().await.json(), before);
     assert_eq!(ctx.fetch_order(&ctx.customer, &json!({"id": order})).await["status"], "pending_payment");
@@ -87,7 +99,11 @@ async fn a_maker_lists_a_product_from_the_studio_with_each_refusal_next_to_its_f
     let mut maker = signed_in(&ctx, &ctx.maker).await;
     let form = "/studio/products/new";
     let html = maker
-        .submit(form, form, &[("title", " "), ("description", ""), ("price", "twelve"), ("stock", "-2"), ("category", "Ceramics & Co")])
+        .submit(
+            form,
+            form,
+            &[("title", " "), ("description", ""), ("price", "twelve"), ("stock", "-2"), ("category", "Ceramics & Co")],
+        )
         .await
         .page(400);
     for field in ["title", "price", "stock", "category"] {
@@ -97,13 +113,26 @@ async fn a_maker_lists_a_product_from_the_studio_with_each_refusal_next_to_its_f
     // What was typed stays in the form.
     assert!(html.contains("value=\"twelve\""), "{html}");
     let response = maker
-        .submit(form, form, &[("title", "Ash wood ladle"), ("description", "Oiled."), ("price", "18,50"), ("stock", "4"), ("category", "woodwork")])
+        .submit(
+            form,
+            form,
+            &[
+                ("title", "Ash wood ladle"),
+                ("description", "Oiled."),
+                ("price", "18,50"),
+                ("stock", "4"),
+                ("category", "woodwork"),
+            ],
+        )
         .await;
     assert_eq!(response.status, 303, "{}", response.text());
     let location = response.header("location").unwrap().to_owned();
     let id = location.strip_prefix("/studio/products/").unwrap();
     let product = ctx.get(&format!("/products/{id}")).send().await.json();
-    assert_eq!((product["title"].as_str(), product["price_cents"].as_u64(), product["stock"].as_u64()), (Some("Ash wood ladle"), Some(1850), Some(4)));
+    assert_eq!(
+        (product["title"].as_str(), product["price_cents"].as_u64(), product["stock"].as_u64()),
+        (Some("Ash wood ladle"), Some(1850), Some(4))
+    );
     assert_eq!(product["maker_id"], ctx.maker.sub.as_str());
     let page = text_of(&maker.get(&location).await.page(200));
     assert!(page.contains("Your product is listed") && page.contains("On sale"), "{page}");
@@ -143,7 +172,14 @@ async fn a_save_from_a_stale_tab_is_refused_and_shows_the_newer_edit() {
     assert_eq!(version(&tab_a), version(&tab_b));
     let seen = version(&tab_a);
     let fields = |title: &'static str, price: &'static str| {
-        vec![("action", "save"), ("title", title), ("description", ""), ("price", price), ("stock", "12"), ("category", "ceramics")]
+        vec![
+            ("action", "save"),
+            ("title", title),
+            ("description", ""),
+            ("price", price),
+            ("stock", "12"),
+            ("category", "ceramics"),
+        ]
     };
     let mut first = fields("Blue bowl, large", "30.00");
     first.push(("version", &seen));
@@ -179,7 +215,10 @@ async fn an_admin_takes_a_product_down_its_maker_reads_the_note_and_cannot_undo_
     assert!(html.contains("id=\"moderation_note-error\""), "{html}");
     assert_eq!(ctx.get(&format!("/products/{id}")).send().await.status, 200);
     let note = "Listed as an original; it is a copy of a registered design.";
-    admin.submit(&desk_path, &desk_path, &[("action", "remove"), ("moderation_note", note)]).await.redirects_to(&desk_path);
+    admin
+        .submit(&desk_path, &desk_path, &[("action", "remove"), ("moderation_note", note)])
+        .await
+        .redirects_to(&desk_path);
     assert_eq!(ctx.get(&format!("/products/{id}")).send().await.status, 404, "hidden from the public");
 
     let mut maker = signed_in(&ctx, &ctx.maker).await;
@@ -188,11 +227,21 @@ async fn an_admin_takes_a_product_down_its_maker_reads_the_note_and_cannot_undo_
     let studio_path = format!("/studio/products/{id}");
     let page = maker.get(&studio_path).await.page(200);
     assert!(text_of(&page).contains(note), "{page}");
-    assert!(!page.contains("name=\"action\" value=\"save\"") && !page.contains("value=\"restore\""), "no form to change it");
+    assert!(
+        !page.contains("name=\"action\" value=\"save\"") && !page.contains("value=\"restore\""),
+        "no form to change it"
+    );
     for action in ["restore", "archive"] {
         maker.submit(&studio_path, &studio_path, &[("action", action)]).await.page(403);
     }
-    let save = [("action", "save"), ("title", "Vase"), ("price", "10"), ("stock", "1"), ("category", "ceramics"), ("version", "2")];
+    let save = [
+        ("action", "save"),
+        ("title", "Vase"),
+        ("price", "10"),
+        ("stock", "1"),
+        ("category", "ceramics"),
+        ("version", "2"),
+    ];
     maker.submit(&studio_path, &studio_path, &save).await.page(403);
     assert_eq!(ctx.stock(&id).await, 12);
     let product = ctx.get(&format!("/products/{id}")).auth(&ctx.admin).send().await.json();
@@ -209,7 +258,8 @@ async fn an_admin_takes_a_product_down_its_maker_reads_the_note_and_cannot_undo_
 async fn a_maker_sees_only_their_lines_of_an_order_with_its_packing_slip() {
     let ctx = TestContext::new().await;
     let mug = ctx.create_product(&ctx.maker, json!({"title": "Glazed mug"})).await["id"].as_str().unwrap().to_owned();
-    let spoon = ctx.create_product(&ctx.other_maker, json!({"title": "Olive spoon"})).await["id"].as_str().unwrap().to_owned();
+    let spoon =
+        ctx.create_product(&ctx.other_maker, json!({"title": "Olive spoon"})).await["id"].as_str().unwrap().to_owned();
     let order = ctx.order(&ctx.customer, &[(&mug, 2), (&spoon, 1)]).await;
     let id = order["id"].as_str().unwrap().to_owned();
     ctx.pay(&order).await;
@@ -218,7 +268,10 @@ async fn a_maker_sees_only_their_lines_of_an_order_with_its_packing_slip() {
     assert!(list.contains(&id) && list.contains("To prepare"), "{list}");
     // The live part: only the rows, asking for themselves again.
     let rows = maker.get("/studio/orders?part=rows").await.page(200);
-    assert!(rows.starts_with("<tbody id=\"order-rows\"") && rows.contains("hx-trigger=\"every 5s\"") && rows.contains(&id), "{rows}");
+    assert!(
+        rows.starts_with("<tbody id=\"order-rows\"") && rows.contains("hx-trigger=\"every 5s\"") && rows.contains(&id),
+        "{rows}"
+    );
     let page = text_of(&maker.get(&format!("/studio/orders/{id}")).await.page(200));
     assert!(page.contains("Glazed mug") && !page.contains("Olive spoon"), "{page}");
     assert!(page.contains("Rua das Flores 12") && page.contains("4050-262 Porto"), "{page}");
