@@ -15,8 +15,9 @@ const STACK = JSON.parse(readFileSync(process.env.STACK_FILE || '.local/stack.js
 const SHOP = STACK.api_url.replace(/\/$/, '');
 const CATEGORIES = ['performance', 'accessibility', 'best-practices', 'seo'];
 
-/** The shop's cookie after signing in as the demo customer (for pages behind sign-in). */
-async function signedInCookie() {
+/** The shop's cookie after signing in as `user` (the demo customer unless said otherwise),
+ * for pages behind sign-in. */
+async function signedInCookie(user = STACK.users.customer) {
   let cookie = '';
   const keep = (response) => {
     const set = response.headers.get('set-cookie');
@@ -26,7 +27,7 @@ async function signedInCookie() {
   keep(page);
   const html = await page.text();
   const token = html.match(/name="_token" value="([^"]+)"/)[1];
-  const {username, password} = STACK.users.customer;
+  const {username, password} = user;
   const response = await fetch(`${SHOP}/sign-in`, {
     method: 'POST',
     redirect: 'manual',
@@ -99,6 +100,10 @@ async function main() {
   const makerId = home.match(/href="\/shop\/([^"]+)"/)[1];
   const cookie = await signedInCookie();
   const orderPath = await pendingOrder(cookie, productId);
+  const maker = await signedInCookie(STACK.users.maker);
+  const admin = await signedInCookie(STACK.users.admin);
+  const studio = await (await fetch(`${SHOP}/studio`, {headers: {cookie: maker}})).text();
+  const makerProduct = studio.match(/href="\/studio\/products\/(prd_[A-Z0-9]+)"/)[1];
   const pages = [
     ['home', '/', null],
     ['search', '/search?q=bowl', null],
@@ -107,6 +112,13 @@ async function main() {
     ['cart', '/cart', null],
     ['sign-in', '/sign-in', null],
     ['order', orderPath, cookie],
+    ['studio products', '/studio', maker],
+    ['studio product', `/studio/products/${makerProduct}`, maker],
+    ['studio new product', '/studio/products/new', maker],
+    ['studio orders', '/studio/orders', maker],
+    ['studio shop', '/studio/shop', maker],
+    ['desk products', '/desk/products?q=bowl', admin],
+    ['desk orders', '/desk/orders', admin],
   ];
   const chrome = await chromeLauncher.launch({
     chromePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',

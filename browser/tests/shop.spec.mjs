@@ -2,60 +2,9 @@
 // by keyboard and pointer, checked with axe, with screenshots at 360 and 1280 px in
 // browser/screenshots (git-ignored) to look at.
 import {test, expect} from '@playwright/test';
-import AxeBuilder from '@axe-core/playwright';
-import {mkdirSync, readFileSync} from 'node:fs';
-import {fileURLToPath} from 'node:url';
-
-const STACK = JSON.parse(readFileSync(process.env.STACK_FILE || fileURLToPath(new URL('../../.local/stack.json', import.meta.url)), 'utf8'));
-const SHOP = STACK.api_url.replace(/\/$/, '');
-const SHOTS = fileURLToPath(new URL('../screenshots/', import.meta.url));
-mkdirSync(SHOTS, {recursive: true});
+import {STACK, SHOP, accessToken, accessible, mailbox, orderAt, orderToPay, shoot, typeCard, uniqueEmail} from './support/pages.mjs';
 
 test.use({baseURL: SHOP});
-
-/** Every email moto's SES kept for `to`. */
-async function mailbox(to) {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const response = await fetch(`${STACK.aws_endpoint_url}/moto-api/data.json`);
-    if (response.ok) {
-      const data = await response.json();
-      return (data.ses?.Message || []).filter((m) => (m.destinations?.ToAddresses || []).includes(to));
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('moto did not answer');
-}
-
-/** No serious or critical axe violation on the page as it is now. */
-async function accessible(page, what) {
-  const results = await new AxeBuilder({page}).analyze();
-  const bad = results.violations.filter((v) => ['serious', 'critical'].includes(v.impact));
-  expect(bad.map((v) => `${what}: ${v.id} ${v.help} (${v.nodes.map((n) => n.target).join(', ')})`)).toEqual([]);
-}
-
-/** Screenshots of the page at 360 and 1280 px; at neither does it scroll sideways. */
-async function shoot(page, name) {
-  for (const width of [360, 1280]) {
-    await page.setViewportSize({width, height: width === 360 ? 780 : 900});
-    const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
-    expect(scrollWidth, `${name} at ${width} px scrolls sideways`).toBeLessThanOrEqual(width);
-    await page.screenshot({path: `${SHOTS}${name}-${width}.png`, fullPage: true});
-  }
-  await page.setViewportSize({width: 1280, height: 900});
-}
-
-/** Types a card into the card element, field by field with Tab, then Tab to Pay. */
-async function typeCard(page, number) {
-  await page.getByLabel('Card number').focus();
-  for (const value of [number, '12 / 34', '123', '69001']) {
-    await page.keyboard.type(value);
-    await page.keyboard.press('Tab');
-  }
-}
-
-function uniqueEmail(name) {
-  return `${name}.${Date.now()}.${Math.floor(Math.random() * 1e6)}@makers-market.test`;
-}
 
 test('a visitor finds two makers\' products, signs up, pays by card and watches the order reach delivered', async ({page}) => {
   test.setTimeout(120_000);
@@ -133,6 +82,7 @@ test('a visitor finds two makers\' products, signs up, pays by card and watches 
 });
 
 test('keyboard only: from a product page to a placed order with Tab and Enter', async ({page}) => {
+  test.setTimeout(60_000);
   // A customer of its own: one may hold only 3 unpaid orders, and this one stays unpaid.
   const customer = STACK.users.shoppers[0];
   await page.goto('/sign-in');
@@ -232,21 +182,6 @@ test('without JavaScript a visitor still browses, fills a cart and reaches check
   await context.close();
 });
 
-/** An access token for a demo user, from moto's Cognito (as a script would sign in). */
-async function accessToken(user) {
-  const response = await fetch(`${STACK.aws_endpoint_url}/`, {
-    method: 'POST',
-    headers: {'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSCognitoIdentityProviderService.InitiateAuth'},
-    body: JSON.stringify({
-      AuthFlow: 'USER_PASSWORD_AUTH',
-      ClientId: STACK.cognito.client_id,
-      AuthParameters: {USERNAME: user.username, PASSWORD: user.password},
-    }),
-  });
-  const body = await response.json();
-  return body.AuthenticationResult.AccessToken;
-}
-
 test('a forged cross-site form changes nothing and a stored-XSS title stays text', async ({page}) => {
   // A maker lists a product whose title is markup.
   const token = await accessToken(STACK.users.maker);
@@ -277,31 +212,6 @@ test('a forged cross-site form changes nothing and a stored-XSS title stays text
   await expect(page.getByText('Total (1 item)')).toBeVisible();
   expect(dialogs).toEqual([]);
 });
-
-/** Signs in as `customer` (a demo customer of its own: one may hold only 3 unpaid orders),
- * puts `product` (found by searching `words`) in the cart, places the order and lands on its
- * page with the card step. */
-async function orderToPay(page, words, product, customer) {
-  await page.goto('/sign-in');
-  await page.getByLabel('Email').fill(customer.username);
-  await page.getByLabel('Password').fill(customer.password);
-  await page.getByRole('button', {name: 'Sign in'}).click();
-  await expect(page.getByText('You are signed in')).toBeVisible();
-  await page.goto(`/search?q=${encodeURIComponent(words)}`);
-  await page.getByRole('link', {name: product}).click();
-  await page.getByRole('button', {name: 'Add to cart'}).click();
-  await page.goto('/checkout');
-  await page.getByRole('button', {name: 'Place order'}).click();
-  await expect(page.getByRole('group', {name: 'Card details'})).toBeVisible();
-  return page.url();
-}
-
-/** The order behind an order page, as its customer sees it through the API. */
-async function orderAt(url, customer) {
-  const id = url.split('/').pop();
-  const token = await accessToken(customer);
-  return (await fetch(`${SHOP}/orders/${id}`, {headers: {authorization: `Bearer ${token}`}})).json();
-}
 
 test('a declined card, then 4242 on the same order: one order, paid, never refunded', async ({page}) => {
   const customer = STACK.users.shoppers[2];
