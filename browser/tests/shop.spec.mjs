@@ -113,7 +113,7 @@ test('keyboard only: from a product page to a placed order with Tab and Enter', 
 });
 
 test('every page passes axe and is shot at 360 and 1280 px', async ({page}) => {
-  test.setTimeout(120_000);
+  test.setTimeout(180_000);
   const pages = [
     ['home', '/'],
     ['search', '/search?q=bowl'],
@@ -214,6 +214,7 @@ test('a forged cross-site form changes nothing and a stored-XSS title stays text
 });
 
 test('a declined card, then 4242 on the same order: one order, paid, never refunded', async ({page}) => {
+  test.setTimeout(60_000);
   const customer = STACK.users.shoppers[2];
   const url = await orderToPay(page, 'espresso', 'Set of four espresso cups', customer);
   await typeCard(page, '4000 0000 0000 0002');
