@@ -130,6 +130,11 @@ pub const ROUTES: &[Route] = &[
     page(330, "GET", "/desk/orders", "web-desk-orders", "/desk/orders"),
     page(331, "GET", "/desk/orders/*", "web-desk-orders", "/desk/orders/{id}"),
     page(332, "POST", "/desk/orders/*", "web-desk-orders", "/desk/orders/{id}"),
+    page(340, "GET", "/desk/applications", "web-desk-applications", "/desk/applications"),
+    page(341, "POST", "/desk/applications/*", "web-desk-applications", "/desk/applications/{id}"),
+    // Becoming a maker.
+    page(350, "GET", "/sell", "web-sell", "/sell"),
+    page(351, "POST", "/sell", "web-sell", "/sell"),
 ];
 /// Whether `path` lies under one of the API's collections (`/products…`, `/me`, …): the
 /// first segment of an API route's path. Everything else is the web shop's.

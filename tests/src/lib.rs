@@ -336,6 +336,8 @@ pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body>
         "web-studio-orders" => web::serve(app, req, web_studio_orders::handle).await,
         "web-desk" => web::serve(app, req, web_desk::handle).await,
         "web-desk-orders" => web::serve(app, req, web_desk_orders::handle).await,
+        "web-desk-applications" => web::serve(app, req, web_desk_applications::handle).await,
+        "web-sell" => web::serve(app, req, web_sell::handle).await,
         "get-product" => serve(app, req, get_product::handle).await,
         "create-product" => serve(app, req, create_product::handle).await,
         "update-product" => serve(app, req, update_product::handle).await,
