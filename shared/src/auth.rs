@@ -63,6 +63,10 @@ impl Principal {
         self.is_admin() || (self.is_maker() && &self.user_id == owner)
     }
 
+    pub fn require_admin(&self) -> Result<()> {
+        if self.is_admin() { Ok(()) } else { Err(Error::forbidden("Only admins may do this.")) }
+    }
+
     pub fn require_maker(&self) -> Result<()> {
         if self.is_maker() {
             Ok(())

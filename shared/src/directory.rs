@@ -1,6 +1,7 @@
 //! Cognito as a directory of users: a user's email address, which an access token does not
-//! carry. Asked only when a profile has no address yet (profiles made before the
-//! post-confirmation trigger stored it); the answer is then stored on the profile.
+//! carry (asked only when a profile has no address yet, profiles made before the
+//! post-confirmation trigger stored it; the answer is then stored on the profile), and the
+//! user's groups, which an approved maker application adds to.
 
 use crate::domain::UserId;
 use crate::{Error, Result};
@@ -12,11 +13,53 @@ use std::pin::Pin;
 
 pub type DirectoryFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
-/// Where users' email addresses are.
+/// Where users' email addresses and groups are.
 pub trait Directory: Send + Sync + fmt::Debug {
     /// The `email` attribute of the user `sub`, whose Cognito username is `username` when
     /// known; `None` for an unknown user or one without an address.
     fn email_of<'a>(&'a self, sub: &'a UserId, username: Option<&'a str>) -> DirectoryFuture<'a, Option<String>>;
+
+    /// Puts the user `username` in `group` (Cognito `AdminAddUserToGroup`: a no-op for a
+    /// member). A 503 when Cognito cannot be reached or is throttling, so the caller may
+    /// retry; a 409 when the user no longer exists.
+    fn add_to_group<'a>(&'a self, username: &'a str, group: &'a str) -> DirectoryFuture<'a, ()>;
+
+    /// Takes the user `username` out of `group` (`AdminRemoveUserFromGroup`).
+    fn remove_from_group<'a>(&'a self, username: &'a str, group: &'a str) -> DirectoryFuture<'a, ()>;
+}
+
+/// The Cognito group of the users who may sell.
+pub const MAKERS_GROUP: &str = "makers";
+
+/// A failed group change: 503 for Cognito out of reach, throttling or failing on its side
+/// (after the SDK's retries); 409 for a user that no longer exists; 500 for the rest (a
+/// missing permission, an unknown group: our fault).
+fn group_failure<E, R>(context: &'static str) -> impl FnOnce(SdkError<E, R>) -> Error
+where
+    E: std::error::Error + aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    move |e| {
+        let code = e.as_service_error().and_then(|s| s.code()).map(str::to_owned);
+        let unavailable = match &e {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+            SdkError::ServiceError(_) => matches!(
+                code.as_deref(),
+                Some("TooManyRequestsException" | "InternalErrorException" | "ServiceUnavailable")
+            ),
+            SdkError::ResponseError(_) => true,
+            _ => false,
+        };
+        let detail = DisplayErrorContext(e).to_string();
+        if code.as_deref() == Some("UserNotFoundException") {
+            tracing::warn!(context, error = detail, "the user is not in the user pool");
+            Error::conflict("The applicant's account no longer exists.")
+        } else if unavailable {
+            Error::Unavailable { context, source: detail.into() }
+        } else {
+            Error::internal(context, detail)
+        }
+    }
 }
 
 /// Cognito's `AdminGetUser` (by username, else by `sub`) on the configured user pool, and
@@ -83,5 +126,33 @@ impl CognitoDirectory {
 impl Directory for CognitoDirectory {
     fn email_of<'a>(&'a self, sub: &'a UserId, username: Option<&'a str>) -> DirectoryFuture<'a, Option<String>> {
         Box::pin(self.lookup(sub, username))
+    }
+
+    fn add_to_group<'a>(&'a self, username: &'a str, group: &'a str) -> DirectoryFuture<'a, ()> {
+        Box::pin(async move {
+            self.client
+                .admin_add_user_to_group()
+                .user_pool_id(&self.user_pool_id)
+                .username(username)
+                .group_name(group)
+                .send()
+                .await
+                .map_err(group_failure("adding a user to a Cognito group"))?;
+            Ok(())
+        })
+    }
+
+    fn remove_from_group<'a>(&'a self, username: &'a str, group: &'a str) -> DirectoryFuture<'a, ()> {
+        Box::pin(async move {
+            self.client
+                .admin_remove_user_from_group()
+                .user_pool_id(&self.user_pool_id)
+                .username(username)
+                .group_name(group)
+                .send()
+                .await
+                .map_err(group_failure("removing a user from a Cognito group"))?;
+            Ok(())
+        })
     }
 }

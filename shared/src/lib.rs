@@ -6,6 +6,7 @@
 //! [`Error`], which renders itself as RFC 9457 problem+json.
 
 pub mod app;
+pub mod applications;
 pub mod auth;
 pub mod catalogue;
 pub mod config;

@@ -1,13 +1,15 @@
 //! What the notifier and the post-confirmation trigger do: an email to the customer at
 //! every status of an order, one to each maker (its own lines only) when the order is paid,
 //! one to the customer for each declined payment attempt that leaves the order payable
-//! ("try again"), one to the customer when the order's refund failed, and a welcome email
-//! after sign-up — each at most once, through the markers described in [`crate::email`].
+//! ("try again"), one to the customer when the order's refund failed, a welcome email
+//! after sign-up, and one to an applicant when their maker application is decided — each at
+//! most once, through the markers described in [`crate::email`].
 
 use crate::domain::{
-    Order, OrderPaymentFailed, OrderRefundFailed, OrderStatus, OrderStatusChanged, Profile, RefundStatus, UserId,
+    Application, Order, OrderPaymentFailed, OrderRefundFailed, OrderStatus, OrderStatusChanged, Profile, RefundStatus,
+    UserId,
 };
-use crate::email::{Email, MakerEmail, OrderEmail, SendFailure, WelcomeEmail, is_address};
+use crate::email::{ApplicationEmail, Email, MakerEmail, OrderEmail, SendFailure, WelcomeEmail, is_address};
 use crate::store::{Claim, MailKey};
 use crate::{App, Error, Result, metrics};
 
@@ -166,6 +168,17 @@ async fn maker_email(app: &App, order: &Order, maker: &UserId) -> Result<Deliver
 fn no_address(key: &MailKey) -> Delivery {
     tracing::warn!(email = key.name(), "no usable email address for the recipient: nothing sent");
     Delivery::NoAddress
+}
+
+/// The applicant's email about the decision on their maker application, at most once per
+/// application: a repeated approval (or rejection) finds the marker and sends nothing, unless
+/// the earlier send surely failed.
+pub async fn application_decided(app: &App, application: &Application) -> Result<Delivery> {
+    let key = MailKey::Application { application: application.id.clone(), status: application.status };
+    let Some((to, name)) = address(app, &application.user_id).await? else { return Ok(no_address(&key)) };
+    let Some(view) = ApplicationEmail::new(application, &name) else { return Ok(Delivery::AlreadyHandled) };
+    let email = view.render(&to, &key.name())?;
+    deliver(app, &key, &email, application.status.as_str()).await
 }
 
 /// The welcome email after sign-up, once per user.

@@ -66,7 +66,8 @@ const fn page(
 /// Every routed function, in priority order. A new route is one line here (with its rule in
 /// `template.yaml` and, for the API, its operation in `openapi.yaml`); `Allow` headers
 /// follow from it. Page paths never collide with the API's: none starts with an API
-/// collection (`/products`, `/makers`, `/me`, `/orders`, `/maker`, `/webhooks`, `/health`).
+/// collection (`/products`, `/makers`, `/me`, `/orders`, `/maker`, `/webhooks`, `/health`,
+/// `/maker-applications`).
 pub const ROUTES: &[Route] = &[
     route(10, "GET", "/health", "health", "/health"),
     route(20, "GET", "/products", "list-products", "/products"),
@@ -83,6 +84,13 @@ pub const ROUTES: &[Route] = &[
     route(53, "POST", "/orders/*/cancel", "cancel-order", "/orders/{id}/cancel"),
     route(60, "GET", "/maker/orders", "list-maker-orders", "/maker/orders"),
     route(70, "POST", "/webhooks/stripe", "stripe-webhook", "/webhooks/stripe"),
+    // `/maker-applications/mine` before the `*` patterns: `/maker-applications/*/approve`
+    // cannot match it (it has no second segment), but the order keeps that obvious.
+    route(80, "POST", "/maker-applications", "create-maker-application", "/maker-applications"),
+    route(81, "GET", "/maker-applications", "list-maker-applications", "/maker-applications"),
+    route(82, "GET", "/maker-applications/mine", "get-my-maker-application", "/maker-applications/mine"),
+    route(83, "POST", "/maker-applications/*/approve", "approve-maker-application", "/maker-applications/{id}/approve"),
+    route(84, "POST", "/maker-applications/*/reject", "reject-maker-application", "/maker-applications/{id}/reject"),
     // The web shop.
     page(200, "GET", "/", "web-home", "/"),
     page(201, "GET", "/sitemap.xml", "web-home", "/sitemap.xml"),
@@ -222,9 +230,18 @@ mod tests {
 
     #[test]
     fn api_paths_are_told_from_the_shops() {
-        for api in
-            ["/products", "/products/x", "/me", "/orders/x/cancel", "/maker/orders", "/webhooks/stripe", "/health"]
-        {
+        for api in [
+            "/products",
+            "/products/x",
+            "/me",
+            "/orders/x/cancel",
+            "/maker/orders",
+            "/webhooks/stripe",
+            "/health",
+            "/maker-applications",
+            "/maker-applications/mine",
+            "/maker-applications/app_1/approve",
+        ] {
             assert!(is_api_path(api), "{api}");
         }
         for page in ["/", "/nope", "/listing/x", "/account/orders", "/cart"] {
@@ -250,6 +267,23 @@ mod tests {
         assert_eq!(allowed_methods("/products/prd_x"), ["DELETE", "GET", "PATCH"]);
         assert_eq!(allowed_methods("/makers/3f6c1a52"), ["GET"]);
         assert_eq!(allowed_methods("/me"), ["GET", "PUT"]);
+        assert_eq!(allowed_methods("/maker-applications"), ["GET", "POST"]);
+        assert_eq!(allowed_methods("/maker-applications/mine"), ["GET"]);
+        assert_eq!(allowed_methods("/maker-applications/app_1/approve"), ["POST"]);
+        assert_eq!(allowed_methods("/maker-applications/app_1/reject"), ["POST"]);
+    }
+
+    #[test]
+    fn maker_application_paths_reach_their_own_functions() {
+        let to = |method, path| route_for(method, path).map(|r| r.function);
+        assert_eq!(to("GET", "/maker-applications/mine"), Some("get-my-maker-application"));
+        assert_eq!(to("POST", "/maker-applications/mine"), None);
+        assert_eq!(to("POST", "/maker-applications/app_1/approve"), Some("approve-maker-application"));
+        assert_eq!(to("POST", "/maker-applications/mine/approve"), Some("approve-maker-application"));
+        assert_eq!(to("POST", "/maker-applications/app_1/reject"), Some("reject-maker-application"));
+        assert_eq!(to("GET", "/maker-applications/app_1"), None);
+        assert_eq!(to("GET", "/maker-applications"), Some("list-maker-applications"));
+        assert_eq!(to("POST", "/maker-applications"), Some("create-maker-application"));
     }
 
     #[test]
@@ -267,6 +301,11 @@ mod tests {
             "/makers/",
             "/makers/a/b",
             "/productsx",
+            "/maker-applications/",
+            "/maker-applications/app_1",
+            "/maker-applications/mine/",
+            "/maker-applications//approve",
+            "/maker-applications/a/b/approve",
         ] {
             assert!(allowed_methods(path).is_empty(), "{path:?} allows {:?}", allowed_methods(path));
         }

@@ -352,6 +352,11 @@ pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body>
         "cancel-order" => serve(app, req, cancel_order::handle).await,
         "list-maker-orders" => serve(app, req, list_maker_orders::handle).await,
         "stripe-webhook" => serve(app, req, stripe_webhook::handle).await,
+        "create-maker-application" => serve(app, req, create_maker_application::handle).await,
+        "get-my-maker-application" => serve(app, req, get_my_maker_application::handle).await,
+        "list-maker-applications" => serve(app, req, list_maker_applications::handle).await,
+        "approve-maker-application" => serve(app, req, approve_maker_application::handle).await,
+        "reject-maker-application" => serve(app, req, reject_maker_application::handle).await,
         other => panic!("no handler for function {other}"),
     }
 }

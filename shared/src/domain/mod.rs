@@ -2,6 +2,7 @@
 //! (with the one order state machine) and their validation. A value of these types is
 //! valid by construction.
 
+pub mod application;
 pub mod cart;
 pub mod money;
 pub mod order;
@@ -9,6 +10,9 @@ pub(crate) mod product;
 mod profile;
 mod time;
 
+pub use application::{
+    Application, ApplicationId, ApplicationInput, ApplicationStatus, Decision, NewApplication, RejectionInput,
+};
 pub use cart::{Cart, CartLine, CartRefusal};
 pub use money::{euros, parse_euros};
 pub use order::{

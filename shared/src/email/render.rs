@@ -3,7 +3,10 @@
 //! at cold start, and the HTML is escaped by the template engine.
 
 use super::Email;
-use crate::domain::{Address, Order, OrderLine, OrderPaymentFailed, OrderStatus, RefundStatus, UserId, euros};
+use crate::domain::{
+    Address, Application, ApplicationStatus, Order, OrderLine, OrderPaymentFailed, OrderStatus, RefundStatus, UserId,
+    euros,
+};
 use crate::{Error, Result};
 use askama::Template;
 
@@ -297,6 +300,56 @@ impl WelcomeEmail {
 
     pub fn render(&self, to: &str, key: &str) -> Result<Email> {
         compose(to, &self.subject, key, &WelcomeHtml { e: self }, &WelcomeText { e: self })
+    }
+}
+
+/// The applicant's email about a decided maker application: approved (the shop is open,
+/// sign in again), or rejected with the admin's note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationEmail {
+    pub subject: String,
+    pub name: String,
+    pub shop_name: String,
+    pub approved: bool,
+    pub note: String,
+}
+
+#[derive(Template)]
+#[template(path = "application.html")]
+struct ApplicationHtml<'a> {
+    e: &'a ApplicationEmail,
+}
+
+#[derive(Template)]
+#[template(path = "application.txt")]
+struct ApplicationText<'a> {
+    e: &'a ApplicationEmail,
+}
+
+impl ApplicationEmail {
+    /// `None` for an application that is still pending: there is nothing to tell.
+    pub fn new(application: &Application, name: &str) -> Option<Self> {
+        let approved = match application.status {
+            ApplicationStatus::Pending => return None,
+            ApplicationStatus::Approved => true,
+            ApplicationStatus::Rejected => false,
+        };
+        let subject = if approved {
+            format!("Your shop {} is open on Makers Market", application.shop_name)
+        } else {
+            "Your maker application was not approved".to_owned()
+        };
+        Some(Self {
+            subject,
+            name: name.to_owned(),
+            shop_name: application.shop_name.clone(),
+            approved,
+            note: application.note.clone().unwrap_or_default(),
+        })
+    }
+
+    pub fn render(&self, to: &str, key: &str) -> Result<Email> {
+        compose(to, &self.subject, key, &ApplicationHtml { e: self }, &ApplicationText { e: self })
     }
 }
 

@@ -278,6 +278,18 @@ pub fn path_id<'r>(req: &'r Request, collection: &str) -> Result<&'r str> {
         .ok_or_else(|| unrouted(req, "No such resource."))
 }
 
+/// `{id}` of `/maker-applications/{id}/<action>`: a 404 for any other shape and for an id
+/// this service could not have issued.
+pub fn application_path_id(req: &Request, action: &str) -> Result<crate::domain::ApplicationId> {
+    let id = path(req)
+        .strip_prefix("/maker-applications/")
+        .and_then(|p| p.strip_suffix(action))
+        .and_then(|p| p.strip_suffix('/'))
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+        .ok_or_else(|| unrouted(req, "No such resource."))?;
+    crate::domain::ApplicationId::parse(id).ok_or_else(|| Error::not_found("No such maker application."))
+}
+
 /// One query-string parameter (the last one when repeated), as lambda_http decoded it.
 pub fn query<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.query_string_parameters_ref().and_then(|q| q.all(name)).and_then(|values| values.last().copied())

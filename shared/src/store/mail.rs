@@ -6,6 +6,7 @@
 //! | an order's status, to one user | `pk=ORDER#<order id>`, `sk=MAIL#<status>#<user sub>`   |
 //! | a declined payment attempt     | `pk=ORDER#<order id>`, `sk=MAIL#ATTEMPT#<n>#<user sub>` |
 //! | the welcome email              | `pk=USER#<sub>`, `sk=MAIL#WELCOME`                     |
+//! | a maker application's decision | `pk=MAKERAPP#<id>`, `sk=MAIL#<approved or rejected>`   |
 //!
 //! Attributes: `entity=mail`, `state` (`sending` · `sent` · `failed`), `to`, `subject`,
 //! `attempts`, `claimed_at`, `sent_at`, `message_id`, and the TTL `expires_at` (90 days:
@@ -14,7 +15,7 @@
 use super::item::{Item, get_opt_s, n, s};
 use super::{Store, is_condition_failure, sdk};
 use crate::Result;
-use crate::domain::{OrderId, OrderStatus, Timestamp, UserId};
+use crate::domain::{ApplicationId, ApplicationStatus, OrderId, OrderStatus, Timestamp, UserId};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -43,6 +44,12 @@ pub enum MailKey {
     Welcome {
         user: UserId,
     },
+    /// The applicant's email about the decision on their maker application: once per
+    /// application (a decision is final).
+    Application {
+        application: ApplicationId,
+        status: ApplicationStatus,
+    },
 }
 
 impl MailKey {
@@ -58,6 +65,9 @@ impl MailKey {
                 (format!("ORDER#{}", order.as_str()), format!("MAIL#REFUND_FAILED#{}", recipient.as_str()))
             }
             Self::Welcome { user } => (format!("USER#{}", user.as_str()), "MAIL#WELCOME".to_owned()),
+            Self::Application { application, status } => {
+                (format!("MAKERAPP#{}", application.as_str()), format!("MAIL#{}", status.as_str()))
+            }
         };
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }
@@ -76,6 +86,7 @@ impl MailKey {
                 format!("{}/refund-failed/{}", order.as_str(), recipient.as_str())
             }
             Self::Welcome { user } => format!("welcome/{}", user.as_str()),
+            Self::Application { application, status } => format!("{}/{}", application.as_str(), status.as_str()),
         }
     }
 }

@@ -25,12 +25,14 @@
 //! | one email at most once         | `pk=ORDER#<id>`, `sk=MAIL#<status>#<sub>` / `sk=MAIL#ATTEMPT#<n>#<sub>` (a declined attempt) / `sk=MAIL#REFUND_FAILED#<sub>` / `pk=USER#<sub>`, `sk=MAIL#WELCOME`, TTL `expires_at` | UpdateItem `attribute_not_exists(pk) OR state = failed` |
 //! | idempotency key                        | `pk=IDEM#<sub>`, `sk=KEY#<key>`, TTL `expires_at` (24 h) | in the checkout read and the placing transaction |
 //! | the web shop: sessions, carts         | under `USER#<sub>`: `SESSION#<hash>`, `CART` (see `store::web`) | BatchGetItem with the profile; Put / Update / Delete |
+//! | maker applications: by id, a user's latest and open one, by status (oldest first), apply, decide | `MAKERAPP#<id>`/`MAKERAPP`; `USER#<sub>`/`MAKERAPP`; `gsi1`: `gsi1pk=MAKERAPPS#<status>`, `gsi1sk=<id>` (see `store::applications`) | GetItem; TransactWriteItems with conditions; Query ascending |
 //! | order event published (publisher dedup) | `pk=ORDER#<id>`, `sk=EVENT#<status>` / `sk=EVENT#ATTEMPT#<n>` (a declined attempt) / `sk=EVENT#REFUND_FAILED`, TTL `expires_at` (3 days) | BatchGetItem (consistent) before PutEvents, BatchWriteItem after |
 //!
 //! Product ids are ULIDs, so sorting by id is sorting by creation time. `q` (words of the
 //! title) and price bounds are filter expressions on the chosen index; price and word
 //! filters make a query read more than it returns, bounded per request.
 
+mod applications;
 mod events;
 mod item;
 mod mail;

@@ -1,4 +1,4 @@
-//! Paged, newest-first Queries on an index, shared by every list: bounded reads per
+//! Paged Queries (newest first unless asked otherwise) on an index, shared by every list: bounded reads per
 //! request, one extra item to know whether a next page exists, and start keys that must
 //! be exactly the index's key attributes (anything else is a tampered cursor).
 
@@ -25,6 +25,8 @@ pub(crate) struct IndexQuery {
     pub values: HashMap<String, AttributeValue>,
     pub names: HashMap<String, String>,
     pub filters: Vec<String>,
+    /// Oldest first (ascending sort key) instead of newest first.
+    pub oldest_first: bool,
 }
 
 impl IndexQuery {
@@ -37,6 +39,12 @@ impl IndexQuery {
         self
     }
 
+    /// Reads the index in ascending order of its sort key: oldest first.
+    pub fn oldest_first(mut self) -> Self {
+        self.oldest_first = true;
+        self
+    }
+
     /// Adds `expression` to the filter (ANDed), with its values and names.
     pub fn filter(&mut self, expression: impl Into<String>) -> &mut Self {
         self.filters.push(expression.into());
@@ -45,7 +53,7 @@ impl IndexQuery {
 }
 
 impl Store {
-    /// Items of `query`, newest first, `limit` at most, from `start`; with the key to go on
+    /// Items of `query`, newest first (or oldest first if it says so), `limit` at most, from `start`; with the key to go on
     /// from when there may be more. `context` names the list in error logs.
     pub(crate) async fn query_page(
         &self,
@@ -79,7 +87,7 @@ impl Store {
                 .set_filter_expression(filter.clone())
                 .set_expression_attribute_names(names.clone())
                 .set_expression_attribute_values(Some(query.values.clone()))
-                .scan_index_forward(false)
+                .scan_index_forward(query.oldest_first)
                 .limit(page_size)
                 .set_exclusive_start_key(exclusive_start.take())
                 .send()

@@ -107,6 +107,12 @@ async fn every_sample_event_is_served_by_its_function() {
     let for_orders = for_orders["id"].as_str().unwrap();
     let order = ctx.order(&ctx.maker, &[(for_orders, 1)]).await;
     let order_id = order["id"].as_str().unwrap();
+    // The reject sample rejects an application of its own; the approve sample approves the
+    // one the create sample makes.
+    let application = json!({"shop_name": "Cortiça", "bio": "Cork bags", "location": "Évora"});
+    let to_reject =
+        ctx.request("POST", "/maker-applications").auth(&ctx.other_customer).json(&application).send().await;
+    let to_reject = to_reject.expect(201).json()["id"].as_str().unwrap().to_owned();
     for function in shared::routes::functions() {
         let mut event = sample_event(function);
         let method = event["httpMethod"].as_str().unwrap().to_owned();
@@ -119,6 +125,15 @@ async fn every_sample_event_is_served_by_its_function() {
             .replace("prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F", shown)
             .replace("3f6c1a52-7e0b-4d0c-9b1e-2a4f6d8c0e11", &ctx.maker.sub)
             .replace("ord_01JDR0A1B2C3D4E5F6G7H8J9K0", order_id);
+        let path = match function {
+            "reject-maker-application" => path.replace("app_01JBZ8Q1W4K3M2N5P6R7S8T9V0", &to_reject),
+            "approve-maker-application" => {
+                let sub = shared::domain::UserId::new(ctx.customer.sub.clone());
+                let latest = ctx.app.store.latest_application(&sub).await.unwrap().unwrap();
+                path.replace("app_01JBZ8Q1W4K3M2N5P6R7S8T9V0", latest.id.as_str())
+            }
+            _ => path,
+        };
         event["path"] = json!(path);
         let body = event["body"].as_str().unwrap_or_default().replace("prd_01JDQZ8T6Y8Z4V0N3K2M1H7G5F", for_orders);
         event["body"] = json!(body);
@@ -129,11 +144,17 @@ async fn every_sample_event_is_served_by_its_function() {
             event["headers"]["stripe-signature"] = json!(signature);
         }
         if event["headers"].get("authorization").is_some() {
-            event["headers"]["authorization"] = json!(ctx.maker.bearer());
+            // Applying is for customers, deciding for admins; the rest is the maker's.
+            let user = match function {
+                "create-maker-application" | "get-my-maker-application" => &ctx.customer,
+                "list-maker-applications" | "approve-maker-application" | "reject-maker-application" => &ctx.admin,
+                _ => &ctx.maker,
+            };
+            event["headers"]["authorization"] = json!(user.bearer());
         }
         let response = ctx.send_event(&event).await;
         let expected = match function {
-            "create-product" | "create-order" => 201,
+            "create-product" | "create-order" | "create-maker-application" => 201,
             "archive-product" => 204,
             "not-found" => 404,
             // Account pages send a visitor (the samples carry no session) to sign in.

@@ -14,6 +14,7 @@ mod jwks;
 mod lifecycle;
 mod limits;
 mod listing;
+mod maker_applications;
 mod moderation;
 mod notifications;
 mod order_faults;

@@ -103,6 +103,18 @@ impl shared::directory::Directory for DownDirectory {
     ) -> shared::directory::DirectoryFuture<'a, Option<String>> {
         Box::pin(async { Err(shared::Error::internal("looking a user up in Cognito", "connection refused")) })
     }
+
+    fn add_to_group<'a>(&'a self, _username: &'a str, _group: &'a str) -> shared::directory::DirectoryFuture<'a, ()> {
+        Box::pin(async { Err(shared::Error::internal("adding a user to a group", "connection refused")) })
+    }
+
+    fn remove_from_group<'a>(
+        &'a self,
+        _username: &'a str,
+        _group: &'a str,
+    ) -> shared::directory::DirectoryFuture<'a, ()> {
+        Box::pin(async { Err(shared::Error::internal("removing a user from a group", "connection refused")) })
+    }
 }
 
 #[tokio::test]
