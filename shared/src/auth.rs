@@ -74,10 +74,6 @@ impl Principal {
             Err(Error::forbidden("Only makers may do this. Ask to join the makers group."))
         }
     }
-
-    pub fn require_admin(&self) -> Result<()> {
-        if self.is_admin() { Ok(()) } else { Err(Error::forbidden("Only admins may do this.")) }
-    }
 }
 
 #[derive(Debug, Deserialize)]

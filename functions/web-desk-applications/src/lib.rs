@@ -106,15 +106,15 @@ async fn list(
     };
     let secret = app.cursor_secret().await?;
     let scope = format!("desk-applications|{tab}");
-    let (applications, next, expired) = match http::query(req, "cursor").map(|c| http::cursor::decode(secret, &scope, c))
-    {
-        Some(Err(Error::Validation(_))) => (Vec::new(), None, true),
-        Some(Err(other)) => return Err(other),
-        start => {
-            let page = app.store.list_applications(status, PER_PAGE, start.transpose()?).await?;
-            (page.items, page.next.map(|k| http::cursor::encode(secret, &scope, &k)), false)
-        }
-    };
+    let (applications, next, expired) =
+        match http::query(req, "cursor").map(|c| http::cursor::decode(secret, &scope, c)) {
+            Some(Err(Error::Validation(_))) => (Vec::new(), None, true),
+            Some(Err(other)) => return Err(other),
+            start => {
+                let page = app.store.list_applications(status, PER_PAGE, start.transpose()?).await?;
+                (page.items, page.next.map(|k| http::cursor::encode(secret, &scope, &k)), false)
+            }
+        };
     let next_href = next.map(|c| format!("/desk/applications?status={tab}&cursor={}", url_encode(&c)));
     let mut layout = visit.layout("Maker applications", "The admins' desk.");
     layout.noindex = true;

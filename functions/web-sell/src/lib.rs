@@ -55,11 +55,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     page.shop_name = form.text("shop_name");
     page.bio = form.text("bio");
     page.location = form.text("location");
-    let input = ApplicationInput {
-        shop_name: page.shop_name.clone(),
-        bio: page.bio.clone(),
-        location: page.location.clone(),
-    };
+    let input =
+        ApplicationInput { shop_name: page.shop_name.clone(), bio: page.bio.clone(), location: page.location.clone() };
     let checked = match NewApplication::parse(input) {
         Ok(checked) => checked,
         Err(err @ Error::Validation(_)) => {
@@ -78,7 +75,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
 }
 
 fn render(mut visit: Visit<'_>, mut page: SellPage, status: u16) -> Result<Response<Body>> {
-    page.layout = visit.layout("Sell on Makers Market", "Open a shop on Makers Market: apply to sell your handmade goods.");
+    page.layout =
+        visit.layout("Sell on Makers Market", "Open a shop on Makers Market: apply to sell your handmade goods.");
     page.layout.noindex = true;
     let body = web::render(&page)?;
     Ok(visit.respond(web::html(status, body)))

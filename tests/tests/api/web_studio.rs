@@ -331,3 +331,75 @@ async fn a_maker_taken_out_of_the_group_loses_the_studio_when_the_session_renews
     assert!(text_of(&maker.get("/account/orders").await.page(200)).contains("Sign out"));
     maker.get("/studio/orders").await.page(403);
 }
+
+#[tokio::test]
+async fn a_customer_applies_from_the_shop_an_admin_approves_and_the_renewed_session_opens_the_studio() {
+    let ctx = TestContext::new().await;
+    let applicant = ctx.customers(1).await.remove(0);
+    let mut customer = signed_in(&ctx, &applicant).await;
+    Browser::new(&ctx).get("/sell").await.redirects_to("/sign-in?next=%2Fsell");
+    // Every refusal next to its field.
+    let html =
+        customer.submit("/sell", "/sell", &[("shop_name", ""), ("bio", ""), ("location", "Porto")]).await.page(400);
+    assert!(html.contains("id=\"shop_name-error\"") && html.contains("id=\"bio-error\""), "{html}");
+    let fields = [("shop_name", "Barro Vivo"), ("bio", "Wood-fired clay from Barcelos."), ("location", "Barcelos")];
+    customer.submit("/sell", "/sell", &fields).await.redirects_to("/sell");
+    let text = text_of(&customer.get("/sell").await.page(200));
+    assert!(text.contains("Barro Vivo is waiting for an admin"), "{text}");
+    // A second application while one waits: refused, and said so.
+    customer.post("/sell", &[("_token", "x")], Some(e2e::browser::ORIGIN)).await.page(403);
+    customer.submit("/", "/sell", &fields).await.redirects_to("/sell");
+    assert!(text_of(&customer.get("/sell").await.page(200)).contains("waiting"));
+    let mine = ctx.get("/maker-applications/mine").auth(&applicant).send().await.json();
+    let id = mine["id"].as_str().unwrap().to_owned();
+
+    // Neither the customer nor a maker may decide it.
+    let decide = format!("/desk/applications/{id}");
+    customer.get("/desk/applications").await.page(403);
+    customer.submit("/", &decide, &[("action", "approve")]).await.page(403);
+    let mut maker = signed_in(&ctx, &ctx.maker).await;
+    maker.submit("/", &decide, &[("action", "approve")]).await.page(403);
+    assert_eq!(ctx.get("/maker-applications/mine").auth(&applicant).send().await.json()["status"], "pending");
+
+    let mut admin = signed_in(&ctx, &ctx.admin).await;
+    let queue = text_of(&admin.get("/desk/applications").await.page(200));
+    assert!(queue.contains("Barro Vivo") && queue.contains("Wood-fired clay from Barcelos."), "{queue}");
+    admin.submit("/desk/applications", &decide, &[("action", "approve")]).await.redirects_to("/desk/applications");
+    let after = text_of(&admin.get("/desk/applications?status=approved").await.page(200));
+    assert!(after.contains("Barro Vivo is approved") && after.contains("Barro Vivo"), "{after}");
+
+    // The session's token predates the group; renewed, it opens the studio.
+    customer.get("/studio").await.page(403);
+    e2e::browser::expire_sessions(&ctx, &applicant.sub).await;
+    let studio = text_of(&customer.get("/studio/shop").await.page(200));
+    assert!(studio.contains("Shop profile"), "{studio}");
+    assert!(customer.get("/studio/shop").await.page(200).contains("value=\"Barro Vivo\""));
+    assert!(text_of(&customer.get("/sell").await.page(200)).contains("Your shop is open"));
+}
+
+#[tokio::test]
+async fn a_rejection_needs_a_note_which_the_applicant_reads_with_the_form_to_apply_again() {
+    let ctx = TestContext::new().await;
+    let applicant = ctx.customers(1).await.remove(0);
+    let mut customer = signed_in(&ctx, &applicant).await;
+    let fields = [("shop_name", "Fast Fashion Ltd"), ("bio", "Imported shirts."), ("location", "Lisbon")];
+    customer.submit("/sell", "/sell", &fields).await.redirects_to("/sell");
+    let id =
+        ctx.get("/maker-applications/mine").auth(&applicant).send().await.json()["id"].as_str().unwrap().to_owned();
+    let decide = format!("/desk/applications/{id}");
+    let note_field = format!("note-{id}");
+    let mut admin = signed_in(&ctx, &ctx.admin).await;
+    let html = admin.submit("/desk/applications", &decide, &[("action", "reject"), (&note_field, " ")]).await.page(400);
+    assert!(html.contains(&format!("id=\"{note_field}-error\"")), "{html}");
+    let note = "Makers Market sells handmade goods only.";
+    admin
+        .submit("/desk/applications", &decide, &[("action", "reject"), (&note_field, note)])
+        .await
+        .redirects_to("/desk/applications");
+    let page = customer.get("/sell").await.page(200);
+    assert!(text_of(&page).contains(note) && page.contains("action=\"/sell\""), "{page}");
+    // Deciding the other way now is refused, and changes nothing.
+    admin.submit("/desk/applications", &decide, &[("action", "approve")]).await.redirects_to("/desk/applications");
+    assert!(text_of(&admin.get("/desk/applications").await.page(200)).contains("already rejected"));
+    assert_eq!(ctx.get("/maker-applications/mine").auth(&applicant).send().await.json()["status"], "rejected");
+}
