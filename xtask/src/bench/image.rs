@@ -31,7 +31,7 @@ fn twelve_megapixels() -> anyhow::Result<Vec<u8>> {
         seed ^= seed << 13;
         seed ^= seed >> 17;
         seed ^= seed << 5;
-        let noise = (seed & 0x1f) as u32;
+        let noise = seed & 0x1f;
         image::Rgb([((x / 16 + noise) % 256) as u8, ((y / 12 + noise) % 256) as u8, (((x + y) / 28) % 256) as u8])
     });
     let mut out = Vec::new();
