@@ -8,6 +8,7 @@ pub mod cognito_pump;
 pub mod dynamodb_local;
 pub mod emulators;
 pub mod notifications;
+pub mod photos;
 pub mod provision;
 pub mod routes;
 pub mod runtime_api;

@@ -109,7 +109,7 @@ pub async fn verify_sender(aws: &SdkConfig, sender: &str) -> anyhow::Result<()> 
     }
 }
 
-async fn create_queue(
+pub(crate) async fn create_queue(
     sqs: &aws_sdk_sqs::Client,
     name: &str,
     attributes: HashMap<QueueAttributeName, String>,
@@ -124,7 +124,7 @@ async fn create_queue(
     out.queue_url.with_context(|| format!("no URL for the queue {name}"))
 }
 
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {
+pub(crate) async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {
     let out = sqs
         .get_queue_attributes()
         .queue_url(url)

@@ -59,9 +59,20 @@ fn only_functions_without_an_event_to_keep_skip_the_dead_letter_queue_check() {
                 && ["elasticloadbalancing.amazonaws.com", "cognito-idp.amazonaws.com"].contains(&invoked_by)
                 && serde_yaml::to_string(&p["FunctionName"]).unwrap_or_default().contains(resource.as_str())
         });
+        // An SQS event source whose queue dead-letters what failed (its redrive policy).
+        let queue_dead_letters =
+            props["Events"].as_mapping().into_iter().flat_map(|events| events.values()).any(|event| {
+                event["Type"].as_str() == Some("SQS")
+                    && serde_yaml::to_string(&event["Properties"]["Queue"]).ok().is_some_and(|queue| {
+                        template["Resources"].as_mapping().into_iter().flatten().any(|(id, res)| {
+                            queue.contains(id.as_str().unwrap_or("?"))
+                                && !res["Properties"]["RedrivePolicy"]["deadLetterTargetArn"].is_null()
+                        })
+                    })
+            });
         assert!(
-            synchronous || !on_failure.is_null() || stream_on_failure,
-            "{resource} skips the DLQ check but is neither invoked synchronously nor has an on-failure destination"
+            synchronous || !on_failure.is_null() || stream_on_failure || queue_dead_letters,
+            "{resource} skips the DLQ check but is neither invoked synchronously nor has an on-failure destination or a dead-lettering queue"
         );
     }
 }

@@ -38,6 +38,8 @@ pub struct App {
     directory: OnceCell<Arc<dyn Directory>>,
     /// Cognito's user-facing API (the web shop's accounts), built on first use.
     cognito: std::sync::OnceLock<aws_sdk_cognitoidentityprovider::Client>,
+    /// S3 (product photos), built on first use.
+    s3: std::sync::OnceLock<aws_sdk_s3::Client>,
 }
 
 /// DynamoDB calls give up well before a function's own timeout (15 s for the order
@@ -82,6 +84,7 @@ impl App {
             mailer: OnceCell::new(),
             directory: OnceCell::new(),
             cognito: std::sync::OnceLock::new(),
+            s3: std::sync::OnceLock::new(),
         }
     }
 
@@ -143,6 +146,22 @@ impl App {
             let config =
                 aws_sdk_cognitoidentityprovider::config::Builder::from(&self.aws).timeout_config(timeouts).build();
             aws_sdk_cognitoidentityprovider::Client::from_conf(config)
+        })
+    }
+
+    /// S3, for product photos. With an endpoint of its own (moto locally), buckets are
+    /// addressed path-style, as emulators serve them.
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        self.s3.get_or_init(|| {
+            let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(10))
+                .build();
+            let config = aws_sdk_s3::config::Builder::from(&self.aws)
+                .timeout_config(timeouts)
+                .force_path_style(self.aws.endpoint_url().is_some())
+                .build();
+            aws_sdk_s3::Client::from_conf(config)
         })
     }
 

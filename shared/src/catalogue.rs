@@ -21,6 +21,7 @@ pub async fn edit_product(app: &App, who: &Principal, id: &ProductId, patch: &Pr
     for _ in 0..ATTEMPTS {
         let current = app.store.get_product(id).await?.ok_or_else(|| Error::not_found("No such product."))?;
         may_edit(who, &current, patch)?;
+        current.check_patch(patch)?;
         let Some(next) = current.patched(patch, app.now()) else { return Ok(current) };
         if app.store.replace_product(&next).await? {
             return Ok(next);

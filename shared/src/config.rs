@@ -63,7 +63,34 @@ pub struct Config {
     pub mail: MailConfig,
     /// What the web shop's pages need besides the API's settings.
     pub web: WebConfig,
+    /// Where product photos are stored and served from.
+    pub photos: PhotosConfig,
 }
+
+/// Product photos: one private bucket; browsers upload to it with a presigned POST and read
+/// only its `public/` renditions, through `public_url`.
+#[derive(Debug, Clone, Default)]
+pub struct PhotosConfig {
+    /// The bucket (`PHOTOS_BUCKET`).
+    pub bucket: String,
+    /// Where a browser POSTs an upload (`PHOTOS_UPLOAD_URL`): by default the bucket's
+    /// virtual-hosted S3 URL in the function's region; locally moto's path-style URL.
+    pub upload_url: Option<String>,
+    /// The public base URL of the renditions (`PHOTOS_PUBLIC_URL`), which maps to the
+    /// bucket's `public/` prefix: the CloudFront distribution in the cloud, moto's bucket URL
+    /// plus `/public` locally. Without a trailing slash.
+    pub public_url: String,
+}
+
+impl PhotosConfig {
+    /// The upload URL for `region` (see [`PhotosConfig::upload_url`]).
+    pub fn upload_url_in(&self, region: &str) -> String {
+        self.upload_url.clone().unwrap_or_else(|| format!("https://{}.s3.{region}.amazonaws.com/", self.bucket))
+    }
+}
+
+/// The bucket when `PHOTOS_BUCKET` is not set.
+pub const DEFAULT_PHOTOS_BUCKET: &str = "makers-market-photos";
 
 /// The web shop's settings. None is a secret: Stripe's publishable key is public by design.
 #[derive(Debug, Clone)]
@@ -79,6 +106,9 @@ pub struct WebConfig {
     /// Cognito's managed login (`COGNITO_DOMAIN_URL`, `https://<prefix>.auth.<region>.amazoncognito.com`),
     /// set only when Google sign-in is configured: "Continue with Google" shows only then.
     pub hosted_ui_url: Option<String>,
+    /// Where product photos are served from when it is not https (moto's S3 locally), so
+    /// that the pages' Content-Security-Policy lets them load.
+    pub photos_origin: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -88,6 +118,7 @@ impl Default for WebConfig {
             stripe_js_url: DEFAULT_STRIPE_JS_URL.to_owned(),
             stripe_publishable_key: DEFAULT_STRIPE_PUBLISHABLE_KEY.to_owned(),
             hosted_ui_url: None,
+            photos_origin: None,
         }
     }
 }
@@ -224,6 +255,21 @@ impl Config {
                 stripe_js_url: or_default("STRIPE_JS_URL", DEFAULT_STRIPE_JS_URL),
                 stripe_publishable_key: or_default("STRIPE_PUBLISHABLE_KEY", DEFAULT_STRIPE_PUBLISHABLE_KEY),
                 hosted_ui_url: get("COGNITO_DOMAIN_URL").ok().map(|u| u.trim().trim_end_matches('/').to_owned()),
+                photos_origin: get("PHOTOS_PUBLIC_URL")
+                    .ok()
+                    .filter(|u| u.starts_with("http://"))
+                    .and_then(|u| u.split('/').take(3).collect::<Vec<_>>().join("/").into()),
+            },
+            photos: {
+                let bucket = or_default("PHOTOS_BUCKET", DEFAULT_PHOTOS_BUCKET);
+                let public_url = get("PHOTOS_PUBLIC_URL")
+                    .map(|u| u.trim().trim_end_matches('/').to_owned())
+                    .unwrap_or_else(|_| format!("https://{bucket}.s3.amazonaws.com/public"));
+                PhotosConfig {
+                    upload_url: get("PHOTOS_UPLOAD_URL").ok().map(|u| u.trim().to_owned()),
+                    public_url,
+                    bucket,
+                }
             },
         })
     }

@@ -70,6 +70,11 @@ const fn page(
 /// `/maker-applications`).
 pub const ROUTES: &[Route] = &[
     route(10, "GET", "/health", "health", "/health"),
+    // Photos come before the product rules: `/products/*` would take their paths too (`*`
+    // spans slashes), and the longest pattern first.
+    route(15, "POST", "/products/*/photos/*/confirm", "confirm-photo", "/products/{id}/photos/{photo_id}/confirm"),
+    route(16, "DELETE", "/products/*/photos/*", "delete-photo", "/products/{id}/photos/{photo_id}"),
+    route(17, "POST", "/products/*/photos", "create-photo-upload", "/products/{id}/photos"),
     route(20, "GET", "/products", "list-products", "/products"),
     route(21, "POST", "/products", "create-product", "/products"),
     route(22, "GET", "/products/*", "get-product", "/products/{id}"),
@@ -255,6 +260,9 @@ mod tests {
         assert_eq!(route_for("GET", "/products/prd_1").map(|r| r.function), Some("get-product"));
         assert_eq!(route_for("DELETE", "/products/prd_1").map(|r| r.function), Some("archive-product"));
         assert_eq!(route_for("PUT", "/products/prd_1"), None);
+        assert_eq!(route_for("DELETE", "/products/p/photos/f").map(|r| r.function), Some("delete-photo"));
+        assert_eq!(route_for("POST", "/products/p/photos/f/confirm").map(|r| r.function), Some("confirm-photo"));
+        assert_eq!(route_for("POST", "/products/p/photos").map(|r| r.function), Some("create-photo-upload"));
         assert_eq!(route_for("GET", "/nope"), None);
         assert!(!alb_pattern_matches("/me", "/me/"));
         assert!(alb_pattern_matches("/a?c", "/abc"));
@@ -271,6 +279,9 @@ mod tests {
         assert_eq!(allowed_methods("/maker-applications/mine"), ["GET"]);
         assert_eq!(allowed_methods("/maker-applications/app_1/approve"), ["POST"]);
         assert_eq!(allowed_methods("/maker-applications/app_1/reject"), ["POST"]);
+        assert_eq!(allowed_methods("/products/p/photos"), ["POST"]);
+        assert_eq!(allowed_methods("/products/p/photos/f"), ["DELETE"]);
+        assert_eq!(allowed_methods("/products/p/photos/f/confirm"), ["POST"]);
     }
 
     #[test]

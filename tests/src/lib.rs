@@ -303,6 +303,13 @@ pub fn config(table: &str, pool: &CognitoPool) -> Config {
             stripe_js_url: format!("{}js.stripe.com/v3/", stripe_api_base()),
             ..shared::config::WebConfig::default()
         },
+        // A bucket of its own per context (created by the tests that need it), on moto's
+        // S3, path-style, as the local stack's.
+        photos: shared::config::PhotosConfig {
+            bucket: table.to_owned(),
+            upload_url: Some(format!("{}/{table}", endpoint())),
+            public_url: format!("{}/{table}/public", endpoint()),
+        },
     }
 }
 
@@ -346,6 +353,9 @@ pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body>
         "get-me" => serve(app, req, get_me::handle).await,
         "put-me" => serve(app, req, put_me::handle).await,
         "not-found" => serve(app, req, not_found::handle).await,
+        "create-photo-upload" => serve(app, req, create_photo_upload::handle).await,
+        "confirm-photo" => serve(app, req, confirm_photo::handle).await,
+        "delete-photo" => serve(app, req, delete_photo::handle).await,
         "create-order" => serve(app, req, create_order::handle).await,
         "list-orders" => serve(app, req, list_orders::handle).await,
         "get-order" => serve(app, req, get_order::handle).await,

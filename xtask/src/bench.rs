@@ -13,6 +13,7 @@
 mod build;
 mod cpu;
 mod delivery;
+mod image;
 mod lifecycle;
 pub mod orders;
 mod peers;
@@ -133,6 +134,10 @@ impl Options {
     }
 
     /// Whether the web section (Lighthouse on the shop) runs.
+    fn runs_image(&self) -> bool {
+        self.only.as_ref().is_none_or(|only| only.iter().any(|n| n == "image"))
+    }
+
     fn runs_web(&self) -> bool {
         self.cold && self.web && self.only.as_ref().is_none_or(|only| only.iter().any(|n| n == "web"))
     }
@@ -144,7 +149,7 @@ impl Options {
 }
 
 /// Sections `--only` may name besides functions.
-const SECTIONS: &[&str] = &["lifecycle", "web"];
+const SECTIONS: &[&str] = &["lifecycle", "web", "image"];
 
 pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let Some(options) = Options::parse(args)? else { return Ok(()) };
@@ -384,6 +389,13 @@ async fn bench(o: Options) -> anyhow::Result<()> {
         match web::run(&root, &logs.join("web")).await {
             Ok(w) => report.web = Some(w),
             Err(e) => report.notes.push(format!("The web section failed: {e:#}")),
+        }
+    }
+    // The image function on a 12-megapixel photo (no emulator needed).
+    if o.runs_image() {
+        match image::run(&root, &work.join("image")).await {
+            Ok(i) => report.image = Some(i.markdown()),
+            Err(e) => report.notes.push(format!("The image section failed: {e:#}")),
         }
     }
     report.machine.load_after = loadavg();

@@ -13,6 +13,7 @@ use local::cognito::CognitoPool;
 use local::cognito_pump::CognitoPump;
 use local::emulators::{self, Emulator, EmulatorOptions};
 use local::notifications::{NotifierQueues, Pump, PumpOptions};
+use local::photos::PhotoStorage;
 use local::provision::{self, DemoUsers, ProvisionOptions, SecretIds, SecretsOptions, StripeKeys};
 use local::scheduler::{Schedule, Scheduler, SchedulerOptions};
 use local::streams::{StreamPump, StreamPumpOptions};
@@ -23,6 +24,10 @@ pub const REGION: &str = "eu-west-1";
 pub const TABLE_NAME: &str = "makers-market";
 pub const USER_POOL_NAME: &str = "makers-market";
 pub const EVENT_BUS_NAME: &str = "makers-market";
+/// The product photos bucket on moto's S3.
+pub const PHOTOS_BUCKET: &str = "makers-market-photos";
+/// The function the photos bucket's notifications feed (through an SQS queue).
+pub const PHOTOS_FUNCTION: &str = "photo-renditions";
 /// The functions EventBridge schedules invoke in the cloud (`rate(1 minute)`), each with
 /// how often it runs locally: its own interval, or (`None`) [`StackOptions::schedule_every`].
 /// The delivery simulator ticks every second, since its dwell is seconds locally.
@@ -54,6 +59,9 @@ pub struct StackInfo {
     /// The notifier's rule → queue → dead-letter queue on moto (the sender is verified).
     #[serde(default)]
     pub notifier: Option<NotifierQueues>,
+    /// The photos bucket on moto's S3 and its notification queue.
+    #[serde(default)]
+    pub photos: Option<PhotoStorage>,
     pub users: DemoUsers,
 }
 
@@ -133,6 +141,8 @@ pub struct Stack {
     pub streams: StreamPump,
     /// Order events from the notifier queue to the notifier.
     pub notifier: Pump,
+    /// Photo originals' S3 notifications from their queue to the image function.
+    pub photos: Pump,
     /// Cognito's codes by email and its post-confirmation trigger (see `local::cognito_pump`).
     pub cognito: CognitoPump,
     pub aws: aws_config::SdkConfig,
@@ -209,6 +219,13 @@ impl Stack {
             &secrets,
             opts.payment_window,
         );
+        // The photos bucket (moto's S3): CORS for the local shop's origin, and its
+        // originals' notifications → an SQS queue, pumped to the image function below.
+        let photo_storage =
+            local::photos::provision(&aws, &moto.url(), PHOTOS_BUCKET, &["http://127.0.0.1:*", "http://localhost:*"])
+                .await
+                .context("creating the photos bucket and its queue on moto")?;
+        env.extend(photo_storage.env());
         // Read by the SDK before AWS_ENDPOINT_URL: DynamoDB on DynamoDB Local, the rest on moto.
         let functions_dynamodb = opts.functions_dynamodb_url.clone().unwrap_or_else(|| dynamodb.url());
         env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), functions_dynamodb));
@@ -241,6 +258,16 @@ impl Stack {
             .context("creating the notifier's rule and queues on moto")?;
         let invoke = local::notifications::binary_invoker(&opts.bin_dir, &opts.log_dir, &env, opts.echo_logs)?;
         let notifier = Pump::new(&aws, PumpOptions::new(&queues.queue_url), invoke).run();
+        // S3 notification → SQS queue (moto) → the image function, as an SQS event source.
+        let renditions = local::notifications::function_invoker(
+            PHOTOS_FUNCTION,
+            &opts.bin_dir,
+            &opts.log_dir,
+            &env,
+            opts.echo_logs,
+        )?;
+        let photos =
+            Pump::new(&aws, PumpOptions::new(&photo_storage.queue_url), local::photos::sqs_invoker(renditions)).run();
 
         // What Cognito does after a sign-up: the codes by email, the post-confirmation trigger.
         let post_confirmation = local::notifications::function_invoker(
@@ -282,9 +309,10 @@ impl Stack {
             table_name: provisioned.table_name,
             event_bus_name: EVENT_BUS_NAME.into(),
             notifier: Some(queues),
+            photos: Some(photo_storage),
             users: provisioned.users,
         };
-        Ok(Stack { info, moto, dynamodb, stripe, alb, scheduler, streams, notifier, cognito, aws })
+        Ok(Stack { info, moto, dynamodb, stripe, alb, scheduler, streams, notifier, photos, cognito, aws })
     }
 
     /// An error if an emulator has died.
@@ -298,6 +326,7 @@ impl Stack {
     pub async fn down(self) {
         self.streams.shutdown().await;
         self.notifier.shutdown().await;
+        self.photos.shutdown().await;
         self.cognito.shutdown();
         self.scheduler.shutdown().await;
         self.alb.shutdown().await;

@@ -6,6 +6,7 @@ pub mod application;
 pub mod cart;
 pub mod money;
 pub mod order;
+pub mod photo;
 pub(crate) mod product;
 mod profile;
 mod time;
@@ -20,6 +21,7 @@ pub use order::{
     OrderPaymentFailed, OrderRefundFailed, OrderStatus, OrderStatusChanged, Payment, PaymentError, RefundProgress,
     RefundStatus,
 };
+pub use photo::{Photo, PhotoId, PhotoState, PhotoType, PhotoUpload, PhotoUploadInput, PhotoView};
 pub use product::{
     Category, Currency, MAX_PRICE_CENTS, MAX_STOCK, NewProduct, Product, ProductId, ProductInput, ProductPatch,
     ProductPatchInput, ProductStatus, search_words,

@@ -1,3 +1,4 @@
+use super::photo::{Photo, PhotoId, is_permutation, serialize_photos};
 use super::{Check, Timestamp, UserId, non_null, text};
 use serde::{Deserialize, Serialize};
 
@@ -199,6 +200,7 @@ impl NewProduct {
             stock: self.stock,
             category: self.category,
             images: self.images,
+            photos: Vec::new(),
             status: ProductStatus::Active,
             moderation_note: None,
             created_at: now.clone(),
@@ -230,6 +232,9 @@ pub struct ProductPatchInput {
     /// with it.
     #[serde(default, deserialize_with = "non_null")]
     pub moderation_note: Option<String>,
+    /// The ids of the product's photos in their new order: all of them, each once.
+    #[serde(default, deserialize_with = "non_null")]
+    pub photo_order: Option<Vec<String>>,
 }
 
 /// A checked partial update.
@@ -244,6 +249,8 @@ pub struct ProductPatch {
     pub status: Option<ProductStatus>,
     /// With `status: Removed` only.
     pub moderation_note: Option<String>,
+    /// Checked against the product's photos by [`Product::check_patch`].
+    pub photo_order: Option<Vec<String>>,
 }
 
 impl ProductPatch {
@@ -257,7 +264,8 @@ impl ProductPatch {
             && input.category.is_none()
             && input.images.is_none()
             && input.status.is_none()
-            && input.moderation_note.is_none();
+            && input.moderation_note.is_none()
+            && input.photo_order.is_none();
         if empty {
             check.fail("body", "must change at least one field");
         }
@@ -284,6 +292,13 @@ impl ProductPatch {
                 "status",
                 ProductStatus::parse(v).ok_or_else(|| "must be \"active\", \"archived\" or \"removed\"".to_owned()),
             );
+        }
+        if let Some(order) = input.photo_order {
+            if order.len() > super::photo::MAX_PHOTOS || order.iter().any(|id| PhotoId::parse(id).is_none()) {
+                check.fail("photo_order", "must list the product's photo ids, each once");
+            } else {
+                patch.photo_order = Some(order);
+            }
         }
         let removing = input.status.as_deref() == Some("removed");
         match &input.moderation_note {
@@ -318,6 +333,10 @@ pub struct Product {
     pub stock: u64,
     pub category: Category,
     pub images: Vec<String>,
+    /// Uploaded photos in display order; the response lists the attached ones
+    /// ([`super::photo::PhotoView`]).
+    #[serde(serialize_with = "serialize_photos")]
+    pub photos: Vec<Photo>,
     pub status: ProductStatus,
     /// Why an admin took the product down; only while it is `removed`. Its maker and
     /// admins see it (the public never sees a removed product).
@@ -331,6 +350,31 @@ pub struct Product {
 }
 
 impl Product {
+    /// What `patch` asks of this product that its shape alone cannot check: a `photo_order`
+    /// must name each attached photo exactly once.
+    pub fn check_patch(&self, patch: &ProductPatch) -> crate::Result<()> {
+        if let Some(order) = &patch.photo_order {
+            let current: Vec<&PhotoId> = self.photos.iter().filter(|p| p.is_attached()).map(|p| &p.id).collect();
+            if !is_permutation(order, &current) {
+                return Err(crate::Error::invalid(
+                    "photo_order",
+                    "must list every photo of the product exactly once (see its `photos`)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The photos a page can show: attached, with their renditions made, in order.
+    pub fn ready_photos(&self) -> Vec<super::photo::PhotoView<'_>> {
+        self.photos.iter().filter(|p| p.ready).filter_map(super::photo::PhotoView::of).collect()
+    }
+
+    /// The photo `id`, if the product has it.
+    pub fn photo(&self, id: &PhotoId) -> Option<&Photo> {
+        self.photos.iter().find(|p| &p.id == id)
+    }
+
     /// This product with `patch` applied; `None` when nothing would change.
     pub fn patched(&self, patch: &ProductPatch, now: Timestamp) -> Option<Self> {
         let mut next = self.clone();
@@ -351,6 +395,12 @@ impl Product {
         }
         if let Some(v) = &patch.images {
             next.images.clone_from(v);
+        }
+        if let Some(order) = &patch.photo_order {
+            // Attached photos in the given order; pending ones keep their place after them.
+            let (mut attached, pending): (Vec<Photo>, Vec<Photo>) = next.photos.drain(..).partition(Photo::is_attached);
+            attached.sort_by_key(|p| order.iter().position(|id| id == p.id.as_str()).unwrap_or(usize::MAX));
+            next.photos = attached.into_iter().chain(pending).collect();
         }
         if let Some(v) = patch.status {
             next.status = v;

@@ -290,6 +290,16 @@ pub fn application_path_id(req: &Request, action: &str) -> Result<crate::domain:
     crate::domain::ApplicationId::parse(id).ok_or_else(|| Error::not_found("No such maker application."))
 }
 
+/// The path parameters of `template` (`/products/{id}/photos/{photo_id}`) in `req`'s path,
+/// in order; a path of another shape is a 404 (or 405), as for [`path_id`].
+pub fn path_params<'r>(req: &'r Request, template: &str) -> Result<Vec<&'r str>> {
+    let path = path(req);
+    if !crate::routes::api_path_matches(template, path) {
+        return Err(unrouted(req, "No such resource."));
+    }
+    Ok(template.split('/').zip(path.split('/')).filter(|(t, _)| t.starts_with('{')).map(|(_, s)| s).collect())
+}
+
 /// One query-string parameter (the last one when repeated), as lambda_http decoded it.
 pub fn query<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
     req.query_string_parameters_ref().and_then(|q| q.all(name)).and_then(|values| values.last().copied())
@@ -395,6 +405,9 @@ mod tests {
         assert!(matches!(path_id(&request("GET", "/products/a/b"), "products"), Err(Error::NotFound(_))));
         assert!(matches!(path_id(&request("GET", "/products/"), "products"), Err(Error::NotFound(_))));
         assert_eq!(path_id(&request("GET", "/products/prd_1"), "products").ok(), Some("prd_1"));
+        let photo = "/products/{id}/photos/{photo_id}";
+        assert_eq!(path_params(&request("DELETE", "/products/p/photos/f"), photo).ok(), Some(vec!["p", "f"]));
+        assert!(matches!(path_params(&request("DELETE", "/products/p/photos/"), photo), Err(Error::NotFound(_))));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! | profile (and maker shop) by user       | `pk=USER#<sub>`, `sk=PROFILE`                      | GetItem / UpdateItem upsert |
 //! | create a product                       | Put product (`attribute_not_exists`) + Update the maker's profile | TransactWriteItems |
 //! | update / archive a product             | Put with `version = :read_version`                 | GetItem + conditional PutItem |
+//! | a product's photos (pending uploads and attached photos, in display order; grant, confirm, renditions ready, reorder, delete) | attribute `photos` (a list of maps) on the product item | read with the product; GetItem + conditional PutItem (`version`) |
 //! | order by id                            | `pk=ORDER#<id>`, `sk=ORDER`                        | GetItem (consistent) |
 //! | a customer's orders, newest first      | `gsi1`: `gsi1pk=CUSTOMER#<sub>`, `gsi1sk=<order id>` | Query, descending |
 //! | a maker's orders (by status)           | maker index item `pk=ORDER#<id>`, `sk=MAKER#<sub>`; `gsi2`: `gsi2pk=MAKERORDERS#<sub>`, `gsi2sk=<order id>` | Query, descending, filter `status` |

@@ -3,7 +3,9 @@
 use super::item::{Item, get_n, get_opt_s, get_s, get_string_list, n, s, string_list};
 use super::query::IndexQuery;
 use super::{Store, TRANSACTION_RETRIES, is_condition_failure, is_transaction_conflict, sdk, still_conflicting};
-use crate::domain::{Category, Currency, Product, ProductId, ProductStatus, Timestamp, UserId};
+use crate::domain::{
+    Category, Currency, Photo, PhotoId, PhotoState, PhotoType, Product, ProductId, ProductStatus, Timestamp, UserId,
+};
 use crate::http::cursor::Key;
 use crate::{Error, Result};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem, Update};
@@ -29,6 +31,7 @@ fn to_item(p: &Product) -> Item {
         ("stock".to_owned(), n(p.stock)),
         ("category".to_owned(), s(p.category.as_str())),
         ("images".to_owned(), string_list(&p.images)),
+        ("photos".to_owned(), AttributeValue::L(p.photos.iter().map(photo_to_value).collect())),
         ("status".to_owned(), s(p.status.as_str())),
         ("created_at".to_owned(), s(p.created_at.as_str())),
         ("updated_at".to_owned(), s(p.updated_at.as_str())),
@@ -66,11 +69,63 @@ pub(super) fn from_item(item: &Item) -> Result<Product> {
         stock: get_n(item, "stock")?,
         category: Category::parse(&get_s(item, "category")?).map_err(|_| corrupt("category"))?,
         images: get_string_list(item, "images")?,
+        photos: match item.get("photos") {
+            None => Vec::new(),
+            Some(list) => {
+                list.as_l().map_err(|_| corrupt("photos"))?.iter().map(photo_from_value).collect::<Result<_>>()?
+            }
+        },
         status: ProductStatus::parse(&get_s(item, "status")?).ok_or_else(|| corrupt("status"))?,
         moderation_note: get_opt_s(item, "moderation_note"),
         created_at: Timestamp::from_stored(get_s(item, "created_at")?),
         updated_at: Timestamp::from_stored(get_s(item, "updated_at")?),
         version: get_n(item, "version")?,
+    })
+}
+
+/// One photo, as a map in the product's `photos` list (display order): `id`, `content_type`,
+/// `created_at`, `state` (`pending` | `attached`), `ready`, and for an attached one its
+/// `width`, `height` and `base_url`.
+fn photo_to_value(photo: &Photo) -> AttributeValue {
+    let mut map = HashMap::from([
+        ("id".to_owned(), s(photo.id.as_str())),
+        ("content_type".to_owned(), s(photo.content_type.mime())),
+        ("created_at".to_owned(), s(photo.created_at.as_str())),
+        ("ready".to_owned(), AttributeValue::Bool(photo.ready)),
+    ]);
+    match &photo.state {
+        PhotoState::Pending => {
+            map.insert("state".to_owned(), s("pending"));
+        }
+        PhotoState::Attached { width, height, base_url } => {
+            map.extend([
+                ("state".to_owned(), s("attached")),
+                ("width".to_owned(), n(u64::from(*width))),
+                ("height".to_owned(), n(u64::from(*height))),
+                ("base_url".to_owned(), s(base_url)),
+            ]);
+        }
+    }
+    AttributeValue::M(map)
+}
+
+fn photo_from_value(value: &AttributeValue) -> Result<Photo> {
+    let corrupt = |what: &str| Error::internal("reading a stored photo", format!("invalid {what}"));
+    let item = value.as_m().map_err(|_| corrupt("photo"))?;
+    let side = |name: &str| get_n(item, name).and_then(|v| u32::try_from(v).map_err(|_| corrupt(name)));
+    let state = match get_s(item, "state")?.as_str() {
+        "pending" => PhotoState::Pending,
+        "attached" => {
+            PhotoState::Attached { width: side("width")?, height: side("height")?, base_url: get_s(item, "base_url")? }
+        }
+        _ => return Err(corrupt("state")),
+    };
+    Ok(Photo {
+        id: PhotoId::parse(&get_s(item, "id")?).ok_or_else(|| corrupt("id"))?,
+        content_type: PhotoType::parse(&get_s(item, "content_type")?).ok_or_else(|| corrupt("content_type"))?,
+        created_at: Timestamp::from_stored(get_s(item, "created_at")?),
+        state,
+        ready: super::item::get_bool(item, "ready"),
     })
 }
 

@@ -168,8 +168,9 @@ pub fn content_security_policy(web: &WebConfig) -> String {
     } else {
         (stripe.clone(), String::new())
     };
+    let photos = web.photos_origin.as_deref().map(|o| format!(" {o}")).unwrap_or_default();
     format!(
-        "default-src 'self'; script-src 'self' {stripe}; style-src 'self'; img-src 'self' https: data:; \
+        "default-src 'self'; script-src 'self' {stripe}; style-src 'self'; img-src 'self' https: data:{photos}; \
          font-src 'self'; connect-src 'self' {api}; frame-src {stripe}{hooks}; form-action 'self'; \
          frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     )

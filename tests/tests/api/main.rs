@@ -19,6 +19,7 @@ mod moderation;
 mod notifications;
 mod order_faults;
 mod orders;
+mod photos;
 mod placement;
 mod profiles;
 mod races;

@@ -191,6 +191,7 @@ async fn due_orders(store: &Store, n: usize) -> anyhow::Result<Vec<OrderId>> {
             stock: n as u64,
             category: Category::parse("ceramics").map_err(anyhow::Error::msg)?,
             images: Vec::new(),
+            photos: Vec::new(),
             status: ProductStatus::Active,
             moderation_note: None,
             created_at: placed_at.clone(),

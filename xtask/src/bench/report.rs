@@ -149,6 +149,8 @@ pub struct Report {
     pub delivery: Option<super::delivery::DeliveryTick>,
     pub lifecycle: Option<super::lifecycle::Lifecycle>,
     pub web: Option<super::web::Web>,
+    /// The image function's section, rendered.
+    pub image: Option<String>,
     pub notes: Vec<String>,
 }
 
@@ -236,6 +238,9 @@ impl Report {
         }
         if let Some(lifecycle) = &self.lifecycle {
             lifecycle.markdown(&mut md);
+        }
+        if let Some(image) = &self.image {
+            let _ = writeln!(md, "{image}");
         }
         method(&mut md);
         if !self.notes.is_empty() {
