@@ -51,6 +51,7 @@ pub async fn edit_seen_product(
 ) -> Result<Product> {
     let current = app.store.get_product(id).await?.ok_or_else(|| Error::not_found("No such product."))?;
     may_edit(who, &current, patch)?;
+    current.check_patch(patch)?;
     if current.version != seen {
         return Err(stale_edit());
     }

@@ -109,6 +109,9 @@ pub struct WebConfig {
     /// Where product photos are served from when it is not https (moto's S3 locally), so
     /// that the pages' Content-Security-Policy lets them load.
     pub photos_origin: Option<String>,
+    /// Where the studio's script sends photo uploads (the origin of `PHOTOS_UPLOAD_URL`, by
+    /// default the bucket's S3 endpoint in `AWS_REGION`): the pages' `connect-src` allows it.
+    pub photos_upload_origin: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -119,6 +122,7 @@ impl Default for WebConfig {
             stripe_publishable_key: DEFAULT_STRIPE_PUBLISHABLE_KEY.to_owned(),
             hosted_ui_url: None,
             photos_origin: None,
+            photos_upload_origin: None,
         }
     }
 }
@@ -239,6 +243,11 @@ impl Config {
             resend_api_base: or_default("RESEND_API_BASE", DEFAULT_RESEND_API_BASE),
             resend_secret_id,
         };
+        let photos_bucket = or_default("PHOTOS_BUCKET", DEFAULT_PHOTOS_BUCKET);
+        let photos_upload_origin = match get("PHOTOS_UPLOAD_URL") {
+            Ok(url) => Some(url.trim().split('/').take(3).collect::<Vec<_>>().join("/")),
+            Err(_) => lookup("AWS_REGION").map(|region| format!("https://{photos_bucket}.s3.{region}.amazonaws.com")),
+        };
         Ok(Self {
             payment_window,
             stripe_api_base: or_default("STRIPE_API_BASE", DEFAULT_STRIPE_API_BASE),
@@ -259,9 +268,10 @@ impl Config {
                     .ok()
                     .filter(|u| u.starts_with("http://"))
                     .and_then(|u| u.split('/').take(3).collect::<Vec<_>>().join("/").into()),
+                photos_upload_origin,
             },
             photos: {
-                let bucket = or_default("PHOTOS_BUCKET", DEFAULT_PHOTOS_BUCKET);
+                let bucket = photos_bucket;
                 let public_url = get("PHOTOS_PUBLIC_URL")
                     .map(|u| u.trim().trim_end_matches('/').to_owned())
                     .unwrap_or_else(|_| format!("https://{bucket}.s3.amazonaws.com/public"));

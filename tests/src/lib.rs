@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 pub mod browser;
 pub mod faults;
+pub mod photos;
 use faults::{DynamoFaults, FaultInterceptor};
 use std::time::{Duration, SystemTime};
 

@@ -40,6 +40,8 @@ pub struct Links {
     pub htmx: &'static str,
     pub placeholder: &'static str,
     pub pay: &'static str,
+    /// The studio's photo upload (a product's page).
+    pub photos: &'static str,
 }
 
 impl Links {
@@ -50,6 +52,7 @@ impl Links {
             htmx: path("htmx.min.js"),
             placeholder: path("placeholder.svg"),
             pay: path("pay.js"),
+            photos: path("photos.js"),
         }
     }
 }
@@ -61,7 +64,7 @@ mod tests {
     #[test]
     fn every_linked_asset_exists_under_a_fingerprinted_path() {
         let links = Links::get();
-        for path in [links.css, links.icon, links.htmx, links.placeholder, links.pay] {
+        for path in [links.css, links.icon, links.htmx, links.placeholder, links.pay, links.photos] {
             let asset = at(path);
             assert!(asset.is_some(), "{path} is not an asset");
             let asset = asset.map(|a| (a.name, a.path)).unwrap_or_default();

@@ -169,9 +169,11 @@ pub fn content_security_policy(web: &WebConfig) -> String {
         (stripe.clone(), String::new())
     };
     let photos = web.photos_origin.as_deref().map(|o| format!(" {o}")).unwrap_or_default();
+    // The studio's script posts photos straight to the bucket.
+    let uploads = web.photos_upload_origin.as_deref().map(|o| format!(" {o}")).unwrap_or_default();
     format!(
         "default-src 'self'; script-src 'self' {stripe}; style-src 'self'; img-src 'self' https: data:{photos}; \
-         font-src 'self'; connect-src 'self' {api}; frame-src {stripe}{hooks}; form-action 'self'; \
+         font-src 'self'; connect-src 'self' {api}{uploads}; frame-src {stripe}{hooks}; form-action 'self'; \
          frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     )
 }

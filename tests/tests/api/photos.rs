@@ -4,28 +4,14 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use base64::Engine;
+use e2e::photos::{jpeg, png, storage};
 use e2e::{TestContext, User};
-use image::{DynamicImage, ImageFormat};
+use image::ImageFormat;
 use local::photos::PhotoStorage;
 use serde_json::{Value, json};
-use std::io::{Cursor, Write};
+use std::io::Write;
 
 const MIB: u64 = 1024 * 1024;
-
-fn jpeg(width: u32, height: u32) -> Vec<u8> {
-    let image = DynamicImage::ImageRgb8(image::RgbImage::from_fn(width, height, |x, y| {
-        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
-    }));
-    let mut out = Cursor::new(Vec::new());
-    image.write_to(&mut out, ImageFormat::Jpeg).unwrap();
-    out.into_inner()
-}
-
-fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut out = Cursor::new(Vec::new());
-    DynamicImage::new_rgba8(width, height).write_to(&mut out, ImageFormat::Png).unwrap();
-    out.into_inner()
-}
 
 /// A valid PNG header of `side`×`side` 1-bit grey pixels, all zero: a few dozen KiB on disk
 /// that would decode to `side`² pixels (a decompression bomb at 20000).
@@ -67,12 +53,6 @@ fn crc32(bytes: &[u8]) -> u32 {
 
 fn s3(ctx: &TestContext) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&ctx.aws).force_path_style(true).build())
-}
-
-async fn storage(ctx: &TestContext) -> PhotoStorage {
-    local::photos::provision(&ctx.aws, &e2e::endpoint(), &ctx.app.config.photos.bucket, &["http://127.0.0.1:*"])
-        .await
-        .unwrap()
 }
 
 async fn exists(ctx: &TestContext, key: &str) -> bool {

@@ -403,3 +403,92 @@ async fn a_rejection_needs_a_note_which_the_applicant_reads_with_the_form_to_app
     assert!(text_of(&admin.get("/desk/applications").await.page(200)).contains("already rejected"));
     assert_eq!(ctx.get("/maker-applications/mine").auth(&applicant).send().await.json()["status"], "rejected");
 }
+
+/// The studio's upload as its script does it: the page grants a presigned POST, the file
+/// goes to moto's S3, and the page confirms it. Returns the flash the product page shows.
+async fn studio_upload(ctx: &TestContext, maker: &mut Browser<'_>, product: &str, kind: &str, bytes: &[u8]) -> String {
+    let path = format!("/studio/products/{product}");
+    let size = bytes.len().to_string();
+    let grant =
+        maker.submit(&path, &path, &[("action", "photo_request"), ("content_type", kind), ("size_bytes", &size)]).await;
+    grant.expect(200);
+    let grant = grant.json();
+    let status =
+        local::photos::upload(grant["url"].as_str().unwrap(), grant["fields"].as_object().unwrap(), bytes, kind)
+            .await
+            .unwrap();
+    assert!((200..300).contains(&status), "the upload answered {status}");
+    let photo = grant["photo_id"].as_str().unwrap();
+    maker
+        .submit(&path, &path, &[("action", "photo_confirm"), ("photo_id", photo)])
+        .await
+        .redirects_to(&format!("{path}#photos"));
+    let _ = ctx;
+    text_of(&maker.get(&path).await.page(200))
+}
+
+#[tokio::test]
+async fn a_maker_adds_reorders_and_deletes_photos_from_the_studio_and_a_bad_file_is_refused_with_why() {
+    let ctx = TestContext::new().await;
+    e2e::photos::storage(&ctx).await;
+    let id = ctx.create_product(&ctx.maker, json!({"title": "Ash bowl"})).await["id"].as_str().unwrap().to_owned();
+    let path = format!("/studio/products/{id}");
+    let mut maker = signed_in(&ctx, &ctx.maker).await;
+    let page = maker.get(&path).await.page(200);
+    assert!(
+        page.contains("id=\"photo-upload\"") && page.contains("/assets/photos."),
+        "the upload form and its script: {page}"
+    );
+
+    // What the page refuses before any upload: the type, the size.
+    let refused = maker
+        .submit(&path, &path, &[("action", "photo_request"), ("content_type", "text/plain"), ("size_bytes", "10")])
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.json()["error"].as_str().unwrap().contains("JPEG, PNG or WebP"));
+    let big = (6 * 1024 * 1024).to_string();
+    let refused = maker
+        .submit(&path, &path, &[("action", "photo_request"), ("content_type", "image/jpeg"), ("size_bytes", &big)])
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.json()["error"].as_str().unwrap().contains("too big"));
+
+    // A JPEG and a PNG.
+    let text = studio_upload(&ctx, &mut maker, &id, "image/jpeg", &e2e::photos::jpeg(640, 480)).await;
+    assert!(text.contains("Photo added") && text.contains("(1 of 8)"), "{text}");
+    let text = studio_upload(&ctx, &mut maker, &id, "image/png", &e2e::photos::png(300, 300)).await;
+    assert!(text.contains("(2 of 8)"), "{text}");
+    let photos = |p: serde_json::Value| -> Vec<String> {
+        p["photos"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let before = photos(ctx.get(&format!("/products/{id}")).send().await.json());
+    assert_eq!(before.len(), 2);
+    // A text file sent as a JPEG: uploaded, then refused at confirm, deleted, and said why.
+    let text = studio_upload(&ctx, &mut maker, &id, "image/jpeg", b"not an image at all").await;
+    assert!(text.contains("That photo was refused and deleted") && text.contains("(2 of 8)"), "{text}");
+
+    // The second photo one place earlier: the shop's order changes.
+    maker
+        .submit(&path, &path, &[("action", "photo_move"), ("to", "earlier"), ("photo_id", &before[1])])
+        .await
+        .redirects_to(&format!("{path}#photos"));
+    let after = photos(ctx.get(&format!("/products/{id}")).send().await.json());
+    assert_eq!(after, [before[1].clone(), before[0].clone()]);
+    // Delete one.
+    maker
+        .submit(&path, &path, &[("action", "photo_delete"), ("photo_id", &before[0])])
+        .await
+        .redirects_to(&format!("{path}#photos"));
+    assert_eq!(photos(ctx.get(&format!("/products/{id}")).send().await.json()), [before[1].clone()]);
+    // Another maker's product: no page, no photos.
+    let other = ctx.create_product(&ctx.other_maker, json!({})).await["id"].as_str().unwrap().to_owned();
+    let other_path = format!("/studio/products/{other}");
+    maker
+        .submit(
+            &path,
+            &other_path,
+            &[("action", "photo_request"), ("content_type", "image/jpeg"), ("size_bytes", "100")],
+        )
+        .await
+        .page(404);
+}
