@@ -27,7 +27,8 @@ pub struct PhotoStorage {
     pub bucket: String,
     /// `PHOTOS_UPLOAD_URL`: where browsers POST uploads (moto, path-style).
     pub upload_url: String,
-    /// `PHOTOS_PUBLIC_URL`: the bucket's `public/` prefix on moto, which serves it unsigned.
+    /// `PHOTOS_PUBLIC_URL`: the bucket's `public/` prefix on moto, which a bucket policy lets
+    /// anyone read.
     pub public_url: String,
     pub queue_url: String,
     pub dlq_url: String,
@@ -85,6 +86,26 @@ pub async fn provision(
         .await
         .map_err(|e| anyhow::anyhow!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))
         .with_context(|| format!("setting the CORS rule of {bucket}"))?;
+    // In the cloud only CloudFront (origin access control) reads `public/`; here browsers read
+    // it from moto directly, and moto refuses anonymous reads without a policy that allows
+    // them. Originals and uploads stay private, as in the cloud.
+    let public_read = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "PublicRenditions",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": format!("arn:aws:s3:::{bucket}/public/*"),
+        }],
+    });
+    s3.put_bucket_policy()
+        .bucket(bucket)
+        .policy(public_read.to_string())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))
+        .with_context(|| format!("letting browsers read {bucket}'s renditions"))?;
 
     let sqs = aws_sdk_sqs::Client::new(aws);
     let dlq_url = create_queue(&sqs, &format!("{bucket}-originals-dlq"), HashMap::new()).await?;
@@ -180,6 +201,15 @@ pub async fn upload(
         .header(http::header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
         .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
         .with_context(|| format!("building POST {url}"))?;
+    let (status, _) = crate::api::exchange(request, std::time::Duration::from_secs(30)).await?;
+    Ok(status)
+}
+
+/// The status of an unsigned GET of `url`, as a visitor's browser loads an image.
+pub async fn anonymous_get(url: &str) -> anyhow::Result<u16> {
+    let request = http::Request::get(url)
+        .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+        .with_context(|| format!("building GET {url}"))?;
     let (status, _) = crate::api::exchange(request, std::time::Duration::from_secs(30)).await?;
     Ok(status)
 }

@@ -321,6 +321,10 @@ async fn a_jpeg_uploaded_to_s3_is_confirmed_listed_and_rendered_as_webp() {
     assert_eq!(shown["sizes"], json!({"400": format!("{base}400.webp"), "800": format!("{base}800.webp")}));
     let listed = ctx.list_all(&[], 20).await;
     assert_eq!(listed[0]["photos"], product["photos"]);
+    // Visitors' browsers load the renditions unsigned; the original stays private.
+    assert_eq!(local::photos::anonymous_get(&format!("{base}400.webp")).await.unwrap(), 200);
+    let original = format!("{}/originals/{id}/{photo}", storage.public_url.trim_end_matches("/public"));
+    assert_eq!(local::photos::anonymous_get(&original).await.unwrap(), 403);
 
     // A replayed notification changes nothing.
     let replay: SqsEvent = serde_json::from_value(json!({"Records": [{"messageId": "replay", "eventSource": "aws:sqs",
