@@ -1,10 +1,11 @@
-// Product photos in a real browser, against the whole local stack: a maker uploads a JPEG
-// and a PNG from the studio (straight to moto's S3), reorders them, and the public product
-// page shows the image function's WebP renditions with srcset; files that are not images,
-// too big, or decompression bombs are refused with the reason.
+// Becoming a maker and product photos in a real browser, against the whole local stack: a
+// customer applies, an admin approves, the new maker lists a product and uploads a JPEG and a
+// PNG from the studio (straight to moto's S3), reorders them, and the public product page
+// shows the image function's WebP renditions with srcset; files that are not images, too
+// big, or decompression bombs are refused with the reason.
 import {test, expect} from '@playwright/test';
 import {deflateSync} from 'node:zlib';
-import {STACK, SHOP, accessToken, accessible, shoot, signIn} from './support/pages.mjs';
+import {STACK, SHOP, accessToken, accessible, mailbox, shoot, signIn, signUp, uniqueEmail} from './support/pages.mjs';
 
 test.use({baseURL: SHOP});
 
@@ -75,12 +76,56 @@ async function upload(page, file) {
   await page.getByRole('button', {name: 'Upload photo'}).click();
 }
 
-test('a maker adds a JPEG and a PNG, reorders them, and the product page shows the renditions', async ({page}) => {
-  test.setTimeout(120_000);
-  const title = `Glazed jug ${Date.now().toString(36)}`;
-  const product = await listProduct(title);
-  await signIn(page, STACK.users.maker);
-  await page.goto(`/studio/products/${product.id}`);
+test('a customer applies to sell, an admin approves, and the new maker lists a product with a JPEG and a PNG the shop shows', async ({browser, page}) => {
+  test.setTimeout(180_000);
+  // A new customer signs up and applies from the footer's "Sell on Makers Market".
+  const email = uniqueEmail('rosa');
+  const shopName = `Barro Vivo ${Date.now().toString(36)}`;
+  await page.goto('/sign-up');
+  await signUp(page, 'Rosa Ramalho', email, 'Clay-and-Fire-1892');
+  await expect(page.getByText('You are signed in')).toBeVisible();
+  await page.getByRole('link', {name: 'Sell on Makers Market'}).click();
+  await page.getByRole('button', {name: 'Apply to sell'}).click();
+  await expect(page.locator('#shop_name-error')).toBeVisible();
+  await page.getByLabel('Shop name').fill(shopName);
+  await page.getByLabel('About you and what you make').fill('Figures and jugs in Barcelos clay, wood-fired.');
+  await page.getByLabel('Location').fill('Barcelos');
+  await page.getByRole('button', {name: 'Apply to sell'}).click();
+  await expect(page.getByText('your application is in')).toBeVisible();
+  await expect(page.getByRole('status').filter({hasText: 'waiting for an admin'})).toBeVisible();
+  await accessible(page, 'sell');
+  await shoot(page, 'sell');
+
+  // An admin approves it on the desk.
+  const desk = await browser.newContext({baseURL: SHOP});
+  const admin = await desk.newPage();
+  await signIn(admin, STACK.users.admin);
+  await admin.goto('/desk/applications');
+  const application = admin.getByRole('region', {name: shopName});
+  await expect(application).toContainText('Figures and jugs');
+  await accessible(admin, 'desk-applications');
+  await shoot(admin, 'desk-applications');
+  await application.getByRole('button', {name: 'Approve'}).click();
+  await expect(admin.getByText(`${shopName} is approved`)).toBeVisible();
+  await desk.close();
+  await expect.poll(async () => (await mailbox(email)).map((m) => m.subject).join('\n'), {timeout: 15_000})
+    .toContain(`Your shop ${shopName} is open`);
+
+  // Signed in again, the new maker has the studio, and lists a product.
+  await page.getByRole('button', {name: 'Sign out'}).click();
+  await signIn(page, {username: email, password: 'Clay-and-Fire-1892'});
+  await page.getByRole('link', {name: 'Studio'}).click();
+  await page.getByRole('link', {name: 'New product'}).click();
+  const title = `Rooster jug ${Date.now().toString(36)}`;
+  await page.getByLabel('Title').fill(title);
+  await page.getByLabel('Price in euros').fill('42');
+  await page.getByLabel('Stock').fill('3');
+  await page.getByLabel('Category').fill('ceramics');
+  await page.getByRole('button', {name: 'List it for sale'}).click();
+  await expect(page.getByText('Your product is listed')).toBeVisible();
+  const productId = page.url().split('/').pop();
+
+  // Two photos, a JPEG then a PNG, straight to the bucket.
   await expect(page.getByRole('heading', {name: /Photos/})).toContainText('0 of 8');
   await upload(page, {name: 'jug.jpg', mimeType: 'image/jpeg', buffer: await drawn(page, 'image/jpeg', 1600, 1200)});
   await expect(page.getByText('Photo added')).toBeVisible({timeout: 20_000});
@@ -94,26 +139,28 @@ test('a maker adds a JPEG and a PNG, reorders them, and the product page shows t
   }).toPass({timeout: 30_000});
   await accessible(page, 'studio-photos');
   await shoot(page, 'studio-photos');
-  const first = await page.locator('ol.photos img').first().getAttribute('src');
+  const jpeg = await page.locator('ol.photos img').first().getAttribute('src');
   // The PNG first, by keyboard.
-  await page.getByRole('button', {name: 'Earlier: photo 2'}).focus();
+  await page.getByRole('button', {name: 'Move photo 2 earlier'}).focus();
   await page.keyboard.press('Enter');
   await expect(page.getByText('Photos reordered')).toBeVisible();
-  expect(await page.locator('ol.photos img').nth(1).getAttribute('src')).toBe(first);
+  expect(await page.locator('ol.photos img').nth(1).getAttribute('src')).toBe(jpeg);
 
-  // The public page: the renditions, with srcset, sizes, width and height.
-  const visitor = await page.context().browser().newContext({baseURL: SHOP});
+  // The public page: the renditions, PNG first, with srcset, sizes, width and height.
+  const visitor = await browser.newContext({baseURL: SHOP});
   const shopper = await visitor.newPage();
-  await shopper.goto(`/listing/${product.id}`);
+  await shopper.goto(`/listing/${productId}`);
   const images = shopper.locator('.gallery img');
   await expect(images).toHaveCount(2);
   const lead = images.first();
   await expect(lead).toHaveAttribute('srcset', /400\.webp 400w, .*800\.webp 800w/);
+  await expect(lead).toHaveAttribute('sizes', /.+/);
   await expect(lead).toHaveAttribute('width', '800');
   await expect(lead).toHaveAttribute('height', '800');
+  await expect(images.nth(1)).toHaveAttribute('height', '600');
   await expect(images.nth(1)).toHaveAttribute('loading', 'lazy');
-  const loaded = await lead.evaluate((img) => img.decode().then(() => img.naturalWidth));
-  expect(loaded).toBeGreaterThan(0);
+  expect(await lead.evaluate((img) => img.decode().then(() => img.naturalWidth))).toBeGreaterThan(0);
+  await expect(shopper.getByRole('link', {name: shopName})).toBeVisible();
   await shoot(shopper, 'listing-photos');
   await visitor.close();
 });

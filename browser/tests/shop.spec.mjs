@@ -2,7 +2,7 @@
 // by keyboard and pointer, checked with axe, with screenshots at 360 and 1280 px in
 // browser/screenshots (git-ignored) to look at.
 import {test, expect} from '@playwright/test';
-import {STACK, SHOP, accessToken, accessible, mailbox, orderAt, orderToPay, shoot, typeCard, uniqueEmail} from './support/pages.mjs';
+import {STACK, SHOP, accessToken, accessible, mailbox, orderAt, orderToPay, shoot, signUp, typeCard, uniqueEmail} from './support/pages.mjs';
 
 test.use({baseURL: SHOP});
 
@@ -35,23 +35,7 @@ test('a visitor finds two makers\' products, signs up, pays by card and watches 
   await expect(page).toHaveURL(/\/sign-in\?next=%2Fcheckout/);
   await page.getByRole('link', {name: 'Create an account'}).click();
   const email = uniqueEmail('grace');
-  await page.getByLabel('Your name').fill('Grace Hopper');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill('Compilers-1952');
-  await page.getByRole('button', {name: 'Create account'}).click();
-  await expect(page.getByRole('heading', {name: 'Confirm your email'})).toBeVisible();
-  let code;
-  await expect.poll(async () => {
-    const mails = await mailbox(email);
-    const mail = mails.find((m) => /confirmation code/.test(m.subject));
-    code = mail && mail.subject.match(/(\d{6})/)[1];
-    return code;
-  }, {timeout: 15_000}).toBeTruthy();
-  await page.getByLabel('Code').fill(code);
-  await page.getByRole('button', {name: 'Confirm'}).click();
-  await expect(page.getByText('Your email address is confirmed')).toBeVisible();
-  await page.getByLabel('Password').fill('Compilers-1952');
-  await page.getByRole('button', {name: 'Sign in'}).click();
+  await signUp(page, 'Grace Hopper', email, 'Compilers-1952');
   await expect(page).toHaveURL(/\/checkout$/);
 
   // The cart came along; ship and place the order.

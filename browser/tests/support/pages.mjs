@@ -99,3 +99,25 @@ export async function signIn(page, user) {
   await page.getByRole('button', {name: 'Sign in'}).click();
   await expect(page.getByText('You are signed in')).toBeVisible();
 }
+
+/** Signs up `name` with `email` from the sign-up page: the emailed code confirms the address,
+ * and the page then asks for the password again to sign in. */
+export async function signUp(page, name, email, password) {
+  await page.getByLabel('Your name').fill(name);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', {name: 'Create account'}).click();
+  await expect(page.getByRole('heading', {name: 'Confirm your email'})).toBeVisible();
+  let code;
+  await expect.poll(async () => {
+    const mails = await mailbox(email);
+    const mail = mails.find((m) => /confirmation code/.test(m.subject));
+    code = mail && mail.subject.match(/(\d{6})/)[1];
+    return code;
+  }, {timeout: 15_000}).toBeTruthy();
+  await page.getByLabel('Code').fill(code);
+  await page.getByRole('button', {name: 'Confirm'}).click();
+  await expect(page.getByText('Your email address is confirmed')).toBeVisible();
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', {name: 'Sign in'}).click();
+}
