@@ -556,6 +556,31 @@ pub fn order_body(lines: &[(&str, u64)]) -> Value {
 }
 
 impl TestContext {
+    /// Takes `user` out of the `makers` group, as an admin would in Cognito. Their tokens
+    /// keep the group until they are renewed.
+    pub async fn remove_from_makers(&self, user: &User) {
+        aws_sdk_cognitoidentityprovider::Client::new(&self.aws)
+            .admin_remove_user_from_group()
+            .user_pool_id(&self.pool.user_pool_id)
+            .username(&user.username)
+            .group_name("makers")
+            .send()
+            .await
+            .expect("removing a user from the makers group");
+    }
+
+    /// `user` taken out of the `makers` group and signed in again: what Cognito gives at
+    /// the next token renewal.
+    pub async fn removed_from_makers(&self, user: &User) -> User {
+        self.remove_from_makers(user).await;
+        let tokens = cognito::sign_in(&self.aws, &self.pool.client_id, &user.email, DEMO_PASSWORD)
+            .await
+            .expect("signing in again");
+        User { tokens, ..user.clone() }
+    }
+}
+
+impl TestContext {
     /// `POST /orders` as `user`.
     pub async fn place_order(&self, user: &User, body: &Value) -> TestResponse {
         self.request("POST", "/orders").auth(user).json(body).send().await

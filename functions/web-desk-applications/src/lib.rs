@@ -116,8 +116,7 @@ async fn list(
             }
         };
     let next_href = next.map(|c| format!("/desk/applications?status={tab}&cursor={}", url_encode(&c)));
-    let mut layout = visit.layout("Maker applications", "The admins' desk.");
-    layout.noindex = true;
+    let layout = visit.private_layout("Maker applications", "The admins' desk.");
     let code = if refused.is_some() || expired { 400 } else { 200 };
     let page = ApplicationsPage { layout, tab, applications, next_href, expired, refused, note };
     Ok(visit.respond(web::html(code, web::render(&page)?)))

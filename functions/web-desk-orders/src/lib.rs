@@ -91,7 +91,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     }
     let steps = timeline::steps(order.status, &order.history);
     let cancellable = legal_move(order.status, OrderStatus::Cancelled, Actor::Admin).is_some();
-    let layout = private_layout(&mut visit, format!("Order {id}"));
+    let layout = visit.private_layout(format!("Order {id}"), "The admins' desk.");
     let body = web::render(&OrderPage { layout, order, steps, cancellable })?;
     Ok(visit.respond(web::html(200, body)))
 }
@@ -133,14 +133,8 @@ async fn find(mut visit: Visit<'_>, req: &Request) -> Result<Response<Body>> {
         error = "Enter an order id (ord_…) or a customer's user id.".to_owned();
         refused = true;
     }
-    let layout = private_layout(&mut visit, "Orders".to_owned());
+    let layout = visit.private_layout("Orders", "The admins' desk.");
     let status = if refused { 400 } else { 200 };
     let body = web::render(&OrdersPage { layout, q, orders: found, error, next_href })?;
     Ok(visit.respond(web::html(status, body)))
-}
-
-fn private_layout(visit: &mut Visit<'_>, title: String) -> Layout {
-    let mut layout = visit.layout(title, "The admins' desk.");
-    layout.noindex = true;
-    layout
 }

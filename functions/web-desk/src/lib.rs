@@ -59,7 +59,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     let path = http::path(&req).to_owned();
     match path.as_str() {
         "/desk" | "/desk/" => {
-            let layout = private_layout(&mut visit, "The desk");
+            let layout = visit.private_layout("The desk", "The admins' desk.");
             Ok(visit.respond(web::html(200, web::render(&DeskPage { layout })?)))
         }
         "/desk/products" => search(visit, &req).await,
@@ -157,7 +157,7 @@ async fn search(mut visit: Visit<'_>, req: &Request) -> Result<Response<Body>> {
             url_encode(&c)
         )
     });
-    let layout = private_layout(&mut visit, "Products");
+    let layout = visit.private_layout("Products", "The admins' desk.");
     let status_code = if errors.is_empty() { 200 } else { 400 };
     let page = ProductsPage { layout, q, maker_id, status, products, makers, next_href, errors, searched };
     Ok(visit.respond(web::html(status_code, web::render(&page)?)))
@@ -172,13 +172,7 @@ async fn product_page(
 ) -> Result<Response<Body>> {
     let names = visit.app().store.maker_names(std::slice::from_ref(&product.maker_id)).await?;
     let maker = names.get(&product.maker_id).cloned().unwrap_or_else(|| product.maker_id.as_str().to_owned());
-    let layout = private_layout(&mut visit, &product.title);
+    let layout = visit.private_layout(&product.title, "The admins' desk.");
     let body = web::render(&ProductPage { layout, product, maker, note, errors })?;
     Ok(visit.respond(web::html(status, body)))
-}
-
-fn private_layout(visit: &mut Visit<'_>, title: &str) -> Layout {
-    let mut layout = visit.layout(title, "The admins' desk.");
-    layout.noindex = true;
-    layout
 }

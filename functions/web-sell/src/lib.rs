@@ -75,9 +75,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
 }
 
 fn render(mut visit: Visit<'_>, mut page: SellPage, status: u16) -> Result<Response<Body>> {
-    page.layout =
-        visit.layout("Sell on Makers Market", "Open a shop on Makers Market: apply to sell your handmade goods.");
-    page.layout.noindex = true;
+    page.layout = visit
+        .private_layout("Sell on Makers Market", "Open a shop on Makers Market: apply to sell your handmade goods.");
     let body = web::render(&page)?;
     Ok(visit.respond(web::html(status, body)))
 }

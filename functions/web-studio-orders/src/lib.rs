@@ -107,13 +107,13 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     .ok_or_else(|| Error::not_found("No such order among yours."))?;
     if slip {
         let shop = app.store.maker_names(std::slice::from_ref(&who.user_id)).await?.remove(&who.user_id);
-        let layout = private_layout(&mut visit, format!("Packing slip {}", order.id.as_str()));
+        let layout = visit.private_layout(format!("Packing slip {}", order.id.as_str()), "Orders in your studio.");
         let shop = shop.unwrap_or_else(|| "Makers Market".to_owned());
         let body = web::render(&SlipPage { layout, order, shop })?;
         return Ok(visit.respond(web::html(200, body)));
     }
     let steps = timeline::steps(order.status, &order.history);
-    let layout = private_layout(&mut visit, format!("Order {}", order.id.as_str()));
+    let layout = visit.private_layout(format!("Order {}", order.id.as_str()), "Orders in your studio.");
     let body = web::render(&OrderPage { layout, order, steps })?;
     Ok(visit.respond(web::html(200, body)))
 }
@@ -162,16 +162,9 @@ async fn list(mut visit: Visit<'_>, req: &Request) -> Result<Response<Body>> {
         let sep = if status_query.is_empty() { "?" } else { "&" };
         format!("{here}{sep}cursor={}", url_encode(&c))
     });
-    let mut layout = private_layout(&mut visit, "Your orders".to_owned());
+    let mut layout = visit.private_layout("Your orders", "Orders in your studio.");
     layout.htmx = rows.poll.is_some();
     let page = OrdersPage { layout, tabs, here, rows, next_href, expired };
     let body = web::render(&page)?;
     Ok(visit.respond(web::html(if expired { 400 } else { 200 }, body)))
-}
-
-/// The layout of a studio page: nobody's business but the maker's.
-fn private_layout(visit: &mut Visit<'_>, title: String) -> Layout {
-    let mut layout = visit.layout(title, "Orders in your studio.");
-    layout.noindex = true;
-    layout
 }

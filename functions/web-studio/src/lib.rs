@@ -213,8 +213,7 @@ async fn products(mut visit: Visit<'_>, who: &Principal, req: &Request) -> Resul
             Err(other) => return Err(other),
         };
     let next_href = next.map(|c| format!("/studio?status={tab}&cursor={}", url_encode(&c)));
-    let mut layout = visit.layout("Your products", "Your products in the studio.");
-    layout.noindex = true;
+    let layout = visit.private_layout("Your products", "Your products in the studio.");
     let body = web::render(&ProductsPage { layout, tab, products, next_href, expired })?;
     let status = if expired { 400 } else { 200 };
     Ok(visit.respond(web::html(status, body)))
@@ -387,8 +386,7 @@ fn product_page(
         Some(p) => format!("Edit {}", p.title),
         None => "New product".to_owned(),
     };
-    let mut layout = visit.layout(title, "A product in your studio.");
-    layout.noindex = true;
+    let layout = visit.private_layout(title, "A product in your studio.");
     let body = web::render(&ProductPage { layout, product, fields, errors, conflict })?;
     Ok(visit.respond(web::html(status, body)))
 }
@@ -443,7 +441,5 @@ async fn save_shop(mut visit: Visit<'_>, who: &Principal, req: &Request) -> Resu
 }
 
 fn shop_layout(visit: &mut Visit<'_>) -> Layout {
-    let mut layout = visit.layout("Shop profile", "Your shop as customers see it.");
-    layout.noindex = true;
-    layout
+    visit.private_layout("Shop profile", "Your shop as customers see it.")
 }

@@ -13,7 +13,7 @@
 //! through. Reading first and writing after would let both in.
 
 use super::item::{Item, get_opt_s, get_s, s};
-use super::{Page, Store, TRANSACTION_RETRIES, cancellation_codes, is_transaction_conflict, sdk, still_conflicting};
+use super::{Page, Store, TransactError, cancellation_codes, sdk};
 use crate::domain::{Application, ApplicationId, ApplicationStatus, Timestamp, UserId};
 use crate::http::cursor::Key;
 use crate::store::query::IndexQuery;
@@ -95,36 +95,18 @@ impl Store {
             .expression_attribute_values(":id", s(application.id.as_str()))
             .build()
             .map_err(sdk("building a maker application write"))?;
-        let mut attempt = 0;
-        loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
-                .transact_items(TransactWriteItem::builder().update(applicant.clone()).build())
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(err)
-                    if cancellation_codes(&err).get(1).and_then(Option::as_deref) == Some("ConditionalCheckFailed") =>
-                {
-                    return Err(Error::conflict(
-                        "You already have an application waiting for a decision; you will hear from us by email.",
-                    ));
-                }
-                Err(err) if attempt < TRANSACTION_RETRIES && is_transaction_conflict(&err) => {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
-                }
-                Err(err) if is_transaction_conflict(&err) => {
-                    return Err(still_conflicting(
-                        "creating a maker application",
-                        u32::try_from(attempt + 1).unwrap_or(u32::MAX),
-                    ));
-                }
-                Err(err) => return Err(sdk("creating a maker application")(err)),
-            }
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(applicant).build()];
+        // The applicant's item refused: an application of theirs is still open.
+        let open_already = |err: &TransactError| {
+            cancellation_codes(err).get(1).and_then(Option::as_deref) == Some("ConditionalCheckFailed")
+        };
+        if self.transact_retrying(items, "creating a maker application", open_already).await? {
+            Ok(())
+        } else {
+            Err(Error::conflict(
+                "You already have an application waiting for a decision; you will hear from us by email.",
+            ))
         }
     }
 
@@ -240,27 +222,11 @@ impl Store {
                 .map_err(sdk("building a shop profile update"))?;
             items.push(TransactWriteItem::builder().update(profile).build());
         }
-        let mut attempt = 0;
-        loop {
-            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
-            match result {
-                Ok(_) => return Ok(true),
-                Err(err) if cancellation_codes(&err).iter().any(|c| c.as_deref() == Some("ConditionalCheckFailed")) => {
-                    return Ok(false);
-                }
-                Err(err) if attempt < TRANSACTION_RETRIES && is_transaction_conflict(&err) => {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
-                }
-                Err(err) if is_transaction_conflict(&err) => {
-                    return Err(still_conflicting(
-                        "deciding a maker application",
-                        u32::try_from(attempt + 1).unwrap_or(u32::MAX),
-                    ));
-                }
-                Err(err) => return Err(sdk("deciding a maker application")(err)),
-            }
-        }
+        // A condition refused: the application was no longer pending.
+        let decided_meanwhile = |err: &TransactError| {
+            cancellation_codes(err).iter().any(|c| c.as_deref() == Some("ConditionalCheckFailed"))
+        };
+        self.transact_retrying(items, "deciding a maker application", decided_meanwhile).await
     }
 }
 

@@ -150,6 +150,42 @@ pub(crate) fn still_conflicting(context: &'static str, attempts: u32) -> Error {
     Error::conflict("Other requests were changing the same items at the same moment; nothing was changed. Try again.")
 }
 
+/// A transaction's failure as the SDK reports it.
+pub(crate) type TransactError = aws_sdk_dynamodb::error::SdkError<
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    aws_sdk_dynamodb::config::http::HttpResponse,
+>;
+
+impl Store {
+    /// Sends `items` as one transaction, again after 25, 50 and 75 ms when DynamoDB cancels
+    /// it for a conflict with another transaction (a retry, not a failure). `Ok(true)` once
+    /// written; `Ok(false)` when a cancellation `refused` recognises (a condition of the
+    /// caller's) ended it, with nothing written; a conflict that outlasts the retries is
+    /// [`still_conflicting`]; anything else is an error in `context`.
+    pub(crate) async fn transact_retrying(
+        &self,
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+        context: &'static str,
+        refused: impl Fn(&TransactError) -> bool,
+    ) -> crate::Result<bool> {
+        let mut attempt = 0;
+        loop {
+            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+                Ok(_) => return Ok(true),
+                Err(err) if refused(&err) => return Ok(false),
+                Err(err) if attempt < TRANSACTION_RETRIES && is_transaction_conflict(&err) => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
+                }
+                Err(err) if is_transaction_conflict(&err) => {
+                    return Err(still_conflicting(context, u32::try_from(attempt + 1).unwrap_or(u32::MAX)));
+                }
+                Err(err) => return Err(sdk(context)(err)),
+            }
+        }
+    }
+}
+
 /// True when DynamoDB cancelled a transaction because another one touched one of its
 /// items at the same time: a retry, not a failure.
 pub(crate) fn is_transaction_conflict<R>(

@@ -2,7 +2,7 @@
 
 use super::item::{Item, get_n, get_opt_s, get_s, get_string_list, n, s, string_list};
 use super::query::IndexQuery;
-use super::{Store, TRANSACTION_RETRIES, is_condition_failure, is_transaction_conflict, sdk, still_conflicting};
+use super::{Store, is_condition_failure, sdk};
 use crate::domain::{
     Category, Currency, Photo, PhotoId, PhotoState, PhotoType, Product, ProductId, ProductStatus, Timestamp, UserId,
 };
@@ -269,30 +269,9 @@ impl Store {
             .map_err(sdk("building a profile update"))?;
         // Two creates by one maker at once both touch the profile, and DynamoDB cancels one
         // of the transactions (TransactionConflict). That is a retry, not a failure.
-        let mut attempt = 0;
-        loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
-                .transact_items(TransactWriteItem::builder().update(profile.clone()).build())
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(err) if attempt < TRANSACTION_RETRIES && is_transaction_conflict(&err) => {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
-                }
-                Err(err) if is_transaction_conflict(&err) => {
-                    return Err(still_conflicting(
-                        "creating a product",
-                        u32::try_from(attempt + 1).unwrap_or(u32::MAX),
-                    ));
-                }
-                Err(err) => return Err(sdk("creating a product")(err)),
-            }
-        }
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(profile).build()];
+        self.transact_retrying(items, "creating a product", |_| false).await.map(|_| ())
     }
 
     /// Replaces a product if nobody wrote it since `next.version - 1` was read.

@@ -310,6 +310,12 @@ impl<'a> Visit<'a> {
         }
     }
 
+    /// [`Visit::layout`] for a page that is nobody's business but its user's (the studio,
+    /// the desk, an application): search engines are asked not to index it.
+    pub fn private_layout(&mut self, title: impl Into<String>, description: impl Into<String>) -> Layout {
+        Layout { noindex: true, ..self.layout(title, description) }
+    }
+
     /// The absolute URL of `path` on this shop (`SITE_URL`, else the request's origin).
     pub fn absolute(&self, path: &str) -> String {
         let base = self.app.config.web.site_url.as_deref().unwrap_or(&self.origin);

@@ -77,23 +77,6 @@ async fn an_admin_takes_a_product_down_its_maker_cannot_undo_it_and_only_an_admi
     patch(&ctx, &ctx.maker, &id, json!({"price_cents": 2600})).await.expect(200);
 }
 
-/// `user` without the `makers` group, signed in again: what Cognito gives at the next
-/// token renewal after an admin removed them from the group.
-async fn removed_from_makers(ctx: &TestContext, user: &User) -> User {
-    aws_sdk_cognitoidentityprovider::Client::new(&ctx.aws)
-        .admin_remove_user_from_group()
-        .user_pool_id(&ctx.pool.user_pool_id)
-        .username(&user.username)
-        .group_name("makers")
-        .send()
-        .await
-        .unwrap();
-    let tokens = local::cognito::sign_in(&ctx.aws, &ctx.pool.client_id, &user.email, local::provision::DEMO_PASSWORD)
-        .await
-        .unwrap();
-    User { tokens, ..user.clone() }
-}
-
 #[tokio::test]
 async fn a_maker_removed_from_the_makers_group_loses_every_maker_action_with_the_next_token() {
     let ctx = TestContext::new().await;
@@ -107,7 +90,7 @@ async fn a_maker_removed_from_the_makers_group_loses_every_maker_action_with_the
     ctx.get("/maker/orders").auth(&ctx.maker).send().await.expect(200);
     assert_eq!(product_as(&ctx, &ctx.maker, &old).await.0, 200);
 
-    let former = removed_from_makers(&ctx, &ctx.maker).await;
+    let former = ctx.removed_from_makers(&ctx.maker).await;
     assert_ne!(former.tokens.access, ctx.maker.tokens.access);
     ctx.request("POST", "/products").auth(&former).json(&e2e::product_body(json!({}))).send().await.problem(403);
     patch(&ctx, &former, &mug, json!({"price_cents": 1})).await.problem(403);

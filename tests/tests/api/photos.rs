@@ -206,23 +206,8 @@ async fn photo_routes_are_for_the_products_maker_alone() {
     // A maker removed from the group loses photos with the next token, even for their own.
     let own = ctx.create_product(&ctx.other_maker, json!({})).await["id"].as_str().unwrap().to_owned();
     ask(&ctx, &ctx.other_maker, &own, "image/png", 1000).await.expect(201);
-    let former = removed_from_makers(&ctx, &ctx.other_maker).await;
+    let former = ctx.removed_from_makers(&ctx.other_maker).await;
     ask(&ctx, &former, &own, "image/png", 1000).await.problem(403);
-}
-
-async fn removed_from_makers(ctx: &TestContext, user: &User) -> User {
-    aws_sdk_cognitoidentityprovider::Client::new(&ctx.aws)
-        .admin_remove_user_from_group()
-        .user_pool_id(&ctx.pool.user_pool_id)
-        .username(&user.username)
-        .group_name("makers")
-        .send()
-        .await
-        .unwrap();
-    let tokens = local::cognito::sign_in(&ctx.aws, &ctx.pool.client_id, &user.email, local::provision::DEMO_PASSWORD)
-        .await
-        .unwrap();
-    User { tokens, ..user.clone() }
 }
 
 #[tokio::test]

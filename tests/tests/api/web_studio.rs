@@ -315,14 +315,7 @@ async fn a_maker_taken_out_of_the_group_loses_the_studio_when_the_session_renews
     let ctx = TestContext::new().await;
     let mut maker = signed_in(&ctx, &ctx.maker).await;
     maker.get("/studio").await.page(200);
-    aws_sdk_cognitoidentityprovider::Client::new(&ctx.aws)
-        .admin_remove_user_from_group()
-        .user_pool_id(&ctx.pool.user_pool_id)
-        .username(&ctx.maker.username)
-        .group_name("makers")
-        .send()
-        .await
-        .unwrap();
+    ctx.remove_from_makers(&ctx.maker).await;
     // The session's token was issued with the group: it holds until the token is renewed.
     maker.get("/studio").await.page(200);
     e2e::browser::expire_sessions(&ctx, &ctx.maker.sub).await;
