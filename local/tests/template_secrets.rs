@@ -81,14 +81,19 @@ fn source_calls(binary: &str, accessors: &[&str]) -> bool {
 /// in their `main.rs` is what lets `App::payments()` (and with it `stripe_secrets()`) work,
 /// so it is the mark of a function that reads the Stripe secret.
 /// The mailing functions reach Resend's key through `shared::notify`'s senders (`App::mailer()`
-/// reads it when `EMAIL_PROVIDER=resend`): calling one of them is their mark, and so is
-/// `applications::decide`, which emails the applicant through `notify`.
+/// reads it when `EMAIL_PROVIDER=resend`): calling one of them is their mark, and so are
+/// `applications::decide`, which emails the applicant through `notify`, and
+/// `catalogue::moderate_product`, which emails the maker of a product taken down or back.
 /// The cursor secret also seals the web shop's cookie and form tokens: every page that
 /// starts a `Visit` reads it, and so does a list through `catalogue::list_products`.
 const ACCESSORS: [(&[&str], &str, &str); 3] = [
     (&["cursor_secret()", "Visit::start(", "list_products(app"], "CursorSecret", "CURSOR_SECRET_ID"),
     (&["stripe_secrets()", "with_stripe()"], "StripeSecret", "STRIPE_SECRET_ID"),
-    (&["notify::order_status_changed", "notify::welcome", "applications::decide"], "ResendSecret", "RESEND_SECRET_ID"),
+    (
+        &["notify::order_status_changed", "notify::welcome", "applications::decide", "catalogue::moderate_product"],
+        "ResendSecret",
+        "RESEND_SECRET_ID",
+    ),
 ];
 
 #[test]

@@ -6,7 +6,7 @@ use crate::domain::{
     search_words,
 };
 use crate::store::{ProductFilter, StatusFilter};
-use crate::{App, Error, FieldError, Result};
+use crate::{App, Error, FieldError, Result, notify};
 
 /// Optimistic-concurrency retries before a 409: each is one read and one write.
 const ATTEMPTS: usize = 3;
@@ -16,18 +16,73 @@ const ATTEMPTS: usize = 3;
 /// of different fields all land.
 ///
 /// Moderation (API.md): only an admin takes a product down (`removed`, with a note) or
-/// lifts a takedown, and a removed product's maker may not change it at all.
+/// lifts a takedown, and a removed product's maker may not change it at all. Neither
+/// happens here but through [`moderate_product`], which tells the maker: an edit that
+/// would take a product down or lift a takedown (an admin archiving a removed product) is a
+/// 409 that says so.
 pub async fn edit_product(app: &App, who: &Principal, id: &ProductId, patch: &ProductPatch) -> Result<Product> {
+    edit(app, who, id, patch, false).await.map(|(_, after)| after)
+}
+
+/// [`edit_product`] that may also take the product down or lift its takedown (an admin's
+/// `PATCH /products/{id}` and the admin desk), and then emails the maker: at most once per
+/// moderation, and never the admin's failure (the moderation stands; the log says why, and
+/// the same request again retries the email).
+pub async fn moderate_product(app: &App, who: &Principal, id: &ProductId, patch: &ProductPatch) -> Result<Product> {
+    let (before, after) = edit(app, who, id, patch, true).await?;
+    let removed = |p: &Product| p.status == ProductStatus::Removed;
+    let moderated = if removed(&after) {
+        // A takedown, a new note, or the same takedown again (unchanged: its email is sent
+        // if it had failed, the marker stopping a second one).
+        !removed(&before) || before.moderation_note != after.moderation_note || before.version == after.version
+    } else {
+        removed(&before)
+    };
+    if moderated {
+        match notify::product_moderated(app, &after).await {
+            Ok(delivery) => tracing::info!(product_id = after.id.as_str(), ?delivery, "maker told of a moderation"),
+            Err(e) => tracing::error!(
+                product_id = after.id.as_str(),
+                error = %e,
+                "the maker's moderation email failed; the same request again retries it"
+            ),
+        }
+    }
+    Ok(after)
+}
+
+/// The product before and after `patch`: the same when it changed nothing.
+async fn edit(
+    app: &App,
+    who: &Principal,
+    id: &ProductId,
+    patch: &ProductPatch,
+    moderation: bool,
+) -> Result<(Product, Product)> {
     for _ in 0..ATTEMPTS {
         let current = app.store.get_product(id).await?.ok_or_else(|| Error::not_found("No such product."))?;
         may_edit(who, &current, patch)?;
         current.check_patch(patch)?;
-        let Some(next) = current.patched(patch, app.now()) else { return Ok(current) };
+        let Some(next) = current.patched(patch, app.now()) else { return Ok((current.clone(), current)) };
+        if !moderation {
+            not_a_moderation(&current, &next)?;
+        }
         if app.store.replace_product(&next).await? {
-            return Ok(next);
+            return Ok((current, next));
         }
     }
     Err(Error::conflict("The product kept changing while we updated it; try again."))
+}
+
+/// A 409 for an edit that would take `before` down or lift its takedown.
+fn not_a_moderation(before: &Product, after: &Product) -> Result<()> {
+    let removed = |p: &Product| p.status == ProductStatus::Removed;
+    if removed(before) == removed(after) {
+        return Ok(());
+    }
+    Err(Error::conflict(
+        "This product is taken down: lift the takedown on the admin desk (or PATCH its status) before anything else.",
+    ))
 }
 
 /// Lists a new product for `who`, a maker now (`POST /products` and the studio's form).
@@ -56,6 +111,7 @@ pub async fn edit_seen_product(
         return Err(stale_edit());
     }
     let Some(next) = current.patched(patch, app.now()) else { return Ok(current) };
+    not_a_moderation(&current, &next)?;
     if app.store.replace_product(&next).await? { Ok(next) } else { Err(stale_edit()) }
 }
 

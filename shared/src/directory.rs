@@ -1,7 +1,8 @@
 //! Cognito as a directory of users: a user's email address, which an access token does not
 //! carry (asked only when a profile has no address yet, profiles made before the
-//! post-confirmation trigger stored it; the answer is then stored on the profile), and the
-//! user's groups, which an approved maker application adds to.
+//! post-confirmation trigger stored it; the answer is then stored on the profile), the
+//! user's groups, which an approved maker application adds to, and a user found by email
+//! (the admin desk's order search).
 
 use crate::domain::UserId;
 use crate::{Error, Result};
@@ -26,6 +27,10 @@ pub trait Directory: Send + Sync + fmt::Debug {
 
     /// Takes the user `username` out of `group` (`AdminRemoveUserFromGroup`).
     fn remove_from_group<'a>(&'a self, username: &'a str, group: &'a str) -> DirectoryFuture<'a, ()>;
+
+    /// The user whose `email` attribute is `email` (exactly, as Cognito compares: an
+    /// admin's search for a customer); `None` when nobody has it.
+    fn user_by_email<'a>(&'a self, email: &'a str) -> DirectoryFuture<'a, Option<UserId>>;
 }
 
 /// The Cognito group of the users who may sell.
@@ -121,6 +126,33 @@ impl CognitoDirectory {
             .map_err(failure)?;
         Ok(out.users.unwrap_or_default().into_iter().next().and_then(|u| email(u.attributes.unwrap_or_default())))
     }
+
+    async fn find_by_email(&self, address: &str) -> Result<Option<UserId>> {
+        const CONTEXT: &str = "finding a user by email in Cognito";
+        // The filter quotes the value: an address with a quote or a backslash in it is no
+        // address anyone signed up with, and could change the filter's meaning.
+        if address.contains(['"', '\\']) || !crate::email::is_address(address) {
+            return Ok(None);
+        }
+        let out = self
+            .client
+            .list_users()
+            .user_pool_id(&self.user_pool_id)
+            .filter(format!("email = \"{address}\""))
+            .limit(2)
+            .send()
+            .await
+            .map_err(|e| match e {
+                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+                    Error::Unavailable { context: CONTEXT, source: DisplayErrorContext(e).to_string().into() }
+                }
+                e => Error::internal(CONTEXT, DisplayErrorContext(e).to_string()),
+            })?;
+        let sub = |u: aws_sdk_cognitoidentityprovider::types::UserType| {
+            u.attributes.unwrap_or_default().into_iter().find(|a| a.name == "sub").and_then(|a| a.value)
+        };
+        Ok(out.users.unwrap_or_default().into_iter().find_map(sub).and_then(|s| UserId::parse(&s)))
+    }
 }
 
 impl Directory for CognitoDirectory {
@@ -154,5 +186,9 @@ impl Directory for CognitoDirectory {
                 .map_err(group_failure("removing a user from a Cognito group"))?;
             Ok(())
         })
+    }
+
+    fn user_by_email<'a>(&'a self, email: &'a str) -> DirectoryFuture<'a, Option<UserId>> {
+        Box::pin(self.find_by_email(email))
     }
 }

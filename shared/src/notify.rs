@@ -2,14 +2,16 @@
 //! every status of an order, one to each maker (its own lines only) when the order is paid,
 //! one to the customer for each declined payment attempt that leaves the order payable
 //! ("try again"), one to the customer when the order's refund failed, a welcome email
-//! after sign-up, and one to an applicant when their maker application is decided — each at
-//! most once, through the markers described in [`crate::email`].
+//! after sign-up, one to an applicant when their maker application is decided, and one to a
+//! maker when an admin takes their product down or lifts the takedown — each at most once, through the markers described in [`crate::email`].
 
 use crate::domain::{
-    Application, Order, OrderPaymentFailed, OrderRefundFailed, OrderStatus, OrderStatusChanged, Profile, RefundStatus,
-    UserId,
+    Application, Order, OrderPaymentFailed, OrderRefundFailed, OrderStatus, OrderStatusChanged, Product, ProductStatus,
+    Profile, RefundStatus, UserId,
 };
-use crate::email::{ApplicationEmail, Email, MakerEmail, OrderEmail, SendFailure, WelcomeEmail, is_address};
+use crate::email::{
+    ApplicationEmail, Email, MakerEmail, ModerationEmail, OrderEmail, SendFailure, WelcomeEmail, is_address,
+};
 use crate::store::{Claim, MailKey};
 use crate::{App, Error, Result, metrics};
 
@@ -170,6 +172,16 @@ fn no_address(key: &MailKey) -> Delivery {
     Delivery::NoAddress
 }
 
+/// The maker's email about a takedown of `product` or its lifting (`product` as it is
+/// after it), at most once per moderation: the marker is keyed on the product's version.
+pub async fn product_moderated(app: &App, product: &Product) -> Result<Delivery> {
+    let key = MailKey::Moderation { product: product.id.clone(), version: product.version };
+    let Some((to, name)) = address(app, &product.maker_id).await? else { return Ok(no_address(&key)) };
+    let email = ModerationEmail::new(product, &name).render(&to, &key.name())?;
+    let metric = if product.status == ProductStatus::Removed { "removed" } else { "reinstated" };
+    deliver(app, &key, &email, metric).await
+}
+
 /// The applicant's email about the decision on their maker application, at most once per
 /// application: a repeated approval (or rejection) finds the marker and sends nothing, unless
 /// the earlier send surely failed.
@@ -195,20 +207,20 @@ pub async fn welcome(app: &App, user: &UserId, name: &str, to: &str) -> Result<D
 /// profile, so Cognito is asked once per user). `None` if there is no usable address.
 pub async fn address(app: &App, user: &UserId) -> Result<Option<(String, String)>> {
     let contact = app.store.contact(user).await?;
-    let name = |username: &str| contact.display_name.clone().unwrap_or_else(|| username.to_owned());
     if let Some(email) = contact.email.as_deref().filter(|e| is_address(e)) {
-        return Ok(Some((email.to_owned(), name(user.as_str()))));
+        // No display name yet: the address's local part, not an id nobody knows.
+        let name =
+            contact.display_name.clone().unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+        return Ok(Some((email.to_owned(), name)));
     }
     let Some(email) =
         app.directory().await.email_of(user, contact.username.as_deref()).await?.filter(|e| is_address(e))
     else {
         return Ok(None);
     };
-    let display_name = contact
-        .display_name
-        .clone()
-        .or_else(|| contact.username.clone())
-        .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+    // A username is an id (a local user's is their sub, a Google user's `google_<n>`): no name.
+    let display_name =
+        contact.display_name.clone().unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
     app.store.upsert_contact(user, contact.username.as_deref(), &display_name, &email, &app.now()).await?;
     tracing::info!(user = user.as_str(), "filled in a profile's email address from Cognito");
     Ok(Some((email, display_name)))

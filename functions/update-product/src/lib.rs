@@ -8,6 +8,6 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     let who = app.auth.authenticate(&req).await?;
     let id = ProductId::parse(http::path_id(&req, "products")?).ok_or_else(|| Error::not_found("No such product."))?;
     let patch = ProductPatch::parse(http::json_body::<ProductPatchInput>(&req)?)?;
-    let product = catalogue::edit_product(app, &who, &id, &patch).await?;
+    let product = catalogue::moderate_product(app, &who, &id, &patch).await?;
     http::json(200, &product)
 }

@@ -1,6 +1,6 @@
 //! The desk's orders (admins only, from the caller's current groups):
 //! - `GET /desk/orders?q=`: an order by its id (straight to it), or a customer's orders by
-//!   their user id, newest first;
+//!   their email address (Cognito's `ListUsers`, filtered on it) or user id, newest first;
 //! - `GET /desk/orders/{id}`: the whole order (every maker's lines), its payment, refund
 //!   and timeline;
 //! - `POST /desk/orders/{id}` with `action=cancel`: `orders::cancel` as an admin, the API's
@@ -108,7 +108,7 @@ async fn find(mut visit: Visit<'_>, req: &Request) -> Result<Response<Body>> {
             return Ok(visit.respond(web::see_other(&format!("/desk/orders/{}", id.as_str()))));
         }
         error = "No order has this id.".to_owned();
-    } else if let Some(customer) = UserId::parse(&q) {
+    } else if let Some(customer) = customer(app, &q, &mut error).await? {
         let secret = app.cursor_secret().await?;
         let scope = format!("orders|{}", customer.as_str());
         match http::query(req, "cursor").map(|c| http::cursor::decode(secret, &scope, c)).transpose() {
@@ -129,12 +129,25 @@ async fn find(mut visit: Visit<'_>, req: &Request) -> Result<Response<Body>> {
             }
             Err(other) => return Err(other),
         }
-    } else if !q.is_empty() {
-        error = "Enter an order id (ord_…) or a customer's user id.".to_owned();
+    } else if !q.is_empty() && error.is_empty() {
+        error = "Enter an order id (ord_…), a customer's email address or their user id.".to_owned();
         refused = true;
     }
     let layout = visit.private_layout("Orders", "The admins' desk.");
     let status = if refused { 400 } else { 200 };
     let body = web::render(&OrdersPage { layout, q, orders: found, error, next_href })?;
     Ok(visit.respond(web::html(status, body)))
+}
+
+/// The customer `q` names: a user id, or an email address found in Cognito (with `error`
+/// saying so when nobody has it).
+async fn customer(app: &shared::App, q: &str, error: &mut String) -> Result<Option<UserId>> {
+    if !q.contains('@') {
+        return Ok(UserId::parse(q));
+    }
+    let found = app.directory().await.user_by_email(q).await?;
+    if found.is_none() {
+        *error = "No customer has this email address.".to_owned();
+    }
+    Ok(found)
 }

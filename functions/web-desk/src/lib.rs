@@ -3,8 +3,9 @@
 //! - `GET /desk/products?q=&maker_id=&status=`: any product: by id, by words in its title
 //!   (on sale), or a maker's in any status;
 //! - `GET /desk/products/{id}`, `POST` with `action` `remove` (and a `moderation_note` the
-//!   maker reads) or `lift`: a takedown and its lifting, through `catalogue::edit_product`
-//!   as `PATCH /products/{id}` does them.
+//!   maker reads) or `lift`: a takedown and its lifting, through
+//!   `catalogue::moderate_product` as `PATCH /products/{id}` does them (the maker is
+//!   emailed).
 
 use askama::Template;
 use lambda_http::http::Method;
@@ -93,11 +94,11 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
                 Err(other) => return Err(other),
             };
             let removing = patch.removes();
-            catalogue::edit_product(app, &who, &id, &patch).await?;
+            catalogue::moderate_product(app, &who, &id, &patch).await?;
             visit.flash(if removing {
-                "Taken down: the product is hidden from the shop and its maker sees your note."
+                "Taken down: the product is hidden from the shop, and its maker is emailed your note."
             } else {
-                "The takedown is lifted: the product is on sale again."
+                "The takedown is lifted: the product is on sale again, and its maker is told."
             });
             Ok(visit.respond(web::see_other(&here)))
         }

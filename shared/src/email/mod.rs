@@ -30,8 +30,8 @@ mod resend;
 mod ses;
 
 pub use render::{
-    ApplicationEmail, MakerEmail, OrderEmail, WelcomeEmail, status_words, subject_for, subject_for_declined,
-    subject_for_refund_failed,
+    ApplicationEmail, MakerEmail, ModerationEmail, OrderEmail, WelcomeEmail, status_words, subject_for,
+    subject_for_declined, subject_for_refund_failed,
 };
 pub use resend::{ResendMailer, ResendSettings};
 pub use ses::SesMailer;

@@ -4,8 +4,8 @@
 
 use super::Email;
 use crate::domain::{
-    Address, Application, ApplicationStatus, Order, OrderLine, OrderPaymentFailed, OrderStatus, RefundStatus, UserId,
-    euros,
+    Address, Application, ApplicationStatus, Order, OrderLine, OrderPaymentFailed, OrderStatus, Product, ProductStatus,
+    RefundStatus, UserId, euros,
 };
 use crate::{Error, Result};
 use askama::Template;
@@ -353,6 +353,55 @@ impl ApplicationEmail {
     }
 }
 
+/// The maker's email about moderation of their product: taken down (with the admin's
+/// note: what the studio shows too), or the takedown lifted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModerationEmail {
+    pub subject: String,
+    pub name: String,
+    pub title: String,
+    pub removed: bool,
+    pub note: String,
+    /// What the product is after a lifting: on sale, or archived.
+    pub visible: bool,
+}
+
+#[derive(Template)]
+#[template(path = "moderation.html")]
+struct ModerationHtml<'a> {
+    e: &'a ModerationEmail,
+}
+
+#[derive(Template)]
+#[template(path = "moderation.txt")]
+struct ModerationText<'a> {
+    e: &'a ModerationEmail,
+}
+
+impl ModerationEmail {
+    /// About `product` as it is now, for its maker `name`.
+    pub fn new(product: &Product, name: &str) -> Self {
+        let removed = product.status == ProductStatus::Removed;
+        let subject = if removed {
+            format!("We took down your product \u{201c}{}\u{201d}", product.title)
+        } else {
+            format!("Your product \u{201c}{}\u{201d} is no longer taken down", product.title)
+        };
+        Self {
+            subject,
+            name: name.to_owned(),
+            title: product.title.clone(),
+            removed,
+            note: product.moderation_note.clone().unwrap_or_default(),
+            visible: product.status == ProductStatus::Active,
+        }
+    }
+
+    pub fn render(&self, to: &str, key: &str) -> Result<Email> {
+        compose(to, &self.subject, key, &ModerationHtml { e: self }, &ModerationText { e: self })
+    }
+}
+
 /// The email to `to` with the marker `key`, its HTML and text parts rendered from `html`
 /// and `text`.
 fn compose(to: &str, subject: &str, key: &str, html: &impl Template, text: &impl Template) -> Result<Email> {
@@ -485,5 +534,31 @@ mod tests {
         let email = WelcomeEmail::new("Ada").render("ada@x.pt", "k").map_err(|e| e.to_string());
         assert_eq!(email.as_ref().map(|e| e.subject.as_str()), Ok("Welcome to Makers Market"));
         assert!(email.as_ref().is_ok_and(|e| e.html.contains("Hello Ada,") && e.text.contains("Hello Ada,")));
+    }
+    #[test]
+    fn a_takedown_email_carries_the_note_and_a_lifting_says_where_the_product_is() {
+        let input: crate::domain::ProductInput = serde_json::from_value(serde_json::json!({
+            "title": "Lamp <b>", "description": "d", "price_cents": 1000, "stock": 1, "category": "home"
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let new = crate::domain::NewProduct::parse(input).unwrap_or_else(|e| panic!("{e}"));
+        let mut product = new.into_product(
+            crate::domain::ProductId::generate(),
+            UserId::new("m"),
+            crate::domain::Timestamp::from_stored("2026-12-03T10:00:00.000Z".into()),
+        );
+        product.status = ProductStatus::Removed;
+        product.moderation_note = Some("Not handmade & resold".to_owned());
+        let email = ModerationEmail::new(&product, "Ana").render("a@x.pt", "k").unwrap_or_else(|e| panic!("{e}"));
+        assert!(email.subject.contains("took down") && email.subject.contains("Lamp <b>"), "{}", email.subject);
+        assert!(email.text.contains("Not handmade & resold"), "{}", email.text);
+        assert!(email.html.contains("Not handmade &#38; resold") && email.html.contains("Lamp &#60;b&#62;"), "escaped");
+        for (status, words) in [(ProductStatus::Active, "on sale again"), (ProductStatus::Archived, "archived")] {
+            product.status = status;
+            product.moderation_note = None;
+            let email = ModerationEmail::new(&product, "Ana").render("a@x.pt", "k").unwrap_or_else(|e| panic!("{e}"));
+            assert!(email.subject.contains("no longer taken down"), "{}", email.subject);
+            assert!(email.text.contains(words) && email.html.contains(words), "{}", email.text);
+        }
     }
 }

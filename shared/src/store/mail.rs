@@ -7,6 +7,7 @@
 //! | a declined payment attempt     | `pk=ORDER#<order id>`, `sk=MAIL#ATTEMPT#<n>#<user sub>` |
 //! | the welcome email              | `pk=USER#<sub>`, `sk=MAIL#WELCOME`                     |
 //! | a maker application's decision | `pk=MAKERAPP#<id>`, `sk=MAIL#<approved or rejected>`   |
+//! | a takedown, or its lifting     | `pk=PRODUCT#<id>`, `sk=MAIL#MODERATION#<version>`      |
 //!
 //! Attributes: `entity=mail`, `state` (`sending` · `sent` · `failed`), `to`, `subject`,
 //! `attempts`, `claimed_at`, `sent_at`, `message_id`, and the TTL `expires_at` (90 days:
@@ -15,7 +16,7 @@
 use super::item::{Item, get_opt_s, n, s};
 use super::{Store, is_condition_failure, sdk};
 use crate::Result;
-use crate::domain::{ApplicationId, ApplicationStatus, OrderId, OrderStatus, Timestamp, UserId};
+use crate::domain::{ApplicationId, ApplicationStatus, OrderId, OrderStatus, ProductId, Timestamp, UserId};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -50,6 +51,12 @@ pub enum MailKey {
         application: ApplicationId,
         status: ApplicationStatus,
     },
+    /// The maker's email about a takedown of their product, or its lifting: once per
+    /// moderation, which is one version of the product.
+    Moderation {
+        product: ProductId,
+        version: u64,
+    },
 }
 
 impl MailKey {
@@ -67,6 +74,9 @@ impl MailKey {
             Self::Welcome { user } => (format!("USER#{}", user.as_str()), "MAIL#WELCOME".to_owned()),
             Self::Application { application, status } => {
                 (format!("MAKERAPP#{}", application.as_str()), format!("MAIL#{}", status.as_str()))
+            }
+            Self::Moderation { product, version } => {
+                (format!("PRODUCT#{}", product.as_str()), format!("MAIL#MODERATION#{version}"))
             }
         };
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
@@ -87,6 +97,7 @@ impl MailKey {
             }
             Self::Welcome { user } => format!("welcome/{}", user.as_str()),
             Self::Application { application, status } => format!("{}/{}", application.as_str(), status.as_str()),
+            Self::Moderation { product, version } => format!("{}/moderation-{version}", product.as_str()),
         }
     }
 }

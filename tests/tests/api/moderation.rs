@@ -3,6 +3,7 @@
 //! cannot see it; and every maker action needs the `makers` group in the token now.
 
 use e2e::{TestContext, User, order_body};
+use local::notifications::{self, SentEmail};
 use serde_json::{Value, json};
 
 async fn product_as(ctx: &TestContext, user: &User, id: &str) -> (u16, Value) {
@@ -13,6 +14,54 @@ async fn product_as(ctx: &TestContext, user: &User, id: &str) -> (u16, Value) {
 
 async fn patch(ctx: &TestContext, user: &User, id: &str, body: Value) -> e2e::TestResponse {
     ctx.request("PATCH", &format!("/products/{id}")).auth(user).json(&body).send().await
+}
+
+/// The emails moto's SES sent to `user` (their address is unique to this test stack).
+async fn mailbox(user: &User) -> Vec<SentEmail> {
+    let all = notifications::sent_emails(&e2e::endpoint()).await.unwrap();
+    all.into_iter().filter(|m| m.to.contains(&user.email)).collect()
+}
+
+#[tokio::test]
+async fn the_maker_is_emailed_once_per_takedown_with_the_note_and_once_when_it_is_lifted() {
+    let ctx = TestContext::new().await;
+    notifications::verify_sender(&ctx.aws, shared::config::DEFAULT_MAIL_FROM).await.unwrap();
+    let id =
+        ctx.create_product(&ctx.maker, json!({"title": "Replica lantern"})).await["id"].as_str().unwrap().to_owned();
+    // An edit that moderates nothing emails nobody.
+    patch(&ctx, &ctx.admin, &id, json!({"price_cents": 4100})).await.expect(200);
+    assert!(mailbox(&ctx.maker).await.is_empty());
+
+    let note = "The photos are another maker’s work & not yours.";
+    let takedown = json!({"status": "removed", "moderation_note": note});
+    patch(&ctx, &ctx.admin, &id, takedown.clone()).await.expect(200);
+    // The same takedown again (a retried request): the same answer, no second email.
+    patch(&ctx, &ctx.admin, &id, takedown).await.expect(200);
+    let inbox = mailbox(&ctx.maker).await;
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert!(inbox[0].subject.contains("took down") && inbox[0].subject.contains("Replica lantern"), "{inbox:?}");
+    let escaped = note.replace('&', "&#38;");
+    assert!(inbox[0].body.contains(&escaped), "the note is in the email: {}", inbox[0].body);
+    assert!(mailbox(&ctx.customer).await.is_empty() && mailbox(&ctx.admin).await.is_empty(), "only the maker");
+
+    patch(&ctx, &ctx.admin, &id, json!({"status": "active"})).await.expect(200);
+    let inbox = mailbox(&ctx.maker).await;
+    assert_eq!(inbox.len(), 2, "{inbox:?}");
+    let lifted = inbox.iter().find(|m| m.subject.contains("no longer taken down")).expect("the lifting's email");
+    assert!(lifted.body.contains("on sale again"), "{}", lifted.body);
+}
+
+#[tokio::test]
+async fn archiving_a_removed_product_is_a_409_even_for_an_admin_and_changes_nothing() {
+    let ctx = TestContext::new().await;
+    let id = ctx.create_product(&ctx.maker, json!({"title": "Moderated jug"})).await["id"].as_str().unwrap().to_owned();
+    let note = "Contains lead glaze.";
+    patch(&ctx, &ctx.admin, &id, json!({"status": "removed", "moderation_note": note})).await.expect(200);
+    let before = product_as(&ctx, &ctx.admin, &id).await.1;
+    // Archiving would quietly lift the takedown: that is the desk's (or PATCH's) to do.
+    let problem = ctx.request("DELETE", &format!("/products/{id}")).auth(&ctx.admin).send().await.problem(409);
+    assert!(problem["detail"].as_str().unwrap().contains("lift the takedown"), "{problem}");
+    assert_eq!(product_as(&ctx, &ctx.admin, &id).await.1, before, "nothing was written");
 }
 
 #[tokio::test]

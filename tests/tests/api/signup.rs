@@ -115,6 +115,10 @@ impl shared::directory::Directory for DownDirectory {
     ) -> shared::directory::DirectoryFuture<'a, ()> {
         Box::pin(async { Err(shared::Error::internal("removing a user from a group", "connection refused")) })
     }
+
+    fn user_by_email<'a>(&'a self, _email: &'a str) -> shared::directory::DirectoryFuture<'a, Option<UserId>> {
+        Box::pin(async { Err(shared::Error::internal("finding a user by email", "connection refused")) })
+    }
 }
 
 #[tokio::test]

@@ -287,7 +287,7 @@ async fn a_maker_sees_only_their_lines_of_an_order_with_its_packing_slip() {
 }
 
 #[tokio::test]
-async fn an_admin_finds_orders_by_id_and_customer_and_cancels_a_paid_one_with_its_refund() {
+async fn an_admin_finds_orders_by_id_email_and_customer_and_cancels_a_paid_one_with_its_refund() {
     let ctx = TestContext::new().await;
     let mug = ctx.create_product(&ctx.maker, json!({"stock": 5})).await["id"].as_str().unwrap().to_owned();
     let order = ctx.order(&ctx.customer, &[(&mug, 2)]).await;
@@ -298,6 +298,16 @@ async fn an_admin_finds_orders_by_id_and_customer_and_cancels_a_paid_one_with_it
     admin.get(&format!("/desk/orders?q={id}")).await.redirects_to(&path);
     let list = text_of(&admin.get(&format!("/desk/orders?q={}", ctx.customer.sub)).await.page(200));
     assert!(list.contains(&id), "{list}");
+    // By the customer's email address, as Cognito has it; another customer's is not theirs.
+    let by_email =
+        text_of(&admin.get(&format!("/desk/orders?q={}", ctx.customer.email.replace('@', "%40"))).await.page(200));
+    assert!(by_email.contains(&id), "{by_email}");
+    let other = text_of(
+        &admin.get(&format!("/desk/orders?q={}", ctx.other_customer.email.replace('@', "%40"))).await.page(200),
+    );
+    assert!(!other.contains(&id) && other.contains("no orders"), "{other}");
+    let unknown = text_of(&admin.get("/desk/orders?q=nobody%40makers-market.example").await.page(200));
+    assert!(unknown.contains("No customer has this email address"), "{unknown}");
     assert!(text_of(&admin.get("/desk/orders?q=nobody-at-all").await.page(200)).contains("no orders"));
     admin.get("/desk/orders?q=not%20an%20id%3F").await.page(400);
     let page = text_of(&admin.get(&path).await.page(200));
