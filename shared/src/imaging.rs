@@ -6,6 +6,7 @@
 use crate::domain::photo::{MAX_PHOTO_SIDE, PhotoType, RENDITION_WIDTHS, rendition_size};
 use image::codecs::webp::WebPEncoder;
 use image::imageops::FilterType;
+use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use std::io::Cursor;
 
@@ -40,8 +41,10 @@ fn label(kind: PhotoType) -> &'static str {
 }
 
 /// Why `bytes` are no acceptable photo of the declared `kind`, in words for the maker; or
-/// the decoded image (turned as its EXIF orientation says).
-pub fn check(bytes: &[u8], kind: PhotoType) -> Result<DynamicImage, String> {
+/// its size as shown (width, height: turned as its EXIF orientation says). Every pixel is
+/// decoded (a file whose header is fine but whose data is not is refused), into a plain
+/// buffer: the studio and `confirm-photo` link the decoders, not the image operations.
+pub fn check(bytes: &[u8], kind: PhotoType) -> Result<(u32, u32), String> {
     if !kind.matches(bytes) {
         return Err(format!("The file is not a {} image: its first bytes are not those of one.", label(kind)));
     }
@@ -54,22 +57,44 @@ pub fn check(bytes: &[u8], kind: PhotoType) -> Result<DynamicImage, String> {
             "The image is {width}×{height} pixels; a photo may be at most {MAX_PHOTO_SIDE}×{MAX_PHOTO_SIDE}."
         ));
     }
-    decode(bytes, kind)
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format(kind));
+    reader.limits(limits());
+    let mut decoder = reader.into_decoder().map_err(unreadable(kind))?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let size = decoder.total_bytes();
+    if size > MAX_DECODE_ALLOC {
+        return Err(too_large());
+    }
+    let mut pixels = vec![0u8; usize::try_from(size).map_err(|_| too_large())?];
+    decoder.read_image(&mut pixels).map_err(unreadable(kind))?;
+    let turned = matches!(
+        orientation,
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
+    );
+    Ok(if turned { (height, width) } else { (width, height) })
+}
+
+fn too_large() -> String {
+    format!(
+        "The image would take too much memory to decode; a photo may be at most {MAX_PHOTO_SIDE}×{MAX_PHOTO_SIDE} pixels."
+    )
+}
+
+/// The maker's words for a decoder's refusal of a `kind` file.
+fn unreadable(kind: PhotoType) -> impl Fn(image::ImageError) -> String {
+    move |e| match e {
+        image::ImageError::Limits(_) => too_large(),
+        _ => format!("The file could not be decoded as a {} image.", label(kind)),
+    }
 }
 
 /// Decodes `bytes` as `kind` within [`limits`], turned as its EXIF orientation says.
 pub fn decode(bytes: &[u8], kind: PhotoType) -> Result<DynamicImage, String> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format(kind));
     reader.limits(limits());
-    let unreadable = |e: image::ImageError| match e {
-        image::ImageError::Limits(_) => format!(
-            "The image would take too much memory to decode; a photo may be at most {MAX_PHOTO_SIDE}×{MAX_PHOTO_SIDE} pixels."
-        ),
-        _ => format!("The file could not be decoded as a {} image.", label(kind)),
-    };
-    let mut decoder = reader.into_decoder().map_err(unreadable)?;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    let mut decoder = reader.into_decoder().map_err(unreadable(kind))?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(unreadable(kind))?;
     image.apply_orientation(orientation);
     Ok(image)
 }
@@ -130,9 +155,8 @@ mod tests {
     #[test]
     fn a_png_is_read_and_its_renditions_keep_the_aspect() {
         let png = encoded(&DynamicImage::new_rgb8(1000, 500), ImageFormat::Png);
-        let image = check(&png, PhotoType::Png);
-        assert_eq!(image.as_ref().map(|i| (i.width(), i.height())), Ok((1000, 500)));
-        let Ok(image) = image else { return };
+        assert_eq!(check(&png, PhotoType::Png), Ok((1000, 500)));
+        let Ok(image) = decode(&png, PhotoType::Png) else { return };
         let sizes: Vec<(u32, u32, u32)> =
             renditions(image).unwrap_or_default().iter().map(|r| (r.target, r.width, r.height)).collect();
         assert_eq!(sizes, [(800, 800, 400), (400, 400, 200)]);

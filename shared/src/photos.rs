@@ -205,7 +205,7 @@ pub async fn confirm(app: &App, who: &Principal, id: &ProductId, photo_id: &Phot
             match bytes {
                 None => Err("The upload disappeared while it was checked; upload it again.".to_owned()),
                 Some(bytes) if bytes.len() as u64 > MAX_PHOTO_BYTES => Err("The file is larger than 5 MiB.".to_owned()),
-                Some(bytes) => imaging::check(&bytes, kind).map(|image| (bytes, image.width(), image.height())),
+                Some(bytes) => imaging::check(&bytes, kind).map(|(width, height)| (bytes, width, height)),
             }
         }
     };
