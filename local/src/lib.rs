@@ -14,6 +14,7 @@ pub mod routes;
 pub mod runtime_api;
 mod sandbox;
 pub mod scheduler;
+pub mod seed;
 pub mod streams;
 pub mod stripe;
 pub mod venv;

@@ -69,7 +69,8 @@ impl App {
 
     pub fn new(config: Config, aws: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self {
         let dynamodb = dynamodb_config(aws).build();
-        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), config.table_name.clone());
+        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), config.table_name.clone())
+            .with_due_shards(config.due_shards);
         let auth = Authenticator::new(config.cognito.clone(), clock.clone());
         let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(aws), &config);
         Self {

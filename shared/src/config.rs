@@ -59,6 +59,10 @@ pub struct Config {
     /// How long an order stays in each delivery step before the delivery simulator moves it
     /// on (`DELIVERY_DWELL_SECONDS`; minutes in the cloud, seconds locally).
     pub delivery_dwell: Duration,
+    /// How many partitions of the due index each kind of due work (payment expiry, refund
+    /// retry, delivery step) is spread over (`DUE_SHARDS`, 1 to 256, default 16). The same
+    /// for every function of a deployment: see `docs/CAPACITY.md` before changing it.
+    pub due_shards: u16,
     /// How email goes out: provider, sender, and where the Resend key is.
     pub mail: MailConfig,
     /// What the web shop's pages need besides the API's settings.
@@ -228,6 +232,11 @@ impl Config {
         let payment_window = positive("PAYMENT_WINDOW_SECONDS")?.map_or(DEFAULT_PAYMENT_WINDOW, Duration::from_secs);
         let stripe_timeout = positive("STRIPE_TIMEOUT_MS")?.map_or(DEFAULT_STRIPE_TIMEOUT, Duration::from_millis);
         let delivery_dwell = positive("DELIVERY_DWELL_SECONDS")?.map_or(DEFAULT_DELIVERY_DWELL, Duration::from_secs);
+        let due_shards = match positive("DUE_SHARDS")? {
+            None => crate::store::DEFAULT_DUE_SHARDS,
+            Some(n) if n <= u64::from(crate::store::MAX_DUE_SHARDS) => n as u16,
+            Some(_) => return Err(ConfigError::Invalid { name: "DUE_SHARDS", reason: "more than 256" }),
+        };
         let provider = match lookup("EMAIL_PROVIDER").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
             None | Some("") | Some("ses") => MailProvider::Ses,
             Some("resend") => MailProvider::Resend,
@@ -258,6 +267,7 @@ impl Config {
             stripe_secret_id: get("STRIPE_SECRET_ID").ok(),
             event_bus_name: or_default("EVENT_BUS_NAME", DEFAULT_EVENT_BUS_NAME),
             delivery_dwell,
+            due_shards,
             mail,
             web: WebConfig {
                 site_url: get("SITE_URL").ok().map(|u| u.trim().trim_end_matches('/').to_owned()),

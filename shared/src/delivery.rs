@@ -16,16 +16,19 @@
 //!   it entered its status at or before `now - dwell`, and the time is also floored at the
 //!   last history entry, in case clocks of different functions disagree.
 //!
-//! Due orders are found with a Query on the sparse due index (`DUE#DELIVERY`, oldest
-//! first), in pages, at most [`TickLimits::max_orders`] and [`TickLimits::budget`] per tick,
-//! with [`TickLimits::concurrency`] moves in flight: what is left is due at the next tick.
+//! Due orders are found with Queries on the sparse due index (`DUE#DELIVERY#<shard>`, each
+//! shard oldest first, the shards read side by side), in pages, at most
+//! [`TickLimits::max_orders`] and [`TickLimits::budget`] per tick, with
+//! [`TickLimits::concurrency`] moves in flight: what is left is due at the next tick.
 
 use crate::domain::order::next_delivery_step;
 use crate::domain::{Order, OrderId, OrderStatus, Timestamp};
-use crate::store::{DueCursor, DueKind, MoveOutcome};
+use crate::store::{DUE_READS_IN_FLIGHT, DueCursor, DueKind, MoveOutcome};
 use crate::{App, Result};
 use futures::stream::{self, StreamExt as _};
 use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// How much one tick does at most.
@@ -77,47 +80,68 @@ enum Step {
 /// One tick: moves every due order (within `limits`) one delivery step on. An error only
 /// when the due index cannot be read; the moves made before it stay made.
 pub async fn advance_due(app: &App, limits: TickLimits) -> Result<DeliveryReport> {
+    advance_due_in(app, limits, 0..app.store.due_shards()).await
+}
+
+/// [`advance_due`] over the due index's `shards` only: several invocations, each with its
+/// own shards, scale a tick out (`docs/CAPACITY.md`). The shards are read side by side, a
+/// page of each in turn, so that no shard starves while another has a backlog.
+pub async fn advance_due_in(app: &App, limits: TickLimits, shards: Range<u16>) -> Result<DeliveryReport> {
     let started = Instant::now();
     let cutoff = Timestamp::at(app.clock.now().checked_sub(app.config.delivery_dwell).unwrap_or(UNIX_EPOCH));
     let max_orders = limits.max_orders.max(1);
     let page = limits.page.clamp(1, max_orders);
+    // Orders read, over every shard: the tick's limit is for all of them.
+    let read = AtomicUsize::new(0);
+    let more = AtomicBool::new(false);
+    // The shards' pages are asked for side by side, but only this many at once (no more
+    // than the moves in flight: reading ahead of them is no use). The permits are handed
+    // out first come, first served, so the shards take turns: each gets a page before any
+    // gets a second, and a tick whose limits stop it early has still served every shard
+    // when it reads at least a page per shard.
+    let reads = tokio::sync::Semaphore::new(DUE_READS_IN_FLIGHT.min(limits.concurrency.max(1)));
+    let (cutoff, read, more, reads) = (&cutoff, &read, &more, &reads);
+    let out_of_time = move || read.load(Ordering::Relaxed) >= max_orders || started.elapsed() >= limits.budget;
 
-    // Pages are read lazily, as the moves in flight make room, so reading the next page
-    // overlaps the moves of the previous one.
+    // One lazily read stream of pages per shard, so reading the next page overlaps the
+    // moves of the previous one; `select_all` takes from each in turn.
     struct Reading {
+        shard: u16,
         cursor: Option<DueCursor>,
-        read: usize,
         seen: HashSet<OrderId>,
         done: bool,
     }
-    let reading = Reading { cursor: None, read: 0, seen: HashSet::new(), done: false };
-    let mut more = false;
-    let more_flag = &mut more;
-    let cutoff = &cutoff;
-    let pages = stream::unfold(reading, |mut r| async move {
-        if r.done {
-            return None;
-        }
-        let first = r.read == 0 && r.cursor.is_none();
-        if !first && (r.read >= max_orders || started.elapsed() >= limits.budget) {
-            return None;
-        }
-        let want = page.min(max_orders - r.read);
-        match app.store.due_page(DueKind::Delivery, cutoff, want, r.cursor.take()).await {
-            Ok((orders, next)) => {
-                r.done = next.is_none();
-                r.cursor = next;
-                let fresh: Vec<Order> = orders.into_iter().filter(|o| r.seen.insert(o.id.clone())).collect();
-                r.read += fresh.len();
-                let left = !r.done && (r.read >= max_orders || started.elapsed() >= limits.budget);
-                Some((Ok((fresh, left)), r))
+    let shard_pages = |shard: u16| {
+        let reading = Reading { shard, cursor: None, seen: HashSet::new(), done: false };
+        Box::pin(stream::unfold(reading, move |mut r| async move {
+            if r.done || out_of_time() {
+                if !r.done {
+                    more.store(true, Ordering::Relaxed);
+                }
+                return None;
             }
-            Err(err) => {
-                r.done = true;
-                Some((Err(err), r))
+            let Ok(_permit) = reads.acquire().await else { return None };
+            if out_of_time() {
+                more.store(true, Ordering::Relaxed);
+                return None;
             }
-        }
-    });
+            let want = page.min(max_orders.saturating_sub(read.load(Ordering::Relaxed)).max(1));
+            match app.store.due_page(DueKind::Delivery, r.shard, cutoff, want, r.cursor.take()).await {
+                Ok((orders, next)) => {
+                    r.done = next.is_none();
+                    r.cursor = next;
+                    let fresh: Vec<Order> = orders.into_iter().filter(|o| r.seen.insert(o.id.clone())).collect();
+                    read.fetch_add(fresh.len(), Ordering::Relaxed);
+                    Some((Ok(fresh), r))
+                }
+                Err(err) => {
+                    r.done = true;
+                    Some((Err(err), r))
+                }
+            }
+        }))
+    };
+    let pages = stream::select_all(shards.map(shard_pages));
 
     let mut report = DeliveryReport::default();
     let mut query_error = None;
@@ -125,14 +149,9 @@ pub async fn advance_due(app: &App, limits: TickLimits) -> Result<DeliveryReport
         let steps = pages
             .filter_map(|page| {
                 let out = match page {
-                    Ok((orders, left)) => {
-                        if left {
-                            *more_flag = true;
-                        }
-                        Some(stream::iter(orders))
-                    }
+                    Ok(orders) => Some(stream::iter(orders)),
                     Err(err) => {
-                        query_error = Some(err);
+                        query_error.get_or_insert(err);
                         None
                     }
                 };
@@ -150,7 +169,7 @@ pub async fn advance_due(app: &App, limits: TickLimits) -> Result<DeliveryReport
             }
         }
     }
-    report.more = more;
+    report.more = more.load(Ordering::Relaxed);
     match query_error {
         Some(err) => Err(err),
         None => Ok(report),

@@ -277,7 +277,8 @@ fn app_with_faults(config: Config, aws: &SdkConfig, clock: Arc<TestClock>, fault
     let table = config.table_name.clone();
     let mut app = App::new(config, aws, clock).with_stripe();
     let dynamodb = shared::app::dynamodb_config(aws).interceptor(FaultInterceptor(faults.clone())).build();
-    app.store = shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), table);
+    app.store = shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), table)
+        .with_due_shards(app.config.due_shards);
     app
 }
 
@@ -299,6 +300,7 @@ pub fn config(table: &str, pool: &CognitoPool) -> Config {
         stripe_timeout: shared::config::DEFAULT_STRIPE_TIMEOUT,
         event_bus_name: table.to_owned(),
         delivery_dwell: shared::config::DEFAULT_DELIVERY_DWELL,
+        due_shards: shared::store::DEFAULT_DUE_SHARDS,
         mail: shared::config::MailConfig::default(),
         web: shared::config::WebConfig {
             stripe_js_url: format!("{}js.stripe.com/v3/", stripe_api_base()),

@@ -345,15 +345,17 @@ async fn bench(o: Options) -> anyhow::Result<()> {
             report.requests.iter().filter(|r| r.function == b.name).filter_map(|r| r.peak_rss_kib).max();
     }
 
-    // The delivery tick: one run of the release binary over 1,000 due orders.
+    // The delivery tick: one run of the release binary over 1,000 due orders, per shard count.
     if let Some(s) = &stack
         && let Some(program) = binaries.iter().find(|b| b.name == "delivery-simulator").and_then(|b| b.program.clone())
     {
         let program = Program { env: function_env("delivery-simulator", Some(s), false, false), ..program };
         let (_, event) = sample_event(&root, "delivery-simulator")?;
-        match delivery::tick(s, &program, &event).await {
-            Ok(tick) => report.delivery = Some(tick),
-            Err(e) => report.notes.push(format!("The delivery tick failed: {e:#}")),
+        for shards in delivery::SHARD_COUNTS {
+            match delivery::tick(s, &program, &event, shards).await {
+                Ok(tick) => report.delivery.push(tick),
+                Err(e) => report.notes.push(format!("The delivery tick ({shards} shards) failed: {e:#}")),
+            }
         }
     }
 

@@ -15,8 +15,8 @@
 //! | order by id                            | `pk=ORDER#<id>`, `sk=ORDER`                        | GetItem (consistent) |
 //! | a customer's orders, newest first      | `gsi1`: `gsi1pk=CUSTOMER#<sub>`, `gsi1sk=<order id>` | Query, descending |
 //! | a maker's orders (by status)           | maker index item `pk=ORDER#<id>`, `sk=MAKER#<sub>`; `gsi2`: `gsi2pk=MAKERORDERS#<sub>`, `gsi2sk=<order id>` | Query, descending, filter `status` |
-//! | orders due: payment expiry, refund retry (or re-read of a pending refund, with backoff) | `gsi3` (sparse): `gsi3pk=DUE#PAYMENT` / `DUE#REFUND`, `gsi3sk=<due at>#<order id>` | Query `gsi3sk <= now`; a refund's progress is UpdateItem on `payment.refund_status = pending` and its read attempts (compare-and-set) |
-//! | orders due a delivery step             | `gsi3` (sparse): `gsi3pk=DUE#DELIVERY`, `gsi3sk=<entered its status at>#<order id>` (`paid` … `out_for_delivery` only) | Query `gsi3sk <= now - dwell`, paged |
+//! | orders due: payment expiry, refund retry (or re-read of a pending refund, with backoff) | `gsi3` (sparse): `gsi3pk=DUE#PAYMENT#<shard>` / `DUE#REFUND#<shard>`, `gsi3sk=<due at>#<order id>` | Query `gsi3sk <= now`, every shard at once; a refund's progress is UpdateItem on `payment.refund_status = pending` and its read attempts (compare-and-set) |
+//! | orders due a delivery step             | `gsi3` (sparse): `gsi3pk=DUE#DELIVERY#<shard>`, `gsi3sk=<entered its status at>#<order id>` (`paid` … `out_for_delivery` only) | Query `gsi3sk <= now - dwell`, paged, the shards side by side |
 //! | checkout read                          | the products, `USER#<sub>`/`PROFILE`, `IDEM#<sub>`/`KEY#<key>` | one BatchGetItem (consistent) |
 //! | place an order                         | Put order + Put maker items + Update products (`active`, `price`, `stock >= q`) + Put idempotency record | TransactWriteItems |
 //! | move an order (state machine)          | Update order (`status = :from`, due index key set or removed) + Update maker items [+ release stock] [+ Put Stripe event] | TransactWriteItems |
@@ -47,8 +47,8 @@ mod web;
 pub use events::{EventKey, MARKER_SORT_KEY_PREFIX, MARKER_TTL as EVENT_MARKER_TTL};
 pub use mail::{Claim, MARKER_TTL as MAIL_MARKER_TTL, MailKey};
 pub use orders::{
-    CheckoutRead, DueCursor, DueKind, IDEMPOTENCY_TTL, Idempotency, IdempotencyRecord, MoveOutcome, Placement,
-    REFUND_RETRY_AFTER,
+    CheckoutRead, DEFAULT_DUE_SHARDS, DUE_READS_IN_FLIGHT, DueCursor, DueKind, IDEMPOTENCY_TTL, Idempotency,
+    IdempotencyRecord, MAX_DUE_SHARDS, MoveOutcome, Placement, REFUND_RETRY_AFTER, due_shard,
 };
 pub use products::{Page, ProductFilter, StatusFilter};
 pub use profiles::Contact;
@@ -62,11 +62,26 @@ use aws_sdk_dynamodb::Client;
 pub struct Store {
     client: Client,
     table: String,
+    due_shards: u16,
 }
 
 impl Store {
+    /// The store of `table`, its due work spread over [`orders::DEFAULT_DUE_SHARDS`] shards.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), due_shards: orders::DEFAULT_DUE_SHARDS }
+    }
+
+    /// The same store with the due index spread over `shards` partitions per kind (1 to
+    /// [`orders::MAX_DUE_SHARDS`]). Every function of a deployment must use the same count:
+    /// it decides where an order's due entry is written and where the sweepers look.
+    pub fn with_due_shards(mut self, shards: u16) -> Self {
+        self.due_shards = shards.clamp(1, orders::MAX_DUE_SHARDS);
+        self
+    }
+
+    /// How many partitions each kind of due work is spread over.
+    pub fn due_shards(&self) -> u16 {
+        self.due_shards
     }
 
     pub fn client(&self) -> &Client {

@@ -14,6 +14,7 @@ use crate::domain::{
 use crate::http::cursor::Key;
 use crate::{Error, Result};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -44,13 +45,36 @@ pub enum DueKind {
 }
 
 impl DueKind {
-    fn partition(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
-            Self::Payment => "DUE#PAYMENT",
-            Self::Refund => "DUE#REFUND",
-            Self::Delivery => "DUE#DELIVERY",
+            Self::Payment => "PAYMENT",
+            Self::Refund => "REFUND",
+            Self::Delivery => "DELIVERY",
         }
     }
+
+    /// The index partition of `shard`: `DUE#<KIND>#<shard>`.
+    fn partition(self, shard: u16) -> String {
+        format!("DUE#{}#{shard}", self.name())
+    }
+}
+
+/// How many partitions each kind of due work is spread over when nothing says otherwise
+/// (`DUE_SHARDS`): at 10,000 orders a minute each takes a sixteenth of the writes.
+pub const DEFAULT_DUE_SHARDS: u16 = 16;
+
+/// Queries of the due index in flight at once in one sweep.
+pub const DUE_READS_IN_FLIGHT: usize = 4;
+
+/// The most shards a deployment may set: a sweep reads each at least once per run.
+pub const MAX_DUE_SHARDS: u16 = 256;
+
+/// The shard of `id` among `shards`: FNV-1a of the id, so stable across processes and
+/// releases (the sweepers must find an order where the writers put it).
+pub fn due_shard(id: &OrderId, shards: u16) -> u16 {
+    let hash =
+        id.as_str().bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (hash % u64::from(shards.max(1))) as u16
 }
 
 fn due_sort_key(at: &Timestamp, id: &OrderId) -> String {
@@ -197,15 +221,15 @@ fn order_from(item: Item) -> Result<Order> {
         .map_err(|e| Error::internal("reading a stored order", e))
 }
 
-fn order_record(order: &Order, payment_due: Option<&Timestamp>) -> OrderRecord {
+fn order_record(order: &Order, payment_due: Option<(&Timestamp, u16)>) -> OrderRecord {
     OrderRecord {
         pk: format!("ORDER#{}", order.id.as_str()),
         sk: "ORDER".to_owned(),
         entity: "order".to_owned(),
         gsi1pk: format!("CUSTOMER#{}", order.customer_id.as_str()),
         gsi1sk: order.id.as_str().to_owned(),
-        gsi3pk: payment_due.map(|_| DueKind::Payment.partition().to_owned()),
-        gsi3sk: payment_due.map(|at| due_sort_key(at, &order.id)),
+        gsi3pk: payment_due.map(|(_, shards)| DueKind::Payment.partition(due_shard(&order.id, shards))),
+        gsi3sk: payment_due.map(|(at, _)| due_sort_key(at, &order.id)),
         order: order.clone(),
     }
 }
@@ -375,7 +399,7 @@ impl Store {
     ) -> Result<Placement> {
         let mut items = vec![put(
             &self.table,
-            to_item(&order_record(order, Some(payment_due)))?,
+            to_item(&order_record(order, Some((payment_due, self.due_shards()))))?,
             Some("attribute_not_exists(pk)"),
             &[],
         )?];
@@ -629,11 +653,11 @@ impl Store {
                 names.insert("#payment".to_owned(), "payment".to_owned());
                 let at = now.plus(REFUND_RETRY_AFTER);
                 values.insert(":pending".to_owned(), to_value(&RefundStatus::Pending)?);
-                values.insert(":due_pk".to_owned(), s(DueKind::Refund.partition()));
+                values.insert(":due_pk".to_owned(), s(self.due_pk(DueKind::Refund, &order.id)));
                 values.insert(":due_sk".to_owned(), s(due_sort_key(&at, &order.id)));
             } else if next_delivery_step(mv.to).is_some() {
                 set.extend(["gsi3pk = :due_pk", "gsi3sk = :due_sk"]);
-                values.insert(":due_pk".to_owned(), s(DueKind::Delivery.partition()));
+                values.insert(":due_pk".to_owned(), s(self.due_pk(DueKind::Delivery, &order.id)));
                 values.insert(":due_sk".to_owned(), s(due_sort_key(now, &order.id)));
             } else {
                 due = " REMOVE gsi3pk, gsi3sk";
@@ -747,7 +771,7 @@ impl Store {
             .expression_attribute_values(":status", s(order.status.as_str()))
             .expression_attribute_values(":pending", to_value(&RefundStatus::Pending)?)
             .expression_attribute_values(":now", s(now.as_str()))
-            .expression_attribute_values(":due_pk", s(DueKind::Refund.partition()))
+            .expression_attribute_values(":due_pk", s(self.due_pk(DueKind::Refund, &order.id)))
             .expression_attribute_values(":due_sk", s(due_sort_key(&at, &order.id)))
             .build()
             .map_err(sdk("building a refund mark"))?;
@@ -878,7 +902,7 @@ impl Store {
         let mut values = HashMap::from([
             (":pending".to_owned(), to_value(&RefundStatus::Pending)?),
             (":progress".to_owned(), to_value(progress)?),
-            (":due_pk".to_owned(), s(DueKind::Refund.partition())),
+            (":due_pk".to_owned(), s(self.due_pk(DueKind::Refund, &order.id))),
             (":due_sk".to_owned(), s(due_sort_key(&at, &order.id))),
         ]);
         let mut condition = "#payment.refund_status = :pending AND ".to_owned();
@@ -927,7 +951,7 @@ impl Store {
             .condition_expression("#payment.refund_status = :pending")
             .expression_attribute_names("#payment", "payment")
             .expression_attribute_values(":pending", to_value(&RefundStatus::Pending)?)
-            .expression_attribute_values(":due_pk", s(DueKind::Refund.partition()))
+            .expression_attribute_values(":due_pk", s(self.due_pk(DueKind::Refund, &order.id)))
             .expression_attribute_values(":due_sk", s(due_sort_key(at, &order.id)))
             .send()
             .await;
@@ -999,29 +1023,58 @@ impl Store {
         Ok(Page { items, next })
     }
 
-    /// Orders due for `kind` at `now`, oldest due first, at most `limit`: a Query on the
-    /// sparse due-time index, never a Scan. The index is eventually consistent, so callers
-    /// move what they get with compare-and-set moves.
-    pub async fn due_orders(&self, kind: DueKind, now: &Timestamp, limit: usize) -> Result<Vec<Order>> {
-        self.due_page(kind, now, limit, None).await.map(|(orders, _)| orders)
+    /// The due index partition of order `id` for `kind`.
+    fn due_pk(&self, kind: DueKind, id: &OrderId) -> String {
+        kind.partition(due_shard(id, self.due_shards()))
     }
 
-    /// One page of [`Store::due_orders`] whose sort key time is at most `up_to`, from where
-    /// `start` left off, with where the next page starts (`None`: nothing more now).
+    /// Orders due for `kind` at `now`, oldest due first, at most `limit`: a Query of each
+    /// shard of the sparse due-time index ([`DUE_READS_IN_FLIGHT`] at once), never a Scan, merged by due time. The
+    /// index is eventually consistent, so callers move what they get with compare-and-set
+    /// moves.
+    pub async fn due_orders(&self, kind: DueKind, now: &Timestamp, limit: usize) -> Result<Vec<Order>> {
+        let shards = (0..self.due_shards()).map(|shard| self.due_items(kind, shard, now, limit, None));
+        let pages: Vec<_> = futures::stream::iter(shards).buffer_unordered(DUE_READS_IN_FLIGHT).collect().await;
+        let mut due = Vec::new();
+        for page in pages {
+            due.extend(page?.0);
+        }
+        // The sort key is `<due at>#<order id>`: text order is due order.
+        due.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(due.into_iter().take(limit).map(|(_, order)| order).collect())
+    }
+
+    /// One page of the due orders of `kind` in `shard` whose sort key time is at most
+    /// `up_to`, from where `start` left off, with where the next page starts (`None`:
+    /// nothing more now).
     pub async fn due_page(
         &self,
         kind: DueKind,
+        shard: u16,
         up_to: &Timestamp,
         limit: usize,
         start: Option<DueCursor>,
     ) -> Result<(Vec<Order>, Option<DueCursor>)> {
+        let (items, next) = self.due_items(kind, shard, up_to, limit, start).await?;
+        Ok((items.into_iter().map(|(_, order)| order).collect(), next))
+    }
+
+    /// [`Store::due_page`] with each order's index sort key.
+    async fn due_items(
+        &self,
+        kind: DueKind,
+        shard: u16,
+        up_to: &Timestamp,
+        limit: usize,
+        start: Option<DueCursor>,
+    ) -> Result<(Vec<(String, Order)>, Option<DueCursor>)> {
         let out = self
             .client
             .query()
             .table_name(&self.table)
             .index_name("gsi3")
             .key_condition_expression("gsi3pk = :pk AND gsi3sk <= :now")
-            .expression_attribute_values(":pk", s(kind.partition()))
+            .expression_attribute_values(":pk", s(kind.partition(shard)))
             // `~` sorts after every id character: everything due up to and at `up_to`.
             .expression_attribute_values(":now", s(format!("{}#~", up_to.as_str())))
             .limit(limit.clamp(1, 1000) as i32)
@@ -1029,8 +1082,16 @@ impl Store {
             .send()
             .await
             .map_err(sdk("finding due orders"))?;
-        let orders = out.items.unwrap_or_default().into_iter().map(order_from).collect::<Result<_>>()?;
-        Ok((orders, out.last_evaluated_key.map(DueCursor)))
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let sort_key = item.get("gsi3sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                order_from(item).map(|order| (sort_key, order))
+            })
+            .collect::<Result<_>>()?;
+        Ok((items, out.last_evaluated_key.map(DueCursor)))
     }
 }
 
@@ -1051,8 +1112,10 @@ mod tests {
     fn an_order_item_round_trips_through_serde_dynamo_with_its_keys() {
         let order = order();
         let due = Timestamp::from_stored("2026-12-02T10:30:00.000Z".into());
-        let item = to_item(&order_record(&order, Some(&due))).unwrap_or_default();
-        assert_eq!(item.get("gsi3pk").and_then(|v| v.as_s().ok()).map(String::as_str), Some("DUE#PAYMENT"));
+        let item = to_item(&order_record(&order, Some((&due, 16)))).unwrap_or_default();
+        let shard = due_shard(&order.id, 16);
+        let pk = item.get("gsi3pk").and_then(|v| v.as_s().ok()).cloned();
+        assert_eq!(pk, Some(format!("DUE#PAYMENT#{shard}")));
         assert_eq!(item.get("total_cents").and_then(|v| v.as_n().ok()).map(String::as_str), Some("4800"));
         assert_eq!(order_from(item).ok(), Some(order));
     }

@@ -5,7 +5,7 @@ use e2e::TestContext;
 use e2e::faults::{Fault, Timing};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
-use shared::delivery::{DeliveryReport, TickLimits, advance_due};
+use shared::delivery::{DeliveryReport, TickLimits, advance_due, advance_due_in};
 use std::time::Duration;
 
 const DELIVERED: [&str; 6] = ["pending_payment", "paid", "preparing", "shipped", "out_for_delivery", "delivered"];
@@ -98,6 +98,82 @@ async fn ten_concurrent_ticks_over_fifty_due_orders_move_each_order_exactly_one_
         }
         // Nothing is due any more until another dwell has passed.
         assert_eq!(tick(&ctx).await.advanced, 0);
+    }
+}
+
+/// The due index is spread over shards (`DUE#DELIVERY#<0..15>`, the shard from the order
+/// id) so that no partition key takes every paid order's writes. Ten concurrent ticks over
+/// 2,000 due orders: while the ticks' limits leave work over, every shard still gets its
+/// turn (no shard starves behind another's backlog); then ten ticks that share the shards
+/// out (a fan-out) move the rest; every order moves exactly one step, and no move is
+/// counted twice.
+#[tokio::test]
+async fn ten_concurrent_ticks_over_two_thousand_due_orders_in_sixteen_shards_move_each_exactly_one_step() {
+    const DUE: usize = 2_000;
+    let ctx = TestContext::new().await;
+    let shards = ctx.app.store.due_shards();
+    assert_eq!(shards, 16);
+    let ids = local::seed::paid_orders(&ctx.app.store, DUE, dwell(&ctx) * 5).await.unwrap();
+
+    let shard_of = |id: &shared::domain::OrderId| shared::store::due_shard(id, shards);
+    let mut per_shard = vec![0usize; shards.into()];
+    ids.iter().for_each(|id| per_shard[usize::from(shard_of(id))] += 1);
+    assert!(per_shard.iter().all(|&n| n > 0), "the ids spread over every shard: {per_shard:?}");
+
+    // Round one: the ticks may read 40 orders each (pages of 2: 20 pages, more than the 16
+    // shards), 400 of the 2,000 at most, and overlap, so most of what they read is read by
+    // several. Every shard gets its turn in every tick all the same.
+    let limited = TickLimits { page: 2, max_orders: 40, concurrency: 2, ..TickLimits::default() };
+    let reports: Vec<DeliveryReport> = futures::future::join_all((0..10).map(|_| advance_due(&ctx.app, limited)))
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(reports.iter().all(|r| r.more), "work was left over: {reports:?}");
+    let mut advanced: usize = reports.iter().map(|r| r.advanced).sum();
+    assert!(advanced <= 400, "{reports:?}");
+    let moved = |orders: &[shared::domain::Order]| {
+        orders
+            .iter()
+            .filter(|o| o.status == shared::domain::OrderStatus::Preparing)
+            .map(|o| shard_of(&o.id))
+            .collect::<Vec<_>>()
+    };
+    let read_all = || {
+        futures::stream::iter(&ids)
+            .map(|id| async { ctx.app.store.order(id).await.unwrap().unwrap() })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+    };
+    let after_one = moved(&read_all().await);
+    for shard in 0..shards {
+        assert!(after_one.contains(&shard), "shard {shard} starved: moved {after_one:?}");
+    }
+
+    // Then the sweep scaled out: ten ticks at once, each over its own shards, neighbours
+    // sharing one (so those race), without the read limit, until nothing is due. (Ten ticks
+    // each over all 2,000 orders would try every order ten times: the overlap is what the
+    // fifty-order test above is for. One move in flight per tick: DynamoDB Local queues
+    // every transaction on one table lock, and a busy machine's queue outlasts the
+    // client's timeouts with more.)
+    for round in 0..5 {
+        let ticks = (0..10u16).map(|i| {
+            let shards = (i * shards / 10)..((i + 1) * shards / 10 + 1).min(shards);
+            advance_due_in(&ctx.app, TickLimits { page: 20, concurrency: 1, ..TickLimits::default() }, shards)
+        });
+        let reports: Vec<DeliveryReport> =
+            futures::future::join_all(ticks).await.into_iter().map(|r| r.unwrap()).collect();
+        assert!(reports.iter().all(|r| r.failed == 0), "round {round}: {reports:?}");
+        let now: usize = reports.iter().map(|r| r.advanced).sum();
+        advanced += now;
+        if now == 0 {
+            break;
+        }
+    }
+    assert_eq!(advanced, DUE, "each order counted advanced once");
+    for order in read_all().await {
+        let steps: Vec<&str> = order.history.iter().map(|e| e.status.as_str()).collect();
+        assert_eq!(steps, ["pending_payment", "paid", "preparing"], "{}", order.id.as_str());
     }
 }
 

@@ -146,7 +146,8 @@ pub struct Report {
     pub latency: Vec<LatencyResult>,
     pub rush: Vec<RushRun>,
     pub cold: Vec<ColdResult>,
-    pub delivery: Option<super::delivery::DeliveryTick>,
+    /// The delivery tick, once per due-index shard count ([`super::delivery::SHARD_COUNTS`]).
+    pub delivery: Vec<super::delivery::DeliveryTick>,
     pub lifecycle: Option<super::lifecycle::Lifecycle>,
     pub web: Option<super::web::Web>,
     /// The image function's section, rendered.
@@ -230,9 +231,7 @@ impl Report {
         self.latency_table(&mut md);
         self.rush_table(&mut md);
         self.cold_table(&mut md);
-        if let Some(delivery) = &self.delivery {
-            delivery.markdown(&mut md);
-        }
+        super::delivery::markdown(&self.delivery, &mut md);
         if let Some(web) = &self.web {
             web.markdown(&mut md);
         }
@@ -331,7 +330,7 @@ impl Report {
                 verdict(wrong == 0)
             );
         }
-        if let Some(delivery) = &self.delivery {
+        if let Some(delivery) = self.delivery.iter().find(|d| d.shards == shared::store::DEFAULT_DUE_SHARDS) {
             delivery.target_row(md);
         }
         if let Some(lifecycle) = &self.lifecycle {
