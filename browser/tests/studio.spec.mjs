@@ -201,7 +201,7 @@ test('by keyboard an admin takes a product down; its maker reads the note and ca
   await shoot(page, 'desk-orders');
 });
 
-test('an admin finds a customer\'s order by its id and cancels it', async ({page}) => {
+test('an admin finds a customer\'s order by their email and by its id, and cancels it', async ({page}) => {
   test.setTimeout(90_000);
   const product = await listProduct(STACK.users.other_maker, unique('Walnut board'));
   const customer = STACK.users.shoppers[0];
@@ -215,7 +215,12 @@ test('an admin finds a customer\'s order by its id and cancels it', async ({page
   const order = await placed.json();
   await signIn(page, STACK.users.admin);
   await page.goto('/desk/orders');
-  await page.getByLabel('Order id or customer\'s user id').fill(order.id);
+  // By the customer's email address first: their orders, this one among them.
+  const search = page.getByLabel('Order id, or a customer\'s email or user id');
+  await search.fill(customer.username);
+  await page.getByRole('button', {name: 'Find'}).click();
+  await expect(page.getByRole('link', {name: order.id})).toBeVisible();
+  await search.fill(order.id);
   await page.getByRole('button', {name: 'Find'}).click();
   await expect(page.getByRole('heading', {level: 1})).toContainText(order.id);
   await accessible(page, 'desk-order');

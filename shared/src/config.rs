@@ -61,7 +61,7 @@ pub struct Config {
     pub delivery_dwell: Duration,
     /// How many partitions of the due index each kind of due work (payment expiry, refund
     /// retry, delivery step) is spread over (`DUE_SHARDS`, 1 to 256, default 16). The same
-    /// for every function of a deployment: see `docs/CAPACITY.md` before changing it.
+    /// for every function of a deployment: drain the due work before changing it.
     pub due_shards: u16,
     /// How email goes out: provider, sender, and where the Resend key is.
     pub mail: MailConfig,

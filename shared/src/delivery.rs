@@ -84,7 +84,7 @@ pub async fn advance_due(app: &App, limits: TickLimits) -> Result<DeliveryReport
 }
 
 /// [`advance_due`] over the due index's `shards` only: several invocations, each with its
-/// own shards, scale a tick out (`docs/CAPACITY.md`). The shards are read side by side, a
+/// own shards, scale a tick out. The shards are read side by side, a
 /// page of each in turn, so that no shard starves while another has a backlog.
 pub async fn advance_due_in(app: &App, limits: TickLimits, shards: Range<u16>) -> Result<DeliveryReport> {
     let started = Instant::now();
