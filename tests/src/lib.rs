@@ -346,6 +346,7 @@ pub async fn dispatch(app: &App, function: &str, req: Request) -> Response<Body>
         "web-profile" => Box::pin(web::serve(app, req, web_profile::handle)).await,
         "web-studio" => Box::pin(web::serve(app, req, web_studio::handle)).await,
         "web-studio-orders" => Box::pin(web::serve(app, req, web_studio_orders::handle)).await,
+        "web-studio-photos" => Box::pin(web::serve(app, req, web_studio_photos::handle)).await,
         "web-desk" => Box::pin(web::serve(app, req, web_desk::handle)).await,
         "web-desk-orders" => Box::pin(web::serve(app, req, web_desk_orders::handle)).await,
         "web-desk-applications" => Box::pin(web::serve(app, req, web_desk_applications::handle)).await,

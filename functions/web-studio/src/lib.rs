@@ -10,25 +10,20 @@
 //!   (`catalogue::edit_seen_product`); nothing is lost silently;
 //! - `GET /studio/shop`, `POST`: the shop's display name, bio and location (`PUT /me`'s
 //!   rules).
-//! - Photos, on a product's page (`POST` with `action`): `photo_request` answers the
-//!   presigned POST as JSON for the page's script (`photos.js`), which sends the file
-//!   straight to S3 and then posts `photo_confirm`; `photo_move` (earlier, later) and
-//!   `photo_delete`. The same `shared::photos` use cases as the API; a refused file is
-//!   deleted and the page says why.
+//! - Photos are listed on a product's page; their forms post to
+//!   `/studio/products/{id}/photos`, the function `web-studio-photos` (which alone carries
+//!   the image decoders).
 
 use askama::Template;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use shared::auth::Principal;
-use shared::domain::{
-    PhotoId, PhotoUpload, PhotoUploadInput, Product, ProductId, ProductInput, ProductPatch, ProductPatchInput,
-    ProductStatus,
-};
+use shared::domain::{Product, ProductId, ProductInput, ProductPatch, ProductPatchInput, ProductStatus};
 use shared::domain::{ProfileInput, ProfileUpdate};
 use shared::store::{ProductFilter, StatusFilter};
 use shared::web::staff::{self, euros_input, typed_price, typed_stock};
 use shared::web::{self, FieldErrors, Form, Layout, Visit, filters, layout::url_encode};
-use shared::{App, Error, Result, catalogue, http, notify, photos};
+use shared::{App, Error, Result, catalogue, http, notify};
 
 const PER_PAGE: usize = 20;
 
@@ -146,6 +141,11 @@ impl ProductPage {
         }
     }
 
+    /// Where the photo forms post (`web-studio-photos`).
+    fn photos_action(&self) -> String {
+        format!("{}/photos", self.action())
+    }
+
     fn editable(&self) -> bool {
         self.product.as_ref().is_none_or(|p| p.status != ProductStatus::Removed)
     }
@@ -256,35 +256,6 @@ async fn edit(mut visit: Visit<'_>, who: &Principal, req: &Request, product: Pro
             return Ok(visit.respond(web::see_other(&here)));
         }
         Some("save") => {}
-        Some("photo_request") => return photo_request(app, who, &product, &form).await,
-        Some(action @ ("photo_confirm" | "photo_delete" | "photo_move")) => {
-            let photo = form
-                .get("photo_id")
-                .and_then(PhotoId::parse)
-                .ok_or_else(|| Error::bad_request("This form names no photo of this product."))?;
-            let message = match action {
-                "photo_confirm" => match photos::confirm(app, who, &product.id, &photo).await {
-                    Ok(_) => {
-                        "Photo added. The shop shows it as soon as its sizes are made, in a few seconds.".to_owned()
-                    }
-                    // A refused file is deleted; the reason is the maker's to read.
-                    Err(Error::BadRequest(why)) => format!("That photo was refused and deleted: {why}"),
-                    Err(other) => return Err(other),
-                },
-                "photo_delete" => {
-                    photos::delete(app, who, &product.id, &photo).await?;
-                    "Photo deleted.".to_owned()
-                }
-                _ => {
-                    let order = moved(&product, &photo, form.get("to") == Some("earlier"));
-                    let patch = ProductPatch { photo_order: Some(order), ..ProductPatch::default() };
-                    catalogue::edit_product(app, who, &product.id, &patch).await?;
-                    "Photos reordered.".to_owned()
-                }
-            };
-            visit.flash(message);
-            return Ok(visit.respond(web::see_other(&format!("{here}#photos"))));
-        }
         _ => return Err(Error::bad_request("This form asks for nothing the product page does.")),
     }
     let fields = Fields::typed(&form);
@@ -319,46 +290,6 @@ async fn edit(mut visit: Visit<'_>, who: &Principal, req: &Request, product: Pro
         }
         Err(other) => Err(other),
     }
-}
-
-/// The presigned POST of a new photo, as JSON for the page's script; a refusal (a type or
-/// size the shop does not take, a ninth photo) as `{"error": "…"}` with its status.
-async fn photo_request(app: &App, who: &Principal, product: &Product, form: &Form) -> Result<Response<Body>> {
-    let size_bytes = form.get("size_bytes").and_then(|s| s.parse::<i64>().ok()).unwrap_or(-1);
-    let input = PhotoUploadInput { content_type: form.text("content_type"), size_bytes };
-    let granted = match PhotoUpload::parse(&input) {
-        Ok(upload) => photos::request_upload(app, who, &product.id, upload).await,
-        Err(err) => Err(err),
-    };
-    match granted {
-        Ok(post) => http::json(200, &post),
-        Err(Error::Validation(errors)) => {
-            let why: Vec<String> = errors
-                .iter()
-                .map(|e| match e.field.as_str() {
-                    "content_type" => "Choose a JPEG, PNG or WebP image.".to_owned(),
-                    "size_bytes" => "That file is too big: a photo may be at most 5 MiB.".to_owned(),
-                    _ => e.message.clone(),
-                })
-                .collect();
-            http::json(400, &serde_json::json!({"error": why.join(" ")}))
-        }
-        Err(Error::Conflict { detail, .. }) => http::json(409, &serde_json::json!({"error": detail})),
-        Err(other) => Err(other),
-    }
-}
-
-/// The attached photos' ids with `photo` one place earlier (or later).
-fn moved(product: &Product, photo: &PhotoId, earlier: bool) -> Vec<String> {
-    let mut ids: Vec<String> =
-        product.photos.iter().filter(|p| p.is_attached()).map(|p| p.id.as_str().to_owned()).collect();
-    if let Some(at) = ids.iter().position(|id| id == photo.as_str()) {
-        let to = if earlier { at.checked_sub(1) } else { Some(at + 1).filter(|t| *t < ids.len()) };
-        if let Some(to) = to {
-            ids.swap(at, to);
-        }
-    }
-    ids
 }
 
 /// The API's refusals of a product, named as the form names its fields, with what the

@@ -411,9 +411,11 @@ async fn a_rejection_needs_a_note_which_the_applicant_reads_with_the_form_to_app
 /// goes to moto's S3, and the page confirms it. Returns the flash the product page shows.
 async fn studio_upload(ctx: &TestContext, maker: &mut Browser<'_>, product: &str, kind: &str, bytes: &[u8]) -> String {
     let path = format!("/studio/products/{product}");
+    let form_to = format!("{path}/photos");
     let size = bytes.len().to_string();
-    let grant =
-        maker.submit(&path, &path, &[("action", "photo_request"), ("content_type", kind), ("size_bytes", &size)]).await;
+    let grant = maker
+        .submit(&path, &form_to, &[("action", "photo_request"), ("content_type", kind), ("size_bytes", &size)])
+        .await;
     grant.expect(200);
     let grant = grant.json();
     let status =
@@ -423,7 +425,7 @@ async fn studio_upload(ctx: &TestContext, maker: &mut Browser<'_>, product: &str
     assert!((200..300).contains(&status), "the upload answered {status}");
     let photo = grant["photo_id"].as_str().unwrap();
     maker
-        .submit(&path, &path, &[("action", "photo_confirm"), ("photo_id", photo)])
+        .submit(&path, &form_to, &[("action", "photo_confirm"), ("photo_id", photo)])
         .await
         .redirects_to(&format!("{path}#photos"));
     let _ = ctx;
@@ -436,22 +438,27 @@ async fn a_maker_adds_reorders_and_deletes_photos_from_the_studio_and_a_bad_file
     e2e::photos::storage(&ctx).await;
     let id = ctx.create_product(&ctx.maker, json!({"title": "Ash bowl"})).await["id"].as_str().unwrap().to_owned();
     let path = format!("/studio/products/{id}");
+    // The photo forms post to their own function (web-studio-photos).
+    let form_to = format!("{path}/photos");
     let mut maker = signed_in(&ctx, &ctx.maker).await;
     let page = maker.get(&path).await.page(200);
     assert!(
         page.contains("id=\"photo-upload\"") && page.contains("/assets/photos."),
         "the upload form and its script: {page}"
     );
+    assert!(page.contains(&format!("action=\"{form_to}\"")), "{page}");
+    // The product page itself takes no photo action.
+    maker.submit(&path, &path, &[("action", "photo_delete"), ("photo_id", "pho_x")]).await.page(400);
 
     // What the page refuses before any upload: the type, the size.
     let refused = maker
-        .submit(&path, &path, &[("action", "photo_request"), ("content_type", "text/plain"), ("size_bytes", "10")])
+        .submit(&path, &form_to, &[("action", "photo_request"), ("content_type", "text/plain"), ("size_bytes", "10")])
         .await;
     assert_eq!(refused.status, 400);
     assert!(refused.json()["error"].as_str().unwrap().contains("JPEG, PNG or WebP"));
     let big = (6 * 1024 * 1024).to_string();
     let refused = maker
-        .submit(&path, &path, &[("action", "photo_request"), ("content_type", "image/jpeg"), ("size_bytes", &big)])
+        .submit(&path, &form_to, &[("action", "photo_request"), ("content_type", "image/jpeg"), ("size_bytes", &big)])
         .await;
     assert_eq!(refused.status, 400);
     assert!(refused.json()["error"].as_str().unwrap().contains("too big"));
@@ -472,20 +479,20 @@ async fn a_maker_adds_reorders_and_deletes_photos_from_the_studio_and_a_bad_file
 
     // The second photo one place earlier: the shop's order changes.
     maker
-        .submit(&path, &path, &[("action", "photo_move"), ("to", "earlier"), ("photo_id", &before[1])])
+        .submit(&path, &form_to, &[("action", "photo_move"), ("to", "earlier"), ("photo_id", &before[1])])
         .await
         .redirects_to(&format!("{path}#photos"));
     let after = photos(ctx.get(&format!("/products/{id}")).send().await.json());
     assert_eq!(after, [before[1].clone(), before[0].clone()]);
     // Delete one.
     maker
-        .submit(&path, &path, &[("action", "photo_delete"), ("photo_id", &before[0])])
+        .submit(&path, &form_to, &[("action", "photo_delete"), ("photo_id", &before[0])])
         .await
         .redirects_to(&format!("{path}#photos"));
     assert_eq!(photos(ctx.get(&format!("/products/{id}")).send().await.json()), [before[1].clone()]);
     // Another maker's product: no page, no photos.
     let other = ctx.create_product(&ctx.other_maker, json!({})).await["id"].as_str().unwrap().to_owned();
-    let other_path = format!("/studio/products/{other}");
+    let other_path = format!("/studio/products/{other}/photos");
     maker
         .submit(
             &path,
