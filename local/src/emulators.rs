@@ -287,10 +287,21 @@ async fn wait_ready(mut emulator: Emulator, ready_path: &str, opts: &EmulatorOpt
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, and that this process has not handed out
+/// before: the kernel may give a just-released port again, and two emulators started one
+/// after the other would then both be told to take it.
 pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("cannot find a free port on 127.0.0.1")?;
-    Ok(listener.local_addr().context("cannot read a bound port")?.port())
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..100 {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("cannot find a free port on 127.0.0.1")?;
+        let port = listener.local_addr().context("cannot read a bound port")?.port();
+        let mut handed = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !handed.contains(&port) {
+            handed.push(port);
+            return Ok(port);
+        }
+    }
+    bail!("no port on 127.0.0.1 this process has not handed out already")
 }
 
 /// A clear error if `port` is taken on 127.0.0.1, naming `what` needed it and how to choose
@@ -348,6 +359,16 @@ pub fn log_tail(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn free_ports_are_never_handed_out_twice() {
+        let ports: Vec<u16> = (0..200).map(|_| free_port().unwrap_or_default()).collect();
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ports.len(), "{ports:?}");
+        assert!(!ports.contains(&0));
+    }
     use super::*;
 
     #[test]

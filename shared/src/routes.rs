@@ -128,6 +128,7 @@ pub const ROUTES: &[Route] = &[
     page(290, "GET", "/account/profile", "web-profile", "/account/profile"),
     page(291, "POST", "/account/profile", "web-profile", "/account/profile"),
     // The makers' studio (its photo forms before its product pages: `*` spans slashes).
+    page(298, "GET", "/studio/products/*/photos", "web-studio-photos", "/studio/products/{id}/photos"),
     page(299, "POST", "/studio/products/*/photos", "web-studio-photos", "/studio/products/{id}/photos"),
     page(300, "GET", "/studio", "web-studio", "/studio"),
     page(301, "GET", "/studio/products/*", "web-studio", "/studio/products/{id}"),

@@ -1,5 +1,6 @@
 //! The studio's photos (makers only, from the caller's current groups): `POST
-//! /studio/products/{id}/photos`, the photo forms of a product's studio page, with `action`:
+//! /studio/products/{id}/photos`, the photo forms of a product's studio page (a `GET` of
+//! the address goes to that page), with `action`:
 //! - `photo_request`: the presigned POST of a new photo, as JSON for the page's script
 //!   (`photos.js`), which sends the file straight to S3 and then posts `photo_confirm`;
 //! - `photo_confirm`: the stored file checked (type, size, pixels) and attached; a refused
@@ -17,16 +18,19 @@ use shared::web::{self, Form, Visit, staff};
 use shared::{App, Error, Result, catalogue, http, photos};
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
-    let mut visit = Visit::start(app, &req).await?;
-    let Some(who) = visit.principal().cloned() else { return Ok(visit.sign_in_first()) };
-    staff::studio(&who)?;
     let id = http::path(&req)
         .strip_prefix("/studio/products/")
         .and_then(|rest| rest.strip_suffix("/photos"))
         .filter(|id| !id.contains('/'))
         .and_then(ProductId::parse)
-        .filter(|_| req.method() == Method::POST)
         .ok_or_else(|| Error::not_found("No such page."))?;
+    if req.method() == Method::GET {
+        // Only forms post here: a person who opens the address gets the product's page.
+        return Ok(web::see_other(&format!("/studio/products/{}#photos", id.as_str())));
+    }
+    let mut visit = Visit::start(app, &req).await?;
+    let Some(who) = visit.principal().cloned() else { return Ok(visit.sign_in_first()) };
+    staff::studio(&who)?;
     // Only the maker's own products.
     let product = app
         .store

@@ -161,7 +161,12 @@ async fn every_sample_event_is_served_by_its_function() {
             "not-found" => 404,
             // Account pages send a visitor (the samples carry no session) to sign in.
             "web-checkout" | "web-order" | "web-orders" | "web-profile" | "web-sell" => 303,
-            "web-studio" | "web-studio-orders" | "web-desk" | "web-desk-orders" | "web-desk-applications" => 303,
+            "web-studio"
+            | "web-studio-orders"
+            | "web-studio-photos"
+            | "web-desk"
+            | "web-desk-orders"
+            | "web-desk-applications" => 303,
             _ => 200,
         };
         assert_eq!(response.status, expected, "{function}: {}", response.text());

@@ -447,6 +447,8 @@ async fn a_maker_adds_reorders_and_deletes_photos_from_the_studio_and_a_bad_file
         "the upload form and its script: {page}"
     );
     assert!(page.contains(&format!("action=\"{form_to}\"")), "{page}");
+    // Opened by hand, the forms' address leads to the product's photos.
+    maker.get(&form_to).await.redirects_to(&format!("{path}#photos"));
     // The product page itself takes no photo action.
     maker.submit(&path, &path, &[("action", "photo_delete"), ("photo_id", "pho_x")]).await.page(400);
 
