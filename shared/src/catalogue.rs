@@ -2,8 +2,7 @@
 
 use crate::auth::Principal;
 use crate::domain::{
-    Category, MAX_PRICE_CENTS, NewProduct, Product, ProductId, ProductInput, ProductPatch, ProductStatus, UserId,
-    search_words,
+    Category, MAX_PRICE_CENTS, NewProduct, Product, ProductId, ProductInput, ProductPatch, UserId, search_words,
 };
 use crate::store::{ProductFilter, StatusFilter};
 use crate::{App, Error, FieldError, Result, notify};
@@ -30,13 +29,12 @@ pub async fn edit_product(app: &App, who: &Principal, id: &ProductId, patch: &Pr
 /// the same request again retries the email).
 pub async fn moderate_product(app: &App, who: &Principal, id: &ProductId, patch: &ProductPatch) -> Result<Product> {
     let (before, after) = edit(app, who, id, patch, true).await?;
-    let removed = |p: &Product| p.status == ProductStatus::Removed;
-    let moderated = if removed(&after) {
+    let moderated = if after.is_removed() {
         // A takedown, a new note, or the same takedown again (unchanged: its email is sent
         // if it had failed, the marker stopping a second one).
-        !removed(&before) || before.moderation_note != after.moderation_note || before.version == after.version
+        !before.is_removed() || before.moderation_note != after.moderation_note || before.version == after.version
     } else {
-        removed(&before)
+        before.is_removed()
     };
     if moderated {
         match notify::product_moderated(app, &after).await {
@@ -76,8 +74,7 @@ async fn edit(
 
 /// A 409 for an edit that would take `before` down or lift its takedown.
 fn not_a_moderation(before: &Product, after: &Product) -> Result<()> {
-    let removed = |p: &Product| p.status == ProductStatus::Removed;
-    if removed(before) == removed(after) {
+    if before.is_removed() == after.is_removed() {
         return Ok(());
     }
     Err(Error::conflict(
@@ -132,7 +129,7 @@ pub fn may_edit(who: &Principal, product: &Product, patch: &ProductPatch) -> Res
         return Err(Error::forbidden("Only the product's maker or an admin may change it."));
     }
     who.require_maker()?;
-    if product.status == ProductStatus::Removed {
+    if product.is_removed() {
         return Err(Error::forbidden(
             "An admin took this product down; it cannot be changed. Read the moderation note, and contact us to appeal.",
         ));

@@ -130,7 +130,8 @@ pub async fn advance_due_in(app: &App, limits: TickLimits, shards: Range<u16>) -
                 Ok((orders, next)) => {
                     r.done = next.is_none();
                     r.cursor = next;
-                    let fresh: Vec<Order> = orders.into_iter().filter(|o| r.seen.insert(o.id.clone())).collect();
+                    let fresh: Vec<Order> =
+                        orders.into_iter().map(|(_, o)| o).filter(|o| r.seen.insert(o.id.clone())).collect();
                     read.fetch_add(fresh.len(), Ordering::Relaxed);
                     Some((Ok(fresh), r))
                 }

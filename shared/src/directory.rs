@@ -67,6 +67,21 @@ where
     }
 }
 
+/// A failed lookup: 503 for Cognito out of reach (the caller may retry), 500 for the rest.
+fn lookup_failure<E, R>(context: &'static str) -> impl Fn(SdkError<E, R>) -> Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    move |e| {
+        if matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)) {
+            Error::Unavailable { context, source: DisplayErrorContext(e).to_string().into() }
+        } else {
+            Error::internal(context, DisplayErrorContext(e).to_string())
+        }
+    }
+}
+
 /// Cognito's `AdminGetUser` (by username, else by `sub`) on the configured user pool, and
 /// `ListUsers` filtered on the `sub` when a user without a known username is not found so.
 #[derive(Debug, Clone)]
@@ -93,15 +108,6 @@ impl CognitoDirectory {
         fn email(attributes: Vec<AttributeType>) -> Option<String> {
             attributes.into_iter().find(|a| a.name == "email").and_then(|a| a.value).filter(|v| !v.trim().is_empty())
         }
-        fn failure<E: std::error::Error + Send + Sync + 'static, R: fmt::Debug + Send + Sync + 'static>(
-            e: SdkError<E, R>,
-        ) -> Error {
-            if matches!(e, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_)) {
-                Error::Unavailable { context: CONTEXT, source: DisplayErrorContext(e).to_string().into() }
-            } else {
-                Error::internal(CONTEXT, DisplayErrorContext(e).to_string())
-            }
-        }
         // Cognito takes a local user's `sub` where a username is asked for.
         let name = username.unwrap_or(sub.as_str());
         let out = self.client.admin_get_user().user_pool_id(&self.user_pool_id).username(name).send().await;
@@ -111,7 +117,7 @@ impl CognitoDirectory {
                 return Ok(None);
             }
             Err(SdkError::ServiceError(e)) if e.err().is_user_not_found_exception() => {}
-            Err(e) => return Err(failure(e)),
+            Err(e) => return Err(lookup_failure(CONTEXT)(e)),
         }
         // Not found by its sub (emulators know users by username only): search on the sub.
         // A `UserId` holds only letters, digits, `-` and `_`: nothing can escape the quotes.
@@ -123,7 +129,7 @@ impl CognitoDirectory {
             .limit(1)
             .send()
             .await
-            .map_err(failure)?;
+            .map_err(lookup_failure(CONTEXT))?;
         Ok(out.users.unwrap_or_default().into_iter().next().and_then(|u| email(u.attributes.unwrap_or_default())))
     }
 
@@ -142,12 +148,7 @@ impl CognitoDirectory {
             .limit(2)
             .send()
             .await
-            .map_err(|e| match e {
-                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-                    Error::Unavailable { context: CONTEXT, source: DisplayErrorContext(e).to_string().into() }
-                }
-                e => Error::internal(CONTEXT, DisplayErrorContext(e).to_string()),
-            })?;
+            .map_err(lookup_failure(CONTEXT))?;
         let sub = |u: aws_sdk_cognitoidentityprovider::types::UserType| {
             u.attributes.unwrap_or_default().into_iter().find(|a| a.name == "sub").and_then(|a| a.value)
         };

@@ -3,11 +3,12 @@
 //! one to the customer for each declined payment attempt that leaves the order payable
 //! ("try again"), one to the customer when the order's refund failed, a welcome email
 //! after sign-up, one to an applicant when their maker application is decided, and one to a
-//! maker when an admin takes their product down or lifts the takedown — each at most once, through the markers described in [`crate::email`].
+//! maker when an admin takes their product down or lifts the takedown — each at most once,
+//! through the markers described in [`crate::email`].
 
 use crate::domain::{
-    Application, Order, OrderPaymentFailed, OrderRefundFailed, OrderStatus, OrderStatusChanged, Product, ProductStatus,
-    Profile, RefundStatus, UserId,
+    Application, Order, OrderPaymentFailed, OrderRefundFailed, OrderStatus, OrderStatusChanged, Product, Profile,
+    RefundStatus, UserId,
 };
 use crate::email::{
     ApplicationEmail, Email, MakerEmail, ModerationEmail, OrderEmail, SendFailure, WelcomeEmail, is_address,
@@ -178,7 +179,7 @@ pub async fn product_moderated(app: &App, product: &Product) -> Result<Delivery>
     let key = MailKey::Moderation { product: product.id.clone(), version: product.version };
     let Some((to, name)) = address(app, &product.maker_id).await? else { return Ok(no_address(&key)) };
     let email = ModerationEmail::new(product, &name).render(&to, &key.name())?;
-    let metric = if product.status == ProductStatus::Removed { "removed" } else { "reinstated" };
+    let metric = if product.is_removed() { "removed" } else { "reinstated" };
     deliver(app, &key, &email, metric).await
 }
 
@@ -208,9 +209,7 @@ pub async fn welcome(app: &App, user: &UserId, name: &str, to: &str) -> Result<D
 pub async fn address(app: &App, user: &UserId) -> Result<Option<(String, String)>> {
     let contact = app.store.contact(user).await?;
     if let Some(email) = contact.email.as_deref().filter(|e| is_address(e)) {
-        // No display name yet: the address's local part, not an id nobody knows.
-        let name =
-            contact.display_name.clone().unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+        let name = contact.display_name.clone().unwrap_or_else(|| local_part(email));
         return Ok(Some((email.to_owned(), name)));
     }
     let Some(email) =
@@ -218,12 +217,16 @@ pub async fn address(app: &App, user: &UserId) -> Result<Option<(String, String)
     else {
         return Ok(None);
     };
-    // A username is an id (a local user's is their sub, a Google user's `google_<n>`): no name.
-    let display_name =
-        contact.display_name.clone().unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+    let display_name = contact.display_name.clone().unwrap_or_else(|| local_part(&email));
     app.store.upsert_contact(user, contact.username.as_deref(), &display_name, &email, &app.now()).await?;
     tracing::info!(user = user.as_str(), "filled in a profile's email address from Cognito");
     Ok(Some((email, display_name)))
+}
+
+/// What to call a user with no display name yet: their address's local part. Not their
+/// username, which is an id (a local user's is their sub, a Google user's `google_<n>`).
+fn local_part(email: &str) -> String {
+    email.split('@').next().unwrap_or_default().to_owned()
 }
 
 /// After `GET /me` or `PUT /me`: a profile without an address (made on first sight, or

@@ -16,7 +16,7 @@ use crate::domain::photo::{
     self, MAX_PHOTO_BYTES, MAX_PHOTOS, PhotoUpload, RENDITION_WIDTHS, UPLOAD_WINDOW, original_key, rendition_name,
     renditions_prefix, upload_key,
 };
-use crate::domain::{Photo, PhotoId, PhotoState, Product, ProductId, ProductStatus, Timestamp};
+use crate::domain::{Photo, PhotoId, PhotoState, Product, ProductId, Timestamp};
 use crate::{App, Error, Result, imaging};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -46,7 +46,7 @@ pub fn may_manage_photos(who: &Principal, product: &Product) -> Result<()> {
         return Err(Error::forbidden("Only the product's maker manages its photos."));
     }
     who.require_maker()?;
-    if product.status == ProductStatus::Removed {
+    if product.is_removed() {
         return Err(Error::forbidden(
             "An admin took this product down; it cannot be changed. Read the moderation note, and contact us to appeal.",
         ));

@@ -10,7 +10,7 @@
 use askama::Template;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use shared::domain::{Product, ProductId, ProductPatch, ProductPatchInput, ProductStatus};
+use shared::domain::{Product, ProductId, ProductPatch, ProductPatchInput};
 use shared::store::StatusFilter;
 use shared::web::{self, FieldErrors, Form, Layout, Visit, filters, layout::url_encode, staff};
 use shared::{App, Error, Result, catalogue, http};
@@ -49,7 +49,7 @@ struct ProductPage {
 
 impl ProductPage {
     fn removed(&self) -> bool {
-        self.product.status == ProductStatus::Removed
+        self.product.is_removed()
     }
 }
 

@@ -31,13 +31,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     let mut visit = Visit::start(app, &req).await?;
     let Some(who) = visit.principal().cloned() else { return Ok(visit.sign_in_first()) };
     staff::studio(&who)?;
-    // Only the maker's own products.
-    let product = app
-        .store
-        .get_product(&id)
-        .await?
-        .filter(|p| p.maker_id == who.user_id)
-        .ok_or_else(|| Error::not_found("No such product in your studio."))?;
+    let product = staff::own_product(app, &who, &id).await?;
     let form = Form::read(&req, &visit)?;
     let here = format!("/studio/products/{}", product.id.as_str());
     let who = &who;

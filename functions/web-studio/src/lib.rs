@@ -147,7 +147,7 @@ impl ProductPage {
     }
 
     fn editable(&self) -> bool {
-        self.product.as_ref().is_none_or(|p| p.status != ProductStatus::Removed)
+        self.product.as_ref().is_none_or(|p| !p.is_removed())
     }
 }
 
@@ -180,13 +180,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
                 .filter(|id| !id.contains('/'))
                 .and_then(ProductId::parse)
                 .ok_or_else(|| Error::not_found("No such page."))?;
-            // Only the maker's own products: another's is no page of this studio.
-            let product = app
-                .store
-                .get_product(&id)
-                .await?
-                .filter(|p| p.maker_id == who.user_id)
-                .ok_or_else(|| Error::not_found("No such product in your studio."))?;
+            let product = staff::own_product(app, &who, &id).await?;
             if post {
                 edit(visit, &who, &req, product).await
             } else {

@@ -350,6 +350,11 @@ pub struct Product {
 }
 
 impl Product {
+    /// Taken down by an admin (`removed`).
+    pub fn is_removed(&self) -> bool {
+        self.status == ProductStatus::Removed
+    }
+
     /// What `patch` asks of this product that its shape alone cannot check: a `photo_order`
     /// must name each attached photo exactly once.
     pub fn check_patch(&self, patch: &ProductPatch) -> crate::Result<()> {

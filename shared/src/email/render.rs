@@ -381,7 +381,7 @@ struct ModerationText<'a> {
 impl ModerationEmail {
     /// About `product` as it is now, for its maker `name`.
     pub fn new(product: &Product, name: &str) -> Self {
-        let removed = product.status == ProductStatus::Removed;
+        let removed = product.is_removed();
         let subject = if removed {
             format!("We took down your product \u{201c}{}\u{201d}", product.title)
         } else {

@@ -1033,34 +1033,21 @@ impl Store {
     /// index is eventually consistent, so callers move what they get with compare-and-set
     /// moves.
     pub async fn due_orders(&self, kind: DueKind, now: &Timestamp, limit: usize) -> Result<Vec<Order>> {
-        let shards = (0..self.due_shards()).map(|shard| self.due_items(kind, shard, now, limit, None));
+        let shards = (0..self.due_shards()).map(|shard| self.due_page(kind, shard, now, limit, None));
         let pages: Vec<_> = futures::stream::iter(shards).buffer_unordered(DUE_READS_IN_FLIGHT).collect().await;
         let mut due = Vec::new();
         for page in pages {
             due.extend(page?.0);
         }
-        // The sort key is `<due at>#<order id>`: text order is due order.
         due.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(due.into_iter().take(limit).map(|(_, order)| order).collect())
     }
 
     /// One page of the due orders of `kind` in `shard` whose sort key time is at most
-    /// `up_to`, from where `start` left off, with where the next page starts (`None`:
-    /// nothing more now).
+    /// `up_to`, each with its index sort key (`<due at>#<order id>`: text order is due
+    /// order), from where `start` left off, with where the next page starts (`None`: nothing
+    /// more now).
     pub async fn due_page(
-        &self,
-        kind: DueKind,
-        shard: u16,
-        up_to: &Timestamp,
-        limit: usize,
-        start: Option<DueCursor>,
-    ) -> Result<(Vec<Order>, Option<DueCursor>)> {
-        let (items, next) = self.due_items(kind, shard, up_to, limit, start).await?;
-        Ok((items.into_iter().map(|(_, order)| order).collect(), next))
-    }
-
-    /// [`Store::due_page`] with each order's index sort key.
-    async fn due_items(
         &self,
         kind: DueKind,
         shard: u16,

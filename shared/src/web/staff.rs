@@ -4,8 +4,8 @@
 //! at their next renewal, exactly as they lose the maker routes of the API.
 
 use crate::auth::Principal;
-use crate::domain::money;
-use crate::{Error, Result};
+use crate::domain::{Product, ProductId, money};
+use crate::{App, Error, Result};
 
 /// A studio page's caller must be a maker now; anyone else gets the 403 page.
 pub fn studio(who: &Principal) -> Result<()> {
@@ -17,6 +17,16 @@ pub fn studio(who: &Principal) -> Result<()> {
              once an admin approves you, sign in again to open your studio.",
         ))
     }
+}
+
+/// The product `id` if it is `who`'s: another maker's product, or none, is no page of the
+/// studio (a 404 either way, so the studio does not tell which products exist).
+pub async fn own_product(app: &App, who: &Principal, id: &ProductId) -> Result<Product> {
+    app.store
+        .get_product(id)
+        .await?
+        .filter(|p| p.maker_id == who.user_id)
+        .ok_or_else(|| Error::not_found("No such product in your studio."))
 }
 
 /// A desk page's caller must be an admin now; anyone else gets the 403 page.
