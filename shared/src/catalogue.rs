@@ -4,7 +4,7 @@ use crate::auth::Principal;
 use crate::domain::{
     Category, MAX_PRICE_CENTS, NewProduct, Product, ProductId, ProductInput, ProductPatch, UserId, search_words,
 };
-use crate::store::{ProductFilter, StatusFilter};
+use crate::store::{ProductFilter, Read, StatusFilter};
 use crate::{App, Error, FieldError, Result, notify};
 
 /// Optimistic-concurrency retries before a 409: each is one read and one write.
@@ -58,14 +58,15 @@ async fn edit(
     moderation: bool,
 ) -> Result<(Product, Product)> {
     for _ in 0..ATTEMPTS {
-        let current = app.store.get_product(id).await?.ok_or_else(|| Error::not_found("No such product."))?;
+        let current =
+            app.store.get_product(id, Read::Latest).await?.ok_or_else(|| Error::not_found("No such product."))?;
         may_edit(who, &current, patch)?;
         current.check_patch(patch)?;
         let Some(next) = current.patched(patch, app.now()) else { return Ok((current.clone(), current)) };
         if !moderation {
             not_a_moderation(&current, &next)?;
         }
-        if app.store.replace_product(&next).await? {
+        if app.store.replace_product(&current, &next).await? {
             return Ok((current, next));
         }
     }
@@ -101,7 +102,7 @@ pub async fn edit_seen_product(
     patch: &ProductPatch,
     seen: u64,
 ) -> Result<Product> {
-    let current = app.store.get_product(id).await?.ok_or_else(|| Error::not_found("No such product."))?;
+    let current = app.store.get_product(id, Read::Latest).await?.ok_or_else(|| Error::not_found("No such product."))?;
     may_edit(who, &current, patch)?;
     current.check_patch(patch)?;
     if current.version != seen {
@@ -109,7 +110,7 @@ pub async fn edit_seen_product(
     }
     let Some(next) = current.patched(patch, app.now()) else { return Ok(current) };
     not_a_moderation(&current, &next)?;
-    if app.store.replace_product(&next).await? { Ok(next) } else { Err(stale_edit()) }
+    if app.store.replace_product(&current, &next).await? { Ok(next) } else { Err(stale_edit()) }
 }
 
 fn stale_edit() -> Error {

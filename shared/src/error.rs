@@ -60,6 +60,11 @@ pub enum Error {
     /// answer in time). `context` and the source go to the log only.
     #[error("payment provider failed while {context}: {source}")]
     PaymentProvider { unavailable: bool, context: &'static str, source: Source },
+    /// 503 with `Retry-After`: others were changing the same items at the same moment (a rush
+    /// on one product) and kept winning through every retry. Nothing was written; the same
+    /// request a moment later may well go through.
+    #[error("busy while {context}")]
+    Busy { context: &'static str },
     /// 503: a dependency of ours (DynamoDB) did not answer in time or could not be reached.
     /// Transactions are all-or-nothing, so nothing is half-written.
     #[error("dependency unavailable while {context}: {source}")]
@@ -120,13 +125,23 @@ impl Error {
             Self::UnsupportedMediaType => 415,
             Self::IdempotencyKeyReused => 422,
             Self::PaymentProvider { unavailable: false, .. } => 502,
-            Self::PaymentProvider { unavailable: true, .. } | Self::Unavailable { .. } => 503,
+            Self::PaymentProvider { unavailable: true, .. } | Self::Unavailable { .. } | Self::Busy { .. } => 503,
             Self::Internal { .. } => 500,
         }
     }
 
     /// The problem document a client sees. Nothing from `Internal` or `Unauthorized`
     /// reasons leaks into it.
+    /// For a 503: how many seconds a client should wait before trying again (`Retry-After`).
+    /// A lost race clears in a moment; a dependency that is down takes longer.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            Self::Busy { .. } => Some(1),
+            Self::Unavailable { .. } | Self::PaymentProvider { unavailable: true, .. } => Some(5),
+            _ => None,
+        }
+    }
+
     pub fn problem(&self) -> Problem {
         let (slug, title, detail): (&str, &str, Option<String>) = match self {
             Self::Validation(_) => {
@@ -177,6 +192,14 @@ impl Error {
                 "unsupported-media-type",
                 "Unsupported media type",
                 Some("The request body must be JSON: Content-Type: application/json.".into()),
+            ),
+            Self::Busy { .. } => (
+                "busy",
+                "Too busy",
+                Some(
+                    "Many people are changing the same thing right now; nothing was changed. Try again in a moment."
+                        .into(),
+                ),
             ),
             Self::Unavailable { .. } => (
                 "service-unavailable",

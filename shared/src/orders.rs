@@ -4,21 +4,34 @@
 //! it as one compare-and-set transaction; Stripe is called around that transaction in the
 //! order chosen below.
 //!
-//! **The order of the steps when placing an order**, and why:
-//! 1. one BatchGetItem reads the products, the customer's profile address, the
-//!    idempotency record and the customer's unpaid orders: a customer who already holds
-//!    [`MAX_UNPAID_ORDERS`] is refused here (409), before anything is reserved or Stripe is
-//!    called, and the placing transaction checks the limit again, race-safe;
-//! 2. Stripe creates the PaymentIntent (idempotency key `order-<id>-create`);
-//! 3. one TransactWriteItems writes the order and reserves the stock.
+//! **The order of the steps when placing an order**, and why (reserve first, then Stripe):
+//! 1. one BatchGetItem reads the products and their stock, the customer's profile address,
+//!    the idempotency record and the customer's unpaid orders: a line short of stock, or a
+//!    customer who already holds [`MAX_UNPAID_ORDERS`], is refused here (409) before
+//!    anything is written or Stripe is called; the placing transaction checks both again,
+//!    race-safe;
+//! 2. one TransactWriteItems writes the order (`pending_payment`, no intent yet) and holds
+//!    the stock on the products' stock items;
+//! 3. Stripe creates the PaymentIntent (idempotency key `order-<id>-create`);
+//! 4. one UpdateItem records the intent on the order.
 //!
-//! That is 2 DynamoDB round trips and 1 Stripe call. Stripe goes first so that a Stripe
-//! failure leaves nothing behind: no stock reserved, no order (502/503 to the client). When
-//! the transaction fails (not enough stock, a concurrent request with the same key), the
-//! intent is cancelled: no client ever saw its secret, so it could not have been paid.
-//! When the transaction's outcome is unknown (DynamoDB timed out), the intent is left
-//! alone: if the order was written, a retry with the same `Idempotency-Key` returns it, and
-//! the payment expirer cancels its intent when the window closes.
+//! That is 3 DynamoDB round trips and 1 Stripe call when the order goes through (one
+//! DynamoDB call more than creating the intent first), and 1 or 2 DynamoDB round trips and
+//! **no Stripe call** when it does not: a sold-out product, a lost race for the last units
+//! or the unpaid-orders limit. Stripe is the slower, rate-limited and costlier dependency,
+//! and in a rush nearly every request is one that does not go through (a flash sale of
+//! 500 units meets thousands of buyers): creating an intent first made every loser cost
+//! two Stripe calls (create, cancel), so Stripe's rate limit, not the stock, bounded the
+//! sale. Now Stripe sees only orders that hold their units.
+//!
+//! When Stripe fails at step 3 (refused, unreachable, or no answer), the order is
+//! withdrawn in a compensating transaction: its items deleted, its units back in stock,
+//! its idempotency record gone, so the client's retry (503, `Retry-After`) starts afresh.
+//! If even that cannot be written, or the function dies between steps 2 and 4, the order
+//! waits with its stock held and no intent: a retry with the same `Idempotency-Key`
+//! resumes it (the same Stripe key gives the same intent), and otherwise the payment
+//! expirer expires it when its window closes, releasing the stock; nobody ever saw a client
+//! secret for it, so nothing could have been paid.
 //!
 //! **After a move**, Stripe is told: an unpaid intent is cancelled, a paid one refunded. The
 //! refund is marked `pending` in the move's own transaction and put on the due-time index,
@@ -137,68 +150,103 @@ pub async fn place(app: &App, who: &Principal, body: serde_json::Value, key: Opt
     }
 
     let now = Timestamp::at(now_time);
-    let id = OrderId::generate();
     let total_cents = items.iter().map(|l| l.subtotal_cents).sum();
-    let payments = app.payments().await?;
-    let intent = payments
-        .create_intent(&NewIntent {
-            order_id: id.as_str().to_owned(),
-            amount_cents: total_cents,
-            currency: "eur".to_owned(),
-            idempotency_key: format!("order-{}-create", id.as_str()),
-        })
-        .await?;
     let order = Order {
-        id,
+        id: OrderId::generate(),
         customer_id: who.user_id.clone(),
         status: OrderStatus::PendingPayment,
         items,
         total_cents,
         currency: crate::domain::Currency::Eur,
         shipping_address,
-        payment: Payment::stripe(&intent.id, intent.client_secret.expose()),
+        payment: Payment::not_started(),
         history: vec![crate::domain::HistoryEntry { status: OrderStatus::PendingPayment, at: now.clone(), note: None }],
         created_at: now.clone(),
         updated_at: now.clone(),
     };
     let due = now.plus(app.config.payment_window);
     let idempotency = key.map(|key| Idempotency { key, request_hash: &hash });
-    let placed = app.store.place_order(&order, &due, idempotency, &read.products, now_time).await;
-    match placed {
-        Ok(Placement::Placed) => Ok(Placed { order, replayed: false }),
-        Ok(Placement::KeyTaken(record)) => {
-            cancel_unused_intent(payments, &order).await;
-            replay(app, who, &record, &hash).await
-        }
-        Err(err @ Error::Unavailable { .. }) => Err(err),
+    match app.store.place_order(&order, &due, idempotency, &read.products, now_time).await? {
+        Placement::Placed => {}
+        Placement::KeyTaken(record) => return replay(app, who, &record, &hash).await,
+    }
+    let order = start_payment(app, order, key).await?;
+    Ok(Placed { order, replayed: false })
+}
+
+/// Steps 3 and 4 of placing `order` (its stock held): Stripe makes the intent, and the
+/// order records it. If Stripe fails, the order is withdrawn and the error returned.
+async fn start_payment(app: &App, order: Order, key: Option<&str>) -> Result<Order> {
+    let intent = match create_intent(app, &order).await {
+        Ok(intent) => intent,
         Err(err) => {
-            cancel_unused_intent(payments, &order).await;
-            Err(err)
+            withdraw(app, &order, key).await;
+            return Err(err);
+        }
+    };
+    record_intent(app, &order, &intent).await
+}
+
+async fn create_intent(app: &App, order: &Order) -> Result<crate::payments::Intent> {
+    app.payments()
+        .await?
+        .create_intent(&NewIntent {
+            order_id: order.id.as_str().to_owned(),
+            amount_cents: order.total_cents,
+            currency: "eur".to_owned(),
+            idempotency_key: format!("order-{}-create", order.id.as_str()),
+        })
+        .await
+}
+
+/// `order` with `intent` recorded: by this request, or by a concurrent retry of it (the
+/// same Stripe key made the same intent).
+async fn record_intent(app: &App, order: &Order, intent: &crate::payments::Intent) -> Result<Order> {
+    match app.store.record_intent(order, &intent.id, intent.client_secret.expose()).await? {
+        Some(recorded) => Ok(recorded),
+        None => {
+            app.store.order(&order.id).await?.ok_or_else(|| {
+                Error::internal("starting a payment", "the order vanished while its intent was recorded")
+            })
         }
     }
 }
 
-/// The order an idempotency key was first used for, or a 422 if the body differs.
+/// Takes back an order whose payment could not be started. If that cannot be written
+/// either, the order waits with its stock held for a retry of the request, or for the
+/// payment expirer: logged, and the client gets Stripe's error either way.
+async fn withdraw(app: &App, order: &Order, key: Option<&str>) {
+    match app.store.withdraw_unstarted(order, key).await {
+        Ok(true) => tracing::info!(order_id = order.id.as_str(), "the payment did not start: the order is withdrawn"),
+        Ok(false) => tracing::info!(order_id = order.id.as_str(), "the payment did not start, but the order moved on"),
+        Err(err) => tracing::error!(
+            order_id = order.id.as_str(),
+            error = %err,
+            "the payment did not start and the order could not be withdrawn; the payment expirer releases its stock"
+        ),
+    }
+}
+
+/// The order an idempotency key was first used for, or a 422 if the body differs. An
+/// order whose payment never started (its first request died between holding the stock
+/// and recording the intent) is resumed: the same Stripe key gives the same intent. A
+/// Stripe failure then leaves it as it is (its first request may still be under way): the
+/// payment expirer ends it if nobody retries.
 async fn replay(app: &App, who: &Principal, record: &crate::store::IdempotencyRecord, hash: &str) -> Result<Placed> {
     if record.request_hash != hash {
         return Err(Error::IdempotencyKeyReused);
     }
-    let order = app
+    let mut order = app
         .store
         .order(&record.order_id)
         .await?
         .filter(|o| o.customer_id == who.user_id)
         .ok_or_else(|| Error::internal("replaying an order", "an idempotency record names a missing order"))?;
-    Ok(Placed { order, replayed: true })
-}
-
-/// Cancels the intent of an order that was never written. Nobody saw its client secret,
-/// so a failure here costs nothing but an open intent at Stripe: logged, not returned.
-async fn cancel_unused_intent(payments: &dyn Payments, order: &Order) {
-    let key = format!("order-{}-cancel", order.id.as_str());
-    if let Err(err) = payments.cancel_intent(&order.payment.payment_intent_id, &key).await {
-        tracing::warn!(order_id = order.id.as_str(), error = %err, "could not cancel the intent of an unplaced order");
+    if order.status == OrderStatus::PendingPayment && !order.payment.has_intent() {
+        let intent = create_intent(app, &order).await?;
+        order = record_intent(app, &order, &intent).await?;
     }
+    Ok(Placed { order, replayed: true })
 }
 
 /// The order `id` as `who` may see it: `None` (a 404) for anyone who is not its customer,
@@ -244,7 +292,8 @@ async fn after_move(
     order: Order,
     effects: crate::domain::order::Effects,
 ) -> Result<Order> {
-    if effects.cancel_intent {
+    // An order whose payment never started has no intent to cancel.
+    if effects.cancel_intent && order.payment.has_intent() {
         let key = format!("order-{}-cancel", order.id.as_str());
         match payments.cancel_intent(&order.payment.payment_intent_id, &key).await {
             Ok(CancelOutcome::AlreadySucceeded) => {
@@ -797,7 +846,12 @@ async fn expire_one(app: &App, payments: &dyn Payments, order: &Order) -> Result
     let Some(expire) = legal_move(order.status, OrderStatus::Expired, Actor::PaymentExpirer) else {
         return Ok(Expiry::Skipped);
     };
-    let intent = payments.retrieve_intent(&order.payment.payment_intent_id).await?;
+    // An order whose payment never started (no intent) cannot have been paid.
+    let intent = if order.payment.has_intent() {
+        payments.retrieve_intent(&order.payment.payment_intent_id).await?
+    } else {
+        None
+    };
     let paid_in_time = intent.as_ref().is_some_and(|i| {
         i.status == IntentStatus::Succeeded && i.amount == order.total_cents && i.currency.eq_ignore_ascii_case("eur")
     });

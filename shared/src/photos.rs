@@ -17,6 +17,7 @@ use crate::domain::photo::{
     renditions_prefix, upload_key,
 };
 use crate::domain::{Photo, PhotoId, PhotoState, Product, ProductId, Timestamp};
+use crate::store::Read;
 use crate::{App, Error, Result, imaging};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -59,7 +60,7 @@ fn s3_error<E: std::error::Error + Send + Sync + 'static>(context: &'static str)
 }
 
 async fn product_of(app: &App, id: &ProductId) -> Result<Product> {
-    app.store.get_product(id).await?.ok_or_else(|| Error::not_found("No such product."))
+    app.store.get_product(id, Read::Latest).await?.ok_or_else(|| Error::not_found("No such product."))
 }
 
 /// Reads the product, lets `change` edit its copy (or refuse, or say there is nothing to
@@ -74,7 +75,7 @@ async fn change_product<T>(
         let mut next = current.clone();
         let Some(out) = change(&current, &mut next)? else { return Ok((current, None)) };
         next.version = current.version + 1;
-        if app.store.replace_product(&next).await? {
+        if app.store.replace_product(&current, &next).await? {
             return Ok((next, Some(out)));
         }
     }
@@ -336,7 +337,7 @@ pub enum Processed {
 /// photo marked ready. Idempotent: a replay finds the photo ready and does nothing.
 pub async fn make_renditions(app: &App, key: &str) -> Result<Processed> {
     let Some((id, photo_id)) = photo::parse_original_key(key) else { return Ok(Processed::Ignored) };
-    let Some(product) = app.store.get_product(&id).await? else { return Ok(Processed::Gone) };
+    let Some(product) = app.store.get_product(&id, Read::Latest).await? else { return Ok(Processed::Gone) };
     let Some(photo) = product.photo(&photo_id) else {
         delete_objects(app, photo_objects(&product, &photo_id)).await?;
         return Ok(Processed::Gone);

@@ -548,6 +548,12 @@ impl TestContext {
 }
 
 /// A valid shipping address.
+/// A price in cents no other test uses (10 000 to 60 000 €), so that one test's intents can
+/// be told apart at the shared localstripe by their amount.
+pub fn unique_price() -> u64 {
+    1_000_000 + u64::try_from(ulid::Ulid::new().random() % 5_000_000).unwrap_or_default()
+}
+
 pub fn address() -> Value {
     json!({"name": "Ada Lovelace", "line1": "Rua das Flores 12", "city": "Porto", "postal_code": "4050-262", "country": "PT"})
 }
@@ -596,11 +602,36 @@ impl TestContext {
         response.json()
     }
 
-    /// A product's stock as its maker sees it now.
+    /// A product's stock now (a consistent read of the store: the API's product read may
+    /// be a moment old).
     pub async fn stock(&self, product_id: &str) -> u64 {
-        let response = self.get(&format!("/products/{product_id}")).auth(&self.admin).send().await;
-        response.expect(200);
-        response.json()["stock"].as_u64().expect("a product has a stock")
+        let id = shared::domain::ProductId::parse(product_id).expect("a product id");
+        let product = self.app.store.get_product(&id, shared::store::Read::Latest).await.expect("reading a product");
+        product.expect("the product exists").stock
+    }
+
+    /// Every PaymentIntent of `amount` cents at the shared localstripe: with a price no other
+    /// test uses ([`unique_price`]), the intents one test made.
+    pub async fn intents_of_amount(&self, amount: u64) -> Vec<Value> {
+        let mut found = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut path = "v1/payment_intents?limit=100".to_owned();
+            if let Some(id) = &after {
+                path.push_str(&format!("&starting_after={id}"));
+            }
+            let (status, body) =
+                local::stripe::request(&stripe_api_base(), &self.stripe_keys.secret_key, "GET", &path, &[])
+                    .await
+                    .expect("listing intents at localstripe");
+            assert_eq!(status, 200, "{body}");
+            let page = body["data"].as_array().cloned().unwrap_or_default();
+            found.extend(page.iter().filter(|i| i["amount"] == json!(amount)).cloned());
+            if body["has_more"] != json!(true) || page.is_empty() {
+                return found;
+            }
+            after = page.last().and_then(|i| i["id"].as_str()).map(str::to_owned);
+        }
     }
 
     /// The order as its customer sees it.

@@ -11,7 +11,7 @@ use askama::Template;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use shared::domain::{Product, ProductId, ProductPatch, ProductPatchInput};
-use shared::store::StatusFilter;
+use shared::store::{Read, StatusFilter};
 use shared::web::{self, FieldErrors, Form, Layout, Visit, filters, layout::url_encode, staff};
 use shared::{App, Error, Result, catalogue, http};
 
@@ -70,7 +70,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
                 .filter(|id| !id.contains('/'))
                 .and_then(ProductId::parse)
                 .ok_or_else(|| Error::not_found("No such page."))?;
-            let product = app.store.get_product(&id).await?.ok_or_else(|| Error::not_found("No such product."))?;
+            let product =
+                app.store.get_product(&id, Read::Latest).await?.ok_or_else(|| Error::not_found("No such product."))?;
             if req.method() != Method::POST {
                 return product_page(visit, product, String::new(), FieldErrors::default(), 200).await;
             }
@@ -110,7 +111,7 @@ async fn search(mut visit: Visit<'_>, req: &Request) -> Result<Response<Body>> {
     let q = http::query(req, "q").unwrap_or_default().trim().to_owned();
     // A product's id goes straight to it.
     if let Some(id) = ProductId::parse(&q)
-        && app.store.get_product(&id).await?.is_some()
+        && app.store.get_product(&id, Read::Latest).await?.is_some()
     {
         return Ok(visit.respond(web::see_other(&format!("/desk/products/{}", id.as_str()))));
     }

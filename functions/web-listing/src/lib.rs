@@ -9,6 +9,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use shared::domain::cart::MAX_QUANTITY;
 use shared::domain::{Product, ProductId, ProductStatus};
+use shared::store::Read;
 use shared::web::{self, Form, Layout, Visit, filters};
 use shared::{App, Error, Result, http};
 
@@ -30,7 +31,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>> {
     let id = ProductId::parse(http::path_id(&req, "listing")?).ok_or_else(not_found)?;
     let mut visit = Visit::start(app, &req).await?;
     let form = if req.method() == Method::POST { Some(Form::read(&req, &visit)?) } else { None };
-    let product = app.store.get_product(&id).await?.ok_or_else(not_found)?;
+    let product = app.store.get_product(&id, Read::Recent).await?.ok_or_else(not_found)?;
     let may_manage = visit.principal().is_some_and(|p| p.may_manage(&product.maker_id));
     if product.status != ProductStatus::Active && !may_manage {
         return Err(not_found());

@@ -20,7 +20,7 @@ use lambda_http::{Body, Request, Response};
 use shared::auth::Principal;
 use shared::domain::{Product, ProductId, ProductInput, ProductPatch, ProductPatchInput, ProductStatus};
 use shared::domain::{ProfileInput, ProfileUpdate};
-use shared::store::{ProductFilter, StatusFilter};
+use shared::store::{ProductFilter, Read, StatusFilter};
 use shared::web::staff::{self, euros_input, typed_price, typed_stock};
 use shared::web::{self, FieldErrors, Form, Layout, Visit, filters, layout::url_encode};
 use shared::{App, Error, Result, catalogue, http, notify};
@@ -262,7 +262,7 @@ async fn edit(mut visit: Visit<'_>, who: &Principal, req: &Request, product: Pro
         category: Some(input.category),
         ..ProductPatchInput::default()
     };
-    let patch = match (ProductPatch::parse(patch_input), typed_errors.is_empty()) {
+    let mut patch = match (ProductPatch::parse(patch_input), typed_errors.is_empty()) {
         (Ok(patch), true) => patch,
         (Ok(_), false) => return product_page(visit, Some(product), fields, typed_errors, None, 400),
         (Err(err), _) => {
@@ -270,6 +270,11 @@ async fn edit(mut visit: Visit<'_>, who: &Principal, req: &Request, product: Pro
             return product_page(visit, Some(product), fields, errors, None, 400);
         }
     };
+    // Orders take and give back units without touching the product's version, so a stock
+    // left as the form showed it is no change: the units sold meanwhile stay sold.
+    if patch.stock.is_some() && form.get("seen_stock").and_then(|v| v.parse::<u64>().ok()) == patch.stock {
+        patch.stock = None;
+    }
     let seen = form.get("version").and_then(|v| v.parse::<u64>().ok()).unwrap_or_default();
     match catalogue::edit_seen_product(app, who, &product.id, &patch, seen).await {
         Ok(_) => {
@@ -278,7 +283,7 @@ async fn edit(mut visit: Visit<'_>, who: &Principal, req: &Request, product: Pro
         }
         Err(Error::Conflict { detail, .. }) => {
             // The form again, as the product is now: the person sees the newer edit.
-            let current = app.store.get_product(&product.id).await?.unwrap_or(product);
+            let current = app.store.get_product(&product.id, Read::Latest).await?.unwrap_or(product);
             let fields = Fields::of(&current);
             product_page(visit, Some(current), fields, FieldErrors::default(), Some(detail.into_owned()), 409)
         }

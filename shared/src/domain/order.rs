@@ -332,6 +332,17 @@ pub struct Payment {
 }
 
 impl Payment {
+    /// The payment of an order just placed: its stock is held, Stripe not asked yet. The
+    /// intent is recorded next ([`crate::store::Store::record_intent`]).
+    pub fn not_started() -> Self {
+        Self { client_secret: None, ..Self::stripe("", "") }
+    }
+
+    /// Whether Stripe made this order's PaymentIntent (and it was recorded).
+    pub fn has_intent(&self) -> bool {
+        !self.payment_intent_id.is_empty()
+    }
+
     pub fn stripe(payment_intent_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
         Self {
             provider: "stripe".to_owned(),

@@ -120,6 +120,9 @@ pub fn problem_response(err: &Error) -> Response<Body> {
         }
         _ => {}
     }
+    if let Some(secs) = err.retry_after_secs() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     response
 }
 

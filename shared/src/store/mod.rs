@@ -2,23 +2,24 @@
 //!
 //! | access pattern                         | key / index                                        | operation |
 //! |----------------------------------------|----------------------------------------------------|-----------|
-//! | product by id                          | `pk=PRODUCT#<id>`, `sk=PRODUCT`                    | GetItem (consistent) |
-//! | the products of a cart                 | the same keys                                      | BatchGetItem (consistent) |
-//! | active products, newest first          | `gsi1`: `gsi1pk=CATALOG`, `gsi1sk=<id>` (sparse: active only) | Query, descending |
+//! | product by id, with its stock          | `pk=PRODUCT#<id>`, `sk=PRODUCT` and `sk=STOCK`     | BatchGetItem (consistent for an edit, eventual for a page) |
+//! | the products of a cart                 | the same keys                                      | BatchGetItem (eventual) |
+//! | a product's stock (what orders take and give back) | `pk=PRODUCT#<id>`, `sk=STOCK`: `stock`, with `status` and `price_cents` copied from the product | in the placing and moving transactions: no product item, no index written |
+//! | active products, newest first          | `gsi1`: `gsi1pk=CATALOG`, `gsi1sk=<id>` (sparse: active only) | Query, descending; then one BatchGetItem of the page's stock items (eventual) |
 //! | active products of a category          | `gsi3`: `gsi3pk=CATEGORY#<slug>`, `gsi3sk=<id>` (sparse: active only) | Query, descending |
 //! | a maker's products (by status)         | `gsi2`: `gsi2pk=MAKER#<user>`, `gsi2sk=A#<id>` (active) / `X#<id>` (archived) | Query `begins_with`, descending |
 //! | a maker's active product count         | `gsi2` as above, `begins_with(gsi2sk, "A#")`      | Query, `Select=COUNT` |
 //! | profile (and maker shop) by user       | `pk=USER#<sub>`, `sk=PROFILE`                      | GetItem / UpdateItem upsert |
-//! | create a product                       | Put product (`attribute_not_exists`) + Update the maker's profile | TransactWriteItems |
-//! | update / archive a product             | Put with `version = :read_version`                 | GetItem + conditional PutItem |
+//! | create a product                       | Put product + Put stock item (`attribute_not_exists`) + Update the maker's profile | TransactWriteItems |
+//! | update / archive a product             | Put with `version = :read_version` [+ Update stock item when stock, status or price change, `stock = :read_stock` for a new stock] | BatchGetItem + conditional PutItem (or TransactWriteItems) |
 //! | a product's photos (pending uploads and attached photos, in display order; grant, confirm, renditions ready, reorder, delete) | attribute `photos` (a list of maps) on the product item | read with the product; GetItem + conditional PutItem (`version`) |
 //! | order by id                            | `pk=ORDER#<id>`, `sk=ORDER`                        | GetItem (consistent) |
 //! | a customer's orders, newest first      | `gsi1`: `gsi1pk=CUSTOMER#<sub>`, `gsi1sk=<order id>` | Query, descending |
 //! | a maker's orders (by status)           | maker index item `pk=ORDER#<id>`, `sk=MAKER#<sub>`; `gsi2`: `gsi2pk=MAKERORDERS#<sub>`, `gsi2sk=<order id>` | Query, descending, filter `status` |
 //! | orders due: payment expiry, refund retry (or re-read of a pending refund, with backoff) | `gsi3` (sparse): `gsi3pk=DUE#PAYMENT#<shard>` / `DUE#REFUND#<shard>`, `gsi3sk=<due at>#<order id>` | Query `gsi3sk <= now`, every shard at once; a refund's progress is UpdateItem on `payment.refund_status = pending` and its read attempts (compare-and-set) |
 //! | orders due a delivery step             | `gsi3` (sparse): `gsi3pk=DUE#DELIVERY#<shard>`, `gsi3sk=<entered its status at>#<order id>` (`paid` … `out_for_delivery` only) | Query `gsi3sk <= now - dwell`, paged, the shards side by side |
-//! | checkout read                          | the products, `USER#<sub>`/`PROFILE`, `IDEM#<sub>`/`KEY#<key>` | one BatchGetItem (consistent) |
-//! | place an order                         | Put order + Put maker items + Update products (`active`, `price`, `stock >= q`) + Put idempotency record | TransactWriteItems |
+//! | checkout read                          | the products and their stock items, `USER#<sub>`/`PROFILE`, `IDEM#<sub>`/`KEY#<key>` | one BatchGetItem (consistent) |
+//! | place an order                         | Put order (no intent yet) + Put maker items + Update stock items (`active`, `price`, `stock >= q`) + Put idempotency record | TransactWriteItems; then Stripe; then Update order (`SET payment` on its intent) |
 //! | move an order (state machine)          | Update order (`status = :from`, due index key set or removed) + Update maker items [+ release stock] [+ Put Stripe event] | TransactWriteItems |
 //! | record a declined payment attempt      | Update order (`status = pending_payment`, `payment.failed_attempts = :before`; count, error, note) + Put Stripe event [+ the move to `payment_failed` at the 5th] | TransactWriteItems |
 //! | Stripe event seen                      | `pk=STRIPE_EVENT#<id>`, `sk=EVENT`, TTL `expires_at` | Put `attribute_not_exists` with its effect |
@@ -56,6 +57,16 @@ pub use web::{SESSION_TTL_SECS, VisitRead, WebSession};
 
 use crate::Error;
 use aws_sdk_dynamodb::Client;
+
+/// How fresh a read must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// A strongly consistent read: what a write that follows depends on (edits, checkout).
+    Latest,
+    /// An eventually consistent read (half the read units, any replica): what is only shown
+    /// (a product page, a list, a cart), since checkout reads again before it reserves.
+    Recent,
+}
 
 /// The DynamoDB table behind every function.
 #[derive(Debug, Clone)]
@@ -158,11 +169,12 @@ where
 pub(crate) const TRANSACTION_RETRIES: u64 = 3;
 
 /// A transaction DynamoDB kept cancelling for conflicts with other transactions on the same
-/// items, after all our retries: nothing was written, so a 409 the client may simply retry
-/// (not a 500: nothing is wrong but the rush).
+/// items, after all our retries: nothing was written, so a 503 with `Retry-After` the client
+/// may simply retry (not a 500: nothing is wrong but the rush; not a 409: the request itself
+/// is fine).
 pub(crate) fn still_conflicting(context: &'static str, attempts: u32) -> Error {
     tracing::warn!(context, attempts, "a transaction kept losing conflicts with others; nothing was written");
-    Error::conflict("Other requests were changing the same items at the same moment; nothing was changed. Try again.")
+    Error::Busy { context }
 }
 
 /// A transaction's failure as the SDK reports it.

@@ -276,16 +276,15 @@ fn put(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// Gives `quantity` units back to a product (and bumps its version, so a maker's edit that
-/// read the old stock retries instead of overwriting this).
+/// Gives `quantity` units back to a product's stock item (the product item, and so its
+/// index entries, are not written).
 fn release(table: &str, product: &ProductId, quantity: u64) -> Result<TransactWriteItem> {
     let update = Update::builder()
         .table_name(table)
-        .set_key(Some(super::products::product_key(product)))
-        .update_expression("SET stock = stock + :q, version = version + :one")
+        .set_key(Some(super::products::stock_key(product)))
+        .update_expression("SET stock = stock + :q")
         .condition_expression("attribute_exists(pk)")
         .expression_attribute_values(":q", n(quantity))
-        .expression_attribute_values(":one", n(1))
         .build()
         .map_err(sdk("building a stock release"))?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -315,7 +314,8 @@ impl Store {
         idempotency_key: Option<&str>,
         now: std::time::SystemTime,
     ) -> Result<CheckoutRead> {
-        let mut keys: Vec<Item> = products.iter().map(super::products::product_key).collect();
+        let mut keys: Vec<Item> =
+            products.iter().flat_map(|id| [super::products::product_key(id), super::products::stock_key(id)]).collect();
         keys.push(super::profiles::profile_key(customer));
         keys.push(unpaid_key(customer));
         if let Some(key) = idempotency_key {
@@ -323,14 +323,13 @@ impl Store {
         }
         let items = self.batch_get(keys, "reading the catalogue for an order").await?;
         let mut read = CheckoutRead::default();
-        for item in items {
+        let (products, others): (Vec<Item>, Vec<Item>) = items
+            .into_iter()
+            .partition(|item| item.get("pk").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.starts_with("PRODUCT#")));
+        read.products = super::products::joined_products(products)?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        for item in others {
             let pk = item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            if pk.starts_with("PRODUCT#") {
-                let product = super::products::from_item(&item)?;
-                read.products.insert(product.id.clone(), product);
-            } else if pk.starts_with("USER#")
-                && item.get("sk").and_then(|v| v.as_s().ok()).is_some_and(|sk| sk == "UNPAID")
-            {
+            if pk.starts_with("USER#") && item.get("sk").and_then(|v| v.as_s().ok()).is_some_and(|sk| sk == "UNPAID") {
                 let ids = item.get("orders").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
                 read.unpaid = ids.iter().filter_map(|id| OrderId::parse(id)).collect();
             } else if pk.starts_with("USER#") {
@@ -348,8 +347,33 @@ impl Store {
     }
 
     pub(super) async fn batch_get(&self, keys: Vec<Item>, context: &'static str) -> Result<Vec<Item>> {
+        self.batch_get_read(keys, super::Read::Latest, context).await
+    }
+
+    /// The items of `keys` that exist, in BatchGetItems of at most 100 keys sent side by
+    /// side, retrying only keys DynamoDB left unprocessed.
+    pub(super) async fn batch_get_read(
+        &self,
+        keys: Vec<Item>,
+        read: super::Read,
+        context: &'static str,
+    ) -> Result<Vec<Item>> {
+        const MOST_KEYS: usize = 100;
+        let chunks: Vec<Vec<Item>> = keys.chunks(MOST_KEYS).map(<[Item]>::to_vec).collect();
+        let pages =
+            futures::future::try_join_all(chunks.into_iter().map(|chunk| self.batch_get_chunk(chunk, read, context)))
+                .await?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    async fn batch_get_chunk(&self, keys: Vec<Item>, read: super::Read, context: &'static str) -> Result<Vec<Item>> {
+        let consistent = matches!(read, super::Read::Latest);
         let mut pending = Some(
-            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(sdk(context))?,
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(consistent)
+                .build()
+                .map_err(sdk(context))?,
         );
         let mut items = Vec::new();
         for attempt in 1..=5u32 {
@@ -411,14 +435,13 @@ impl Store {
         for line in &order.items {
             let update = Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(super::products::product_key(&line.product_id)))
-                .update_expression("SET stock = stock - :q, version = version + :one")
+                .set_key(Some(super::products::stock_key(&line.product_id)))
+                .update_expression("SET stock = stock - :q")
                 .condition_expression(
                     "attribute_exists(pk) AND #status = :active AND stock >= :q AND price_cents = :price",
                 )
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":q", n(line.quantity))
-                .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":active", s("active"))
                 .expression_attribute_values(":price", n(line.unit_price_cents))
                 .build()
@@ -494,18 +517,94 @@ impl Store {
         }
     }
 
+    /// Records the PaymentIntent Stripe made for `order` (placed without one): its id and
+    /// client secret, on condition that the order is still `pending_payment` with no intent.
+    /// `Ok(None)` when that no longer holds (another request for the same order recorded
+    /// it first, or the order left `pending_payment`): read it again.
+    pub async fn record_intent(&self, order: &Order, intent_id: &str, client_secret: &str) -> Result<Option<Order>> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(&order.id)))
+            .update_expression("SET payment.payment_intent_id = :pi, payment.client_secret = :secret")
+            .condition_expression("#status = :pending AND payment.payment_intent_id = :none")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pi", s(intent_id))
+            .expression_attribute_values(":secret", s(client_secret))
+            .expression_attribute_values(":pending", s(OrderStatus::PendingPayment.as_str()))
+            .expression_attribute_values(":none", s(""))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                let mut recorded = order.clone();
+                recorded.payment.payment_intent_id = intent_id.to_owned();
+                recorded.payment.client_secret = Some(client_secret.to_owned());
+                Ok(Some(recorded))
+            }
+            Err(err) if is_condition_failure(&err) => Ok(None),
+            Err(err) => Err(sdk("recording an order's payment intent")(err)),
+        }
+    }
+
+    /// Takes back an order whose payment could not be started (Stripe refused or could not
+    /// be reached), as if it had never been placed: in one transaction, on condition that it
+    /// is still `pending_payment` with no intent, its items are deleted, its units go back to
+    /// their stock items, it leaves its customer's unpaid orders, and its idempotency record
+    /// (if it still names this order) is deleted so that the same request may be sent again.
+    /// No event: the stream's publisher ignores an order's INSERT and REMOVE. `Ok(false)`
+    /// when the condition no longer holds (a retry of the request started the payment).
+    pub async fn withdraw_unstarted(&self, order: &Order, idempotency_key: Option<&str>) -> Result<bool> {
+        use aws_sdk_dynamodb::types::Delete;
+        let delete = |key: Item, condition: Option<&str>, values: Vec<(&str, AttributeValue)>| {
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .set_condition_expression(condition.map(str::to_owned))
+                .set_expression_attribute_names(
+                    condition
+                        .filter(|c| c.contains("#status"))
+                        .map(|_| HashMap::from([("#status".to_owned(), "status".to_owned())])),
+                )
+                .set_expression_attribute_values(
+                    (!values.is_empty()).then(|| values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
+                )
+                .build()
+                .map(|d| TransactWriteItem::builder().delete(d).build())
+                .map_err(sdk("building an order's withdrawal"))
+        };
+        let mut items = vec![delete(
+            order_key(&order.id),
+            Some("#status = :pending AND payment.payment_intent_id = :none"),
+            vec![(":pending", s(OrderStatus::PendingPayment.as_str())), (":none", s(""))],
+        )?];
+        for maker in order.maker_ids() {
+            items.push(delete(maker_key(&order.id, &maker), None, Vec::new())?);
+        }
+        for line in &order.items {
+            items.push(release(&self.table, &line.product_id, line.quantity)?);
+        }
+        items.push(unpaid_removal(&self.table, order)?);
+        if let Some(key) = idempotency_key {
+            items.push(delete(
+                idempotency_item_key(&order.customer_id, key),
+                Some("attribute_not_exists(pk) OR order_id = :id"),
+                vec![(":id", s(order.id.as_str()))],
+            )?);
+        }
+        let refused = |err: &super::TransactError| {
+            cancellation_codes(err).first().and_then(Option::as_deref) == Some("ConditionalCheckFailed")
+        };
+        self.transact_retrying(items, "withdrawing an order whose payment did not start", refused).await
+    }
+
     /// The 409 for a reservation that failed its conditions: every line short of stock,
     /// or a catalogue that changed under the order.
     async fn why_not_reserved(&self, order: &Order, read_before: &HashMap<ProductId, Product>) -> Result<Error> {
         let ids: Vec<ProductId> = order.items.iter().map(|l| l.product_id.clone()).collect();
-        let keys = ids.iter().map(super::products::product_key).collect();
-        let now: HashMap<ProductId, Product> = self
-            .batch_get(keys, "reading the catalogue after a failed reservation")
-            .await?
-            .iter()
-            .map(super::products::from_item)
-            .map(|p| p.map(|p| (p.id.clone(), p)))
-            .collect::<Result<_>>()?;
+        let now: HashMap<ProductId, Product> =
+            self.get_products(&ids, super::Read::Latest).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
         let short: Vec<_> = order
             .items
             .iter()

@@ -2,7 +2,7 @@
 
 use super::item::{Item, get_n, get_opt_s, get_s, get_string_list, n, s, string_list};
 use super::query::IndexQuery;
-use super::{Store, is_condition_failure, sdk};
+use super::{Read, Store, is_condition_failure, sdk};
 use crate::domain::{
     Category, Currency, Photo, PhotoId, PhotoState, PhotoType, Product, ProductId, ProductStatus, Timestamp, UserId,
 };
@@ -12,9 +12,55 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem, Up
 use std::collections::HashMap;
 
 const CATALOG: &str = "CATALOG";
+const PRODUCT_SK: &str = "PRODUCT";
+const STOCK_SK: &str = "STOCK";
 
 pub(super) fn product_key(id: &ProductId) -> Item {
-    HashMap::from([("pk".to_owned(), s(format!("PRODUCT#{}", id.as_str()))), ("sk".to_owned(), s("PRODUCT"))])
+    HashMap::from([("pk".to_owned(), s(format!("PRODUCT#{}", id.as_str()))), ("sk".to_owned(), s(PRODUCT_SK))])
+}
+
+/// The key of a product's stock item, `PRODUCT#<id>` / `STOCK`.
+pub(super) fn stock_key(id: &ProductId) -> Item {
+    HashMap::from([("pk".to_owned(), s(format!("PRODUCT#{}", id.as_str()))), ("sk".to_owned(), s(STOCK_SK))])
+}
+
+/// A product's stock item: the units a reservation takes, kept apart from the product so
+/// that an order (or its release) writes ~100 bytes and no index, instead of rewriting the
+/// whole product into `gsi1`, `gsi2` and `gsi3`. It also carries the two facts a
+/// reservation checks, `status` and `price_cents`, copied from the product by every write
+/// that changes them ([`Store::replace_product`]), so that a reservation touches this item
+/// alone.
+fn stock_item(p: &Product) -> Item {
+    let mut item = stock_key(&p.id);
+    item.extend([
+        ("entity".to_owned(), s("stock")),
+        ("stock".to_owned(), n(p.stock)),
+        ("status".to_owned(), s(p.status.as_str())),
+        ("price_cents".to_owned(), n(p.price_cents)),
+    ]);
+    item
+}
+
+/// The products among `items` (product and stock items, in any order), each with the
+/// stock of its stock item. A product stored before stock had its own item keeps the
+/// `stock` it carries.
+pub(super) fn joined_products(items: Vec<Item>) -> Result<Vec<Product>> {
+    let sk = |item: &Item| item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let pk = |item: &Item| item.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let (stocks, products): (Vec<Item>, Vec<Item>) = items.into_iter().partition(|i| sk(i) == STOCK_SK);
+    let stock_of: HashMap<String, u64> =
+        stocks.iter().map(|i| Ok((pk(i), get_n(i, "stock")?))).collect::<Result<_>>()?;
+    products
+        .iter()
+        .filter(|i| sk(i) == PRODUCT_SK)
+        .map(|item| {
+            let mut product = from_item(item)?;
+            if let Some(stock) = stock_of.get(&pk(item)) {
+                product.stock = *stock;
+            }
+            Ok(product)
+        })
+        .collect()
 }
 
 fn to_item(p: &Product) -> Item {
@@ -28,7 +74,6 @@ fn to_item(p: &Product) -> Item {
         ("description".to_owned(), s(&p.description)),
         ("price_cents".to_owned(), n(p.price_cents)),
         ("currency".to_owned(), s("eur")),
-        ("stock".to_owned(), n(p.stock)),
         ("category".to_owned(), s(p.category.as_str())),
         ("images".to_owned(), string_list(&p.images)),
         ("photos".to_owned(), AttributeValue::L(p.photos.iter().map(photo_to_value).collect())),
@@ -66,7 +111,8 @@ pub(super) fn from_item(item: &Item) -> Result<Product> {
         description: get_s(item, "description")?,
         price_cents: get_n(item, "price_cents")?,
         currency: Currency::Eur,
-        stock: get_n(item, "stock")?,
+        // On the stock item ([`joined_products`]); here only on products stored before it.
+        stock: get_n(item, "stock").unwrap_or(0),
         category: Category::parse(&get_s(item, "category")?).map_err(|_| corrupt("category"))?,
         images: get_string_list(item, "images")?,
         photos: match item.get("photos") {
@@ -217,29 +263,25 @@ pub struct Page<T> {
 }
 
 impl Store {
-    pub async fn get_product(&self, id: &ProductId) -> Result<Option<Product>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(product_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk("reading a product"))?;
-        out.item.as_ref().map(from_item).transpose()
+    /// A product with its stock: one BatchGetItem of its two items. `Read::Latest` for a
+    /// read that an edit writes back; `Read::Recent` for one that only shows it (a product
+    /// page: checkout reads again, consistently, before it reserves anything).
+    pub async fn get_product(&self, id: &ProductId, read: Read) -> Result<Option<Product>> {
+        let items = self.batch_get_read(vec![product_key(id), stock_key(id)], read, "reading a product").await?;
+        Ok(joined_products(items)?.pop())
     }
 
-    /// The products among `ids` that exist, in one BatchGetItem (a cart's view, the sitemap's
-    /// neighbours): at most 100 ids.
-    pub async fn get_products(&self, ids: &[ProductId]) -> Result<Vec<Product>> {
+    /// The products among `ids` that exist, with their stock, in one BatchGetItem per 50
+    /// products (a cart's view, the sitemap's neighbours).
+    pub async fn get_products(&self, ids: &[ProductId], read: Read) -> Result<Vec<Product>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut keys: Vec<Item> = ids.iter().map(product_key).collect();
-        keys.dedup();
-        let items = self.batch_get(keys, "reading products").await?;
-        items.iter().map(from_item).collect()
+        let mut ids = ids.to_vec();
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        ids.dedup();
+        let keys = ids.iter().flat_map(|id| [product_key(id), stock_key(id)]).collect();
+        joined_products(self.batch_get_read(keys, read, "reading products").await?)
     }
 
     /// Writes a new product and, in the same transaction, marks its maker's profile as a
@@ -269,28 +311,75 @@ impl Store {
             .map_err(sdk("building a profile update"))?;
         // Two creates by one maker at once both touch the profile, and DynamoDB cancels one
         // of the transactions (TransactionConflict). That is a retry, not a failure.
-        let items =
-            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(profile).build()];
+        let stock = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(stock_item(product)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(sdk("building a stock write"))?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().put(stock).build(),
+            TransactWriteItem::builder().update(profile).build(),
+        ];
         self.transact_retrying(items, "creating a product", |_| false).await.map(|_| ())
     }
 
-    /// Replaces a product if nobody wrote it since `next.version - 1` was read.
-    /// `Ok(false)` when someone did: read again and retry.
-    pub async fn replace_product(&self, next: &Product) -> Result<bool> {
-        let result = self
-            .client
-            .put_item()
+    /// Replaces `before` with `next` if nobody wrote the product since `before` was read
+    /// (its `version`). `Ok(false)` when someone did: read again and retry. A change of
+    /// stock, status or price also updates the stock item, in the same transaction; a new
+    /// stock only if no order took or gave back units since `before.stock` was read.
+    pub async fn replace_product(&self, before: &Product, next: &Product) -> Result<bool> {
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(next)))
             .condition_expression("version = :read")
-            .expression_attribute_values(":read", n(next.version.saturating_sub(1)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(sdk("updating a product")(err)),
+            .expression_attribute_values(":read", n(before.version))
+            .build()
+            .map_err(sdk("building a product write"))?;
+        let stock_changed = next.stock != before.stock;
+        if !stock_changed && next.status == before.status && next.price_cents == before.price_cents {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(put.item))
+                .set_condition_expression(put.condition_expression)
+                .set_expression_attribute_values(put.expression_attribute_values)
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(true),
+                Err(err) if is_condition_failure(&err) => Ok(false),
+                Err(err) => Err(sdk("updating a product")(err)),
+            };
         }
+        let mut stock = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(stock_key(&next.id)))
+            .update_expression("SET entity = :entity, #status = :status, price_cents = :price, stock = :stock")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":entity", s("stock"))
+            .expression_attribute_values(":status", s(next.status.as_str()))
+            .expression_attribute_values(":price", n(next.price_cents))
+            .expression_attribute_values(":stock", n(next.stock));
+        // A product stored before stock had its own item gets one now, from its own stock.
+        stock = if stock_changed {
+            stock
+                .condition_expression("attribute_not_exists(pk) OR stock = :read_stock")
+                .expression_attribute_values(":read_stock", n(before.stock))
+        } else {
+            stock.update_expression(
+                "SET entity = :entity, #status = :status, price_cents = :price, stock = if_not_exists(stock, :stock)",
+            )
+        };
+        let stock = stock.build().map_err(sdk("building a stock write"))?;
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(stock).build()];
+        let refused = |err: &super::TransactError| {
+            super::cancellation_codes(err).iter().any(|c| c.as_deref() == Some("ConditionalCheckFailed"))
+        };
+        self.transact_retrying(items, "updating a product", refused).await
     }
 
     /// Products matching `filter`, newest first, `limit` at most, from `start`.
@@ -319,7 +408,24 @@ impl Store {
             query.names.insert("#words".into(), "title_words".into());
         }
         let (items, next) = self.query_page(query, limit, start, "listing products").await?;
-        let items = items.iter().map(from_item).collect::<Result<Vec<_>>>()?;
+        // The index holds the products; their stock is on their stock items: one more
+        // (eventually consistent) read for the page, so that an order never rewrites the
+        // index entries.
+        let order: Vec<String> = items.iter().filter_map(|i| get_s(i, "id").ok()).collect();
+        let stock_keys = items
+            .iter()
+            .filter_map(|i| i.get("pk").cloned())
+            .map(|pk| HashMap::from([("pk".to_owned(), pk), ("sk".to_owned(), s(STOCK_SK))]));
+        let stocks = if items.is_empty() {
+            Vec::new()
+        } else {
+            self.batch_get_read(stock_keys.collect(), Read::Recent, "reading a page's stock").await?
+        };
+        let mut products: HashMap<String, Product> = joined_products(items.into_iter().chain(stocks).collect())?
+            .into_iter()
+            .map(|p| (p.id.as_str().to_owned(), p))
+            .collect();
+        let items = order.iter().filter_map(|id| products.remove(id)).collect();
         Ok(Page { items, next })
     }
 

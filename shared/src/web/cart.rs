@@ -3,6 +3,7 @@
 //! than the cart holds, or is no longer for sale.
 
 use crate::domain::{Cart, Product, ProductId, ProductStatus, euros};
+use crate::store::Read;
 use crate::{App, Result};
 use std::collections::HashMap;
 
@@ -39,7 +40,7 @@ pub struct CartView {
 pub async fn view(app: &App, cart: &mut Cart) -> Result<(CartView, bool)> {
     let ids: Vec<ProductId> = cart.lines().iter().map(|l| l.product_id().clone()).collect();
     let products: HashMap<ProductId, Product> =
-        app.store.get_products(&ids).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        app.store.get_products(&ids, Read::Recent).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
     let mut view = CartView { orderable: !cart.is_empty(), ..CartView::default() };
     let mut confirm = Vec::new();
     for line in cart.lines() {

@@ -141,6 +141,9 @@ pub fn error_page(err: &Error) -> Response<Body> {
     {
         response.headers_mut().insert(header::ALLOW, value);
     }
+    if let Some(secs) = err.retry_after_secs() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     response
 }
 

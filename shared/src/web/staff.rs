@@ -23,7 +23,7 @@ pub fn studio(who: &Principal) -> Result<()> {
 /// studio (a 404 either way, so the studio does not tell which products exist).
 pub async fn own_product(app: &App, who: &Principal, id: &ProductId) -> Result<Product> {
     app.store
-        .get_product(id)
+        .get_product(id, crate::store::Read::Latest)
         .await?
         .filter(|p| p.maker_id == who.user_id)
         .ok_or_else(|| Error::not_found("No such product in your studio."))

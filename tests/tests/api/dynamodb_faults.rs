@@ -2,11 +2,12 @@
 //! `TransactionConflict` and never throttles), driven by injected errors
 //! ([`e2e::faults`]): placing an order, an order's move (a cancel, a Stripe webhook, a
 //! delivery step) and creating a product. A conflict is retried; one that outlasts the
-//! retries is a clean 409, and throttling or a DynamoDB fault that outlasts the SDK's
-//! retries a clean 503 — never a 500, never a half-written order or product.
+//! retries is a clean 503 with `Retry-After` (a rush on one product: the request is fine, try
+//! again in a moment), and throttling or a DynamoDB fault that outlasts the SDK's retries a
+//! clean 503 — never a 500, never a half-written order or product.
 
 use e2e::faults::{Fault, Timing};
-use e2e::{TestContext, TestResponse, order_body};
+use e2e::{TestContext, TestResponse, order_body, unique_price};
 use serde_json::{Value, json};
 use shared::delivery::{DeliveryReport, TickLimits, advance_due};
 use std::time::Duration;
@@ -17,36 +18,8 @@ const SDK_ATTEMPTS: usize = 3;
 /// Throttling, capacity and DynamoDB's own faults: retried by the SDK, then a 503.
 const SDK_RETRIED: [Fault; 3] = [Fault::Throttling, Fault::ProvisionedThroughputExceeded, Fault::InternalServerError];
 
-/// A price no other test uses, so that this test's intents can be told apart at the shared
-/// localstripe by their amount.
-fn unique_price() -> u64 {
-    1_000_000 + u64::try_from(ulid::Ulid::new().random() % 5_000_000).unwrap()
-}
-
-/// Every PaymentIntent of `amount` cents at localstripe.
-async fn intents_of_amount(ctx: &TestContext, amount: u64) -> Vec<Value> {
-    let mut found = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let mut path = "v1/payment_intents?limit=100".to_owned();
-        if let Some(id) = &after {
-            path.push_str(&format!("&starting_after={id}"));
-        }
-        let (status, body) =
-            local::stripe::request(&ctx.stripe_api_base(), &ctx.stripe_keys.secret_key, "GET", &path, &[])
-                .await
-                .unwrap();
-        assert_eq!(status, 200, "{body}");
-        let page = body["data"].as_array().cloned().unwrap_or_default();
-        found.extend(page.iter().filter(|i| i["amount"] == json!(amount)).cloned());
-        if body["has_more"] != json!(true) || page.is_empty() {
-            return found;
-        }
-        after = page.last().and_then(|i| i["id"].as_str()).map(str::to_owned);
-    }
-}
-
-/// A clean problem that names nothing of DynamoDB or of the fault.
+/// A clean problem that names nothing of DynamoDB or of the fault; a 503 says when to
+/// try again.
 #[track_caller]
 fn assert_clean_problem(response: &TestResponse, status: u16) {
     let problem = response.problem(status).to_string();
@@ -54,6 +27,10 @@ fn assert_clean_problem(response: &TestResponse, status: u16) {
         assert!(!problem.contains(leak), "{problem}");
     }
     assert!(response.header("x-request-id").is_some());
+    if status == 503 {
+        let wait = response.header("retry-after").and_then(|v| v.parse::<u32>().ok());
+        assert!(wait.is_some_and(|w| (1..=60).contains(&w)), "Retry-After: {wait:?}");
+    }
 }
 
 /// Nothing of an order is left: no order for the customer, none for the maker, the stock
@@ -81,10 +58,11 @@ async fn a_placement_that_lost_conflicts_is_retried_and_makes_one_order() {
     assert_eq!(mine["items"][0]["id"], placed.json()["id"]);
 }
 
-/// Conflicts that outlast the retries: nothing was written, so a 409 the client may retry,
-/// and the intent made for the order is cancelled (nobody saw its secret).
+/// Conflicts that outlast the retries (a hot product, as real DynamoDB answers a rush on
+/// one item): nothing was written, so a 503 with `Retry-After` the client may retry, and
+/// Stripe was never called, since the stock is held before any intent is made.
 #[tokio::test]
-async fn a_placement_that_keeps_losing_conflicts_is_a_409_that_reserves_nothing_and_cancels_its_intent() {
+async fn a_placement_that_keeps_losing_conflicts_is_a_503_with_retry_after_that_reserves_nothing_and_calls_no_stripe() {
     let ctx = TestContext::new().await;
     let price = unique_price();
     let mug = ctx.create_product(&ctx.maker, json!({"stock": 5, "price_cents": price})).await["id"]
@@ -94,12 +72,12 @@ async fn a_placement_that_keeps_losing_conflicts_is_a_409_that_reserves_nothing_
     ctx.faults.inject(TRANSACT, Fault::Conflict, Timing::Instead, 1, u32::MAX);
     let refused = ctx.place_order(&ctx.customer, &order_body(&[(&mug, 1)])).await;
     ctx.faults.clear();
-    assert_clean_problem(&refused, 409);
+    assert_clean_problem(&refused, 503);
+    assert_eq!(refused.header("retry-after"), Some("1"), "a lost race clears in a moment");
     assert!(ctx.faults.injected("TransactWriteItems") > 1, "retried before giving up");
     assert_no_order(&ctx, &mug, 5).await;
-    let intents = intents_of_amount(&ctx, price).await;
-    assert_eq!(intents.len(), 1, "{intents:?}");
-    assert_eq!(intents[0]["status"], "canceled", "the unused intent is cancelled: {}", intents[0]);
+    let intents = ctx.intents_of_amount(price).await;
+    assert_eq!(intents, Vec::<Value>::new(), "no intent for an order that holds nothing");
     // The rush is over: the same order goes through.
     ctx.place_order(&ctx.customer, &order_body(&[(&mug, 1)])).await.expect(201);
     assert_eq!(ctx.stock(&mug).await, 4);
@@ -136,9 +114,9 @@ async fn throttling_and_dynamodb_faults_that_outlast_the_sdk_retries_are_a_503_t
 }
 
 /// The placing transaction commits and every answer to it is lost: the outcome is unknown
-/// to the function, so a 503 that leaves the intent alone (the order may exist and must
-/// stay payable). The order is whole — stock reserved once, the maker's index item there —
-/// and a retry with the same Idempotency-Key returns it.
+/// to the function, so a 503, and Stripe is not called (the order may or may not exist).
+/// The order is whole — stock reserved once, the maker's index item there — and a retry
+/// with the same Idempotency-Key returns it, its payment started then: one intent.
 #[tokio::test]
 async fn a_placement_whose_answer_was_lost_is_a_503_and_its_key_returns_the_whole_order() {
     let ctx = TestContext::new().await;
@@ -167,7 +145,7 @@ async fn a_placement_whose_answer_was_lost_is_a_503_and_its_key_returns_the_whol
     let makers = ctx.get("/maker/orders").auth(&ctx.maker).send().await.expect(200).json();
     assert_eq!(makers["items"][0]["id"], order["id"], "{makers}");
     assert_eq!(ctx.stock(&mug).await, 3);
-    let intents = intents_of_amount(&ctx, price * 2).await;
+    let intents = ctx.intents_of_amount(price * 2).await;
     assert_eq!(intents.len(), 1, "{intents:?}");
     assert_eq!(intents[0]["id"], order["payment"]["payment_intent_id"]);
     assert_eq!(intents[0]["status"], "requires_payment_method", "the order's intent stays payable");
@@ -193,15 +171,15 @@ async fn a_cancel_that_lost_conflicts_is_retried_and_releases_the_stock_once() {
     assert_eq!(history.as_array().unwrap().iter().filter(|h| h["status"] == "cancelled").count(), 1, "{history}");
 }
 
-/// A move that keeps losing conflicts is a 409 (the order is changing; try again), and
-/// throttling through the SDK's retries a 503: either way the order and its stock are as
-/// they were, and the cancel works once DynamoDB does.
+/// A move that keeps losing conflicts, and throttling through the SDK's retries, are a 503
+/// with `Retry-After`: the order and its stock are as they were, and the cancel works once
+/// DynamoDB does.
 #[tokio::test]
-async fn a_cancel_that_dynamodb_keeps_refusing_is_a_409_or_503_and_changes_nothing() {
+async fn a_cancel_that_dynamodb_keeps_refusing_is_a_503_and_changes_nothing() {
     let ctx = TestContext::new().await;
     let mug = ctx.create_product(&ctx.maker, json!({"stock": 5})).await["id"].as_str().unwrap().to_owned();
     let order = ctx.order(&ctx.customer, &[(&mug, 2)]).await;
-    for (fault, status) in [(Fault::Conflict, 409), (Fault::Throttling, 503), (Fault::InternalServerError, 503)] {
+    for (fault, status) in [(Fault::Conflict, 503), (Fault::Throttling, 503), (Fault::InternalServerError, 503)] {
         ctx.faults.inject(TRANSACT, fault, Timing::Instead, 1, u32::MAX);
         let refused = cancel(&ctx, &order).await;
         ctx.faults.clear();
@@ -242,7 +220,7 @@ async fn a_payment_webhook_that_loses_conflicts_is_retried_or_refused_and_pays_t
     ctx.faults.inject(TRANSACT, Fault::Conflict, Timing::Instead, 1, u32::MAX);
     let refused = ctx.deliver(&event).await;
     ctx.faults.clear();
-    assert_clean_problem(&refused, 409);
+    assert_clean_problem(&refused, 503);
     assert_eq!(ctx.fetch_order(&ctx.customer, &second).await["status"], "pending_payment");
     // Stripe delivers it again, twice.
     ctx.deliver(&event).await.expect(200);
@@ -285,7 +263,7 @@ async fn a_delivery_step_that_loses_conflicts_is_retried_or_left_for_the_next_ti
 }
 
 /// Creating a product writes it and its maker's profile in one transaction: conflicts are
-/// retried; conflicts beyond the retries are a 409, throttling beyond the SDK's a 503, and
+/// retried; conflicts beyond the retries, and throttling beyond the SDK's, are a 503, and
 /// neither leaves a product behind.
 #[tokio::test]
 async fn a_product_creation_that_loses_conflicts_is_retried_or_refused_cleanly_and_writes_one_product_or_none() {
@@ -300,7 +278,7 @@ async fn a_product_creation_that_loses_conflicts_is_retried_or_refused_cleanly_a
     assert_eq!(ctx.faults.injected("TransactWriteItems"), 2);
 
     for (fault, status) in
-        [(Fault::Conflict, 409), (Fault::Throttling, 503), (Fault::ProvisionedThroughputExceeded, 503)]
+        [(Fault::Conflict, 503), (Fault::Throttling, 503), (Fault::ProvisionedThroughputExceeded, 503)]
     {
         ctx.faults.inject(TRANSACT, fault, Timing::Instead, 1, u32::MAX);
         let refused = create("Refused mug").await;

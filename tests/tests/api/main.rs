@@ -24,6 +24,7 @@ mod placement;
 mod profiles;
 mod races;
 mod refunds;
+mod reserve_first;
 mod secrets;
 mod signup;
 mod web_accounts;

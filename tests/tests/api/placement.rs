@@ -48,7 +48,7 @@ async fn an_idempotency_key_reused_after_it_expired_makes_a_new_order() {
     assert!(!other.replayed);
     // (Read from the store: the admin's token has expired on the test clock too.)
     let id = ProductId::parse(&mug).unwrap();
-    let stock = ctx.app.store.get_product(&id).await.unwrap().map(|p| p.stock);
+    let stock = ctx.app.store.get_product(&id, shared::store::Read::Latest).await.unwrap().map(|p| p.stock);
     assert_eq!(stock, Some(10 - 1 - 1 - 3), "three orders made, each reserved once");
 }
 
@@ -57,7 +57,7 @@ async fn an_idempotency_key_reused_after_it_expired_makes_a_new_order() {
 async fn products_of_distinct_makers(ctx: &TestContext, n: usize) -> Vec<String> {
     let template = ctx.create_product(&ctx.maker, json!({"stock": 5, "price_cents": 100})).await;
     let template_id = ProductId::parse(template["id"].as_str().unwrap()).unwrap();
-    let template = ctx.app.store.get_product(&template_id).await.unwrap().unwrap();
+    let template = ctx.app.store.get_product(&template_id, shared::store::Read::Latest).await.unwrap().unwrap();
     let mut ids = vec![template.id.as_str().to_owned()];
     for i in 1..n {
         let mut product = template.clone();

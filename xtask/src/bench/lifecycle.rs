@@ -704,17 +704,20 @@ fn count(emails: &[SentEmail], order_id: &str) -> (BTreeMap<String, [u64; 2]>, V
     (counts, unrecognised)
 }
 
-/// Of each maker, the active product with the most stock; most stock first.
+/// Of each maker, the active product with the most stock; most stock first. The stock is
+/// on each product's stock item (`sk = STOCK`), the maker on the product item.
 async fn products_by_maker(client: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let mut best: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    let mut makers: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut stocks: BTreeMap<String, i64> = BTreeMap::new();
     let mut start = None;
     loop {
         let out = client
             .scan()
             .table_name(table)
-            .filter_expression("sk = :sk AND #status = :active")
+            .filter_expression("(sk = :product OR sk = :stock) AND #status = :active")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":sk", AttributeValue::S("PRODUCT".to_owned()))
+            .expression_attribute_values(":product", AttributeValue::S("PRODUCT".to_owned()))
+            .expression_attribute_values(":stock", AttributeValue::S("STOCK".to_owned()))
             .expression_attribute_values(":active", AttributeValue::S("active".to_owned()))
             .set_exclusive_start_key(start)
             .send()
@@ -722,16 +725,25 @@ async fn products_by_maker(client: &aws_sdk_dynamodb::Client, table: &str) -> an
             .context("scanning for the seeded products")?;
         for item in out.items() {
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-            let stock = item.get("stock").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
-            if let (Some(maker), Some(id), Some(stock)) = (text("maker_id"), text("id"), stock)
-                && best.get(&maker).is_none_or(|(s, _)| stock > *s)
-            {
-                best.insert(maker, (stock, id));
+            let (Some(pk), Some(sk)) = (text("pk"), text("sk")) else { continue };
+            if sk == "STOCK" {
+                if let Some(stock) = item.get("stock").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()) {
+                    stocks.insert(pk, stock);
+                }
+            } else if let (Some(maker), Some(id)) = (text("maker_id"), text("id")) {
+                makers.insert(pk, (maker, id));
             }
         }
         start = out.last_evaluated_key;
         if start.is_none() {
             break;
+        }
+    }
+    let mut best: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    for (pk, (maker, id)) in makers {
+        let Some(&stock) = stocks.get(&pk) else { continue };
+        if best.get(&maker).is_none_or(|(s, _)| stock > *s) {
+            best.insert(maker, (stock, id));
         }
     }
     let mut best: Vec<(String, (i64, String))> = best.into_iter().collect();
