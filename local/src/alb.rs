@@ -39,6 +39,11 @@ use tokio::task::JoinSet;
 use crate::routes;
 use crate::sandbox::{Failure, Pool, PoolOptions};
 
+/// Processes per function unless told otherwise: a laptop's share. In the cloud every
+/// concurrent request meets its own Lambda instance; `cargo xtask dev --max-instances 50`
+/// comes closer to that for a rush.
+pub const DEFAULT_MAX_INSTANCES: usize = 4;
+
 /// How to run the local ALB.
 #[derive(Debug, Clone)]
 pub struct AlbOptions {
@@ -78,7 +83,7 @@ impl AlbOptions {
             bin_dir: bin_dir.into(),
             env: Vec::new(),
             log_dir: log_dir.into(),
-            max_instances: 4,
+            max_instances: DEFAULT_MAX_INSTANCES,
             timeout: Duration::from_secs(30),
             memory_mb: 256,
             prewarm: false,

@@ -40,7 +40,7 @@ pub fn ensure_packages(root: &Path) -> anyhow::Result<()> {
     cli::run(&mut cmd, "npm ci in browser/")
 }
 
-pub async fn browser_tests(root: &Path, venv: &Venv, work_dir: &Path) -> anyhow::Result<()> {
+pub async fn browser_tests(root: &Path, venv: &Venv, work_dir: &Path, max_instances: usize) -> anyhow::Result<()> {
     let chromium = chromium();
     if !Path::new(&chromium).is_file() {
         bail!(
@@ -54,6 +54,7 @@ pub async fn browser_tests(root: &Path, venv: &Venv, work_dir: &Path) -> anyhow:
     // first 8.
     let opts = StackOptions {
         delivery_dwell: Some(Duration::from_secs(4)),
+        max_instances,
         ..StackOptions::on_free_ports(bin_dir, log_dir.clone())
     };
     let stack = Stack::up(venv, &opts).await?;

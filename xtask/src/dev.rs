@@ -22,6 +22,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let dynamodb_port = opts.number("--dynamodb-port")?.unwrap_or(DEFAULT_DYNAMODB_PORT);
     let stripe_port = opts.number("--stripe-port")?.unwrap_or(DEFAULT_STRIPE_PORT);
     let quiet = opts.flag("--quiet");
+    let max_instances = opts.number::<usize>("--max-instances")?.unwrap_or(local::alb::DEFAULT_MAX_INSTANCES);
     let bin_dir = opts.value("--bin-dir")?.map(std::path::PathBuf::from);
     let payment_window = opts.number::<u64>("--payment-window")?.unwrap_or(DEFAULT_PAYMENT_WINDOW_SECS);
     let schedule_every =
@@ -30,6 +31,9 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     opts.finish()?;
     if payment_window == 0 {
         anyhow::bail!("`cargo xtask dev`: --payment-window takes a number of seconds above 0");
+    }
+    if max_instances == 0 {
+        anyhow::bail!("`cargo xtask dev`: --max-instances takes a number of processes above 0");
     }
     if delivery_dwell == 0 {
         anyhow::bail!("`cargo xtask dev`: --delivery-dwell takes a number of seconds above 0");
@@ -64,6 +68,8 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
         payment_window: Some(Duration::from_secs(payment_window)),
         delivery_dwell: Some(Duration::from_secs(delivery_dwell)),
         functions_dynamodb_url: None,
+        functions_stripe_url: None,
+        max_instances,
         stripe_state_file: None,
     };
 

@@ -32,6 +32,7 @@ usage: cargo xtask <task> [options]
 tasks:
   dev [--port 3000] [--moto-port 5000] [--dynamodb-port 8000] [--stripe-port 8420] [--quiet]
       [--bin-dir DIR] [--payment-window 1800] [--schedule-every 5] [--delivery-dwell 6]
+      [--max-instances 4]
         Run the whole stack locally (DynamoDB Local, moto, localstripe, the functions behind
         a local ALB) until Ctrl-C; writes .local/stack.json. --quiet: functions' logs only in
         .local/logs/. --bin-dir: run the function binaries in DIR instead of building them.
@@ -40,6 +41,8 @@ tasks:
         cloud; delivery-simulator ticks every second locally); 0 turns both off.
         --delivery-dwell: seconds a paid order stays in each delivery step (minutes in
         the cloud), so that it reaches `delivered` in about 4 dwells.
+        --max-instances: processes the local ALB runs per function at most (4); in the
+        cloud 50 concurrent requests meet 50 Lambdas, so try 50 for a rush.
   token <customer|maker|admin|other_maker>
         Print an access token for a demo user of the running `dev` stack.
   pay <order id> [--fail]
@@ -50,12 +53,14 @@ tasks:
         List the emails the running `dev` stack has sent (moto's SES): time, recipient,
         subject, id; each is also written to .local/mail/<id>.html to open in a browser.
         With an ID, print that email.
-  test [--skip-lint] [--skip-api] [--skip-browser] [--skip-soak] [--skip-rust] [--max-examples N] [--seed N] [FILTER...]
+  test [--skip-lint] [--skip-api] [--skip-browser] [--skip-soak] [--skip-rust] [--max-examples N] [--seed N]
+       [--max-instances 4] [FILTER...]
         Lint template.yaml, fuzz the API with schemathesis against openapi.yaml, run the
         workspace's tests against fresh DynamoDB Local and moto, the browser tests in
         Debian's Chromium (apt package chromium), and the soak's 1-minute form (debug
         binaries). What CI (.ci/run) runs.
-        FILTERs (test names) go to nextest and leave out the doc tests.
+        FILTERs (test names) go to nextest and leave out the doc tests. --max-instances:
+        processes per function on the ALB of the API and browser tests' stacks.
   bench [...]
         Benchmarks.
   soak [--minutes 5] [--bin-dir DIR | --debug]

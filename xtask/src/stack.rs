@@ -101,6 +101,13 @@ pub struct StackOptions {
     /// proxy in front of it (`cargo xtask soak`). The stream pump, which stands for AWS's
     /// event source mapping, still reads the stream directly.
     pub functions_dynamodb_url: Option<String>,
+    /// Where the functions reach Stripe, if not localstripe itself (`…/`, with the trailing
+    /// slash): a counting proxy in front of it (`cargo xtask bench capacity`). The webhook
+    /// registration and `.local/stack.json` still name localstripe.
+    pub functions_stripe_url: Option<String>,
+    /// Processes the local ALB runs per function at most (`--max-instances`): requests
+    /// beyond wait for a free one, as they would for Lambda's reserved concurrency.
+    pub max_instances: usize,
     /// Start localstripe with this state file, so that it can be restarted without losing
     /// its objects (`cargo xtask soak`).
     pub stripe_state_file: Option<PathBuf>,
@@ -124,6 +131,8 @@ impl StackOptions {
             delivery_dwell: None,
             payment_window: None,
             functions_dynamodb_url: None,
+            functions_stripe_url: None,
+            max_instances: local::alb::DEFAULT_MAX_INSTANCES,
             stripe_state_file: None,
         }
     }
@@ -209,6 +218,7 @@ impl Stack {
         alb_opts.port = opts.alb_port;
         alb_opts.port_flag = flag("--port");
         alb_opts.prewarm = true;
+        alb_opts.max_instances = opts.max_instances.max(1);
         alb_opts.echo_logs = opts.echo_logs;
         alb_opts.access_log = opts.access_log;
         let mut env = function_env(
@@ -229,6 +239,10 @@ impl Stack {
         // Read by the SDK before AWS_ENDPOINT_URL: DynamoDB on DynamoDB Local, the rest on moto.
         let functions_dynamodb = opts.functions_dynamodb_url.clone().unwrap_or_else(|| dynamodb.url());
         env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), functions_dynamodb));
+        if let Some(stripe) = &opts.functions_stripe_url {
+            env.retain(|(k, _)| k != "STRIPE_API_BASE");
+            env.push(("STRIPE_API_BASE".to_owned(), stripe.clone()));
+        }
         if let Some(dwell) = opts.delivery_dwell {
             env.push(("DELIVERY_DWELL_SECONDS".to_owned(), dwell.as_secs().max(1).to_string()));
         }

@@ -57,6 +57,7 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let skip_soak = opts.flag("--skip-soak");
     let max_examples = opts.number("--max-examples")?.unwrap_or(DEFAULT_MAX_EXAMPLES);
     let seed = opts.number("--seed")?.unwrap_or(DEFAULT_SEED);
+    let max_instances = opts.number::<usize>("--max-instances")?.unwrap_or(local::alb::DEFAULT_MAX_INSTANCES).max(1);
     // Test name filters, handed to nextest (`cargo xtask test --skip-lint --skip-api delivery`).
     let filters = opts.positional();
     opts.finish()?;
@@ -94,11 +95,11 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     }
     if !skip_api {
         heading("api: schemathesis against openapi.yaml on the local stack");
-        step("API tests (schemathesis)", runtime.block_on(api_tests(&root, &venv, &work_dir, max_examples, seed)));
+        step("API tests (schemathesis)", runtime.block_on(api_tests(&root, &venv, &work_dir, max_examples, seed, max_instances)));
     }
     if !skip_browser {
         heading("browser: Playwright and Debian's Chromium through the web shop on the local stack");
-        step("browser tests", runtime.block_on(crate::browser::browser_tests(&root, &venv, &work_dir)));
+        step("browser tests", runtime.block_on(crate::browser::browser_tests(&root, &venv, &work_dir, max_instances)));
     }
     if !skip_soak {
         heading("soak: 1 minute of traffic through the local stack under faults");
@@ -166,14 +167,22 @@ async fn soak(root: &Path, venv: &Venv, work_dir: &Path) -> anyhow::Result<()> {
     if report.failed.is_empty() { Ok(()) } else { bail!("{} (report in {})", report.failed.join("; "), path.display()) }
 }
 
-async fn api_tests(root: &Path, venv: &Venv, work_dir: &Path, max_examples: u32, seed: u64) -> anyhow::Result<()> {
+async fn api_tests(
+    root: &Path,
+    venv: &Venv,
+    work_dir: &Path,
+    max_examples: u32,
+    seed: u64,
+    max_instances: usize,
+) -> anyhow::Result<()> {
     let spec = root.join("openapi.yaml");
     if !spec.is_file() {
         bail!("{} is missing", spec.display());
     }
     let bin_dir = cli::build_functions(root)?;
     let log_dir = work_dir.join("logs");
-    let stack = Stack::up(venv, &StackOptions::on_free_ports(bin_dir, log_dir.clone())).await?;
+    let stack = Stack::up(venv, &StackOptions { max_instances, ..StackOptions::on_free_ports(bin_dir, log_dir.clone()) })
+        .await?;
     eprintln!("xtask: stack up at {} (function logs in {})", stack.info.api_url, log_dir.display());
     if let Err(e) = functions_use_dynamodb_local(&stack).await {
         stack.down().await;

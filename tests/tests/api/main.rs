@@ -10,6 +10,7 @@ mod delivery;
 mod dynamodb_faults;
 mod edges;
 mod events;
+mod flash_sale;
 mod jwks;
 mod lifecycle;
 mod limits;
