@@ -95,7 +95,10 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     }
     if !skip_api {
         heading("api: schemathesis against openapi.yaml on the local stack");
-        step("API tests (schemathesis)", runtime.block_on(api_tests(&root, &venv, &work_dir, max_examples, seed, max_instances)));
+        step(
+            "API tests (schemathesis)",
+            runtime.block_on(api_tests(&root, &venv, &work_dir, max_examples, seed, max_instances)),
+        );
     }
     if !skip_browser {
         heading("browser: Playwright and Debian's Chromium through the web shop on the local stack");
@@ -181,8 +184,9 @@ async fn api_tests(
     }
     let bin_dir = cli::build_functions(root)?;
     let log_dir = work_dir.join("logs");
-    let stack = Stack::up(venv, &StackOptions { max_instances, ..StackOptions::on_free_ports(bin_dir, log_dir.clone()) })
-        .await?;
+    let stack =
+        Stack::up(venv, &StackOptions { max_instances, ..StackOptions::on_free_ports(bin_dir, log_dir.clone()) })
+            .await?;
     eprintln!("xtask: stack up at {} (function logs in {})", stack.info.api_url, log_dir.display());
     if let Err(e) = functions_use_dynamodb_local(&stack).await {
         stack.down().await;

@@ -55,10 +55,7 @@ async fn a_flash_sale_of_twenty_units_to_four_hundred_attempts_sells_exactly_twe
     }
     eprintln!("flash sale: {by_status:?}, {} conflicts injected", ctx.faults.injected("TransactWriteItems"));
     assert_eq!(by_status.get(&201), Some(&(UNITS as usize)), "exactly the units sold: {by_status:?}");
-    assert!(
-        by_status.keys().all(|s| [201, 409, 503].contains(s)),
-        "only sold, refused, or busy: {by_status:?}"
-    );
+    assert!(by_status.keys().all(|s| [201, 409, 503].contains(s)), "only sold, refused, or busy: {by_status:?}");
     for (status, detail) in &answers {
         if *status == 503 {
             assert_eq!(detail.as_deref(), Some("1"), "a busy answer says when to retry");
