@@ -156,6 +156,26 @@ impl Faults {
     }
 }
 
+/// An upstream answer, as a tapped proxy read it: status, the body (de-chunked), and the
+/// bytes to hand the client unchanged.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    raw: Vec<u8>,
+}
+
+/// Sends one request upstream and reads its whole answer (`None`: the connection broke).
+pub type Forward<'a> = futures::future::BoxFuture<'a, Option<Answer>>;
+
+/// Sees every whole request of a tapped proxy ([`CountingProxy::tapped`]) and decides when it
+/// goes upstream: `exchange` must await `forward` once and return its answer, which then goes
+/// to the client. What it does before and after (reading the items a write changes) happens
+/// while the client waits, as if DynamoDB were that much slower.
+pub trait Tap: Send + Sync + 'static {
+    fn exchange<'a>(&'a self, operation: &'a str, body: &'a [u8], forward: Forward<'a>) -> Forward<'a>;
+}
+
 impl Drop for CountingProxy {
     fn drop(&mut self) {
         self.task.abort();
@@ -170,14 +190,21 @@ impl CountingProxy {
     /// A proxy in front of DynamoDB (Local) that answers calls with `faults` while they are
     /// switched on. It connects to `upstream` only when a client connects.
     pub async fn with_faults(upstream: SocketAddr, faults: Arc<Faults>) -> anyhow::Result<Self> {
-        Self::start_with(upstream, CountBy::AmzTarget, Some(faults)).await
+        Self::start_with(upstream, CountBy::AmzTarget, Some(Relay::Faults(faults))).await
     }
 
-    async fn start_with(upstream: SocketAddr, by: CountBy, faults: Option<Arc<Faults>>) -> anyhow::Result<Self> {
+    /// A proxy in front of DynamoDB (Local) that hands every whole request to `tap` (the
+    /// capacity bench: what each write changed). It connects to `upstream` only when a client
+    /// connects.
+    pub async fn tapped(upstream: SocketAddr, tap: Arc<dyn Tap>) -> anyhow::Result<Self> {
+        Self::start_with(upstream, CountBy::AmzTarget, Some(Relay::Tap(tap))).await
+    }
+
+    async fn start_with(upstream: SocketAddr, by: CountBy, relay: Option<Relay>) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.context("binding the counting proxy")?;
         let addr = listener.local_addr()?;
         let counts = Counts::default();
-        let task = tokio::spawn(accept(listener, upstream, by, counts.clone(), faults));
+        let task = tokio::spawn(accept(listener, upstream, by, counts.clone(), relay));
         Ok(Self { addr, counts, task })
     }
 
@@ -192,14 +219,22 @@ impl CountingProxy {
     }
 }
 
-async fn accept(listener: TcpListener, upstream: SocketAddr, by: CountBy, counts: Counts, faults: Option<Arc<Faults>>) {
+/// What a proxy does besides counting.
+#[derive(Clone)]
+enum Relay {
+    Faults(Arc<Faults>),
+    Tap(Arc<dyn Tap>),
+}
+
+async fn accept(listener: TcpListener, upstream: SocketAddr, by: CountBy, counts: Counts, relay_with: Option<Relay>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((client, _)) = accepted {
-                    match &faults {
-                        Some(faults) => connections.spawn(relay_with_faults(client, upstream, counts.clone(), faults.clone())),
+                    match &relay_with {
+                        Some(Relay::Faults(faults)) => connections.spawn(relay_with_faults(client, upstream, counts.clone(), faults.clone())),
+                        Some(Relay::Tap(tap)) => connections.spawn(relay_tapped(client, upstream, counts.clone(), tap.clone())),
                         None => connections.spawn(relay(client, upstream, by, counts.clone())),
                     };
                 }
@@ -297,6 +332,119 @@ async fn relay_with_faults(client: TcpStream, upstream: SocketAddr, counts: Coun
     tokio::join!(requests, responses);
 }
 
+/// [`relay`], one whole request at a time: each goes through the tap, which sends it upstream
+/// and gets the whole answer, which then goes to the client. The SDK does not pipeline, so
+/// one request and its answer at a time is what the connection carries anyway.
+async fn relay_tapped(client: TcpStream, upstream: SocketAddr, counts: Counts, tap: Arc<dyn Tap>) {
+    let Ok(server) = TcpStream::connect(upstream).await else { return };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (mut client_rx, mut client_tx) = client.into_split();
+    let (server_rx, mut server_tx) = server.into_split();
+    let mut answers = AnswerReader { stream: server_rx, pending: Vec::new() };
+    let mut framer = WholeRequests::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match client_rx.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for request in framer.feed(&buf[..n]) {
+            *counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(request.operation.clone())
+                .or_default() += 1;
+            let (server_tx, answers) = (&mut server_tx, &mut answers);
+            let bytes = &request.bytes;
+            let forward: Forward<'_> = Box::pin(async move {
+                server_tx.write_all(bytes).await.ok()?;
+                answers.next().await
+            });
+            let answer = tap.exchange(&request.operation, &request.bytes[request.body_start..], forward).await;
+            let Some(answer) = answer else { return };
+            if client_tx.write_all(&answer.raw).await.is_err() {
+                return;
+            }
+        }
+    }
+    let _ = server_tx.shutdown().await;
+    let _ = client_tx.shutdown().await;
+}
+
+/// Reads whole HTTP/1.1 answers off an upstream connection: head, then a `Content-Length`
+/// or chunked body (or, with neither, up to the end of the stream).
+struct AnswerReader<R> {
+    stream: R,
+    pending: Vec<u8>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> AnswerReader<R> {
+    async fn fill(&mut self) -> Option<()> {
+        let mut buf = vec![0u8; 16 * 1024];
+        match self.stream.read(&mut buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(n) => {
+                self.pending.extend_from_slice(&buf[..n]);
+                Some(())
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Option<Answer> {
+        let head_end = loop {
+            if let Some(end) = find_ignore_case(&self.pending, b"\r\n\r\n") {
+                break end;
+            }
+            self.fill().await?;
+        };
+        let head = String::from_utf8_lossy(&self.pending[..head_end]).into_owned();
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let header = |wanted: &str| {
+            head.lines().skip(1).find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.trim().eq_ignore_ascii_case(wanted).then(|| value.trim().to_owned())
+            })
+        };
+        let start = head_end + 4;
+        let chunked = header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        let (end, body) = if chunked {
+            let mut body = Vec::new();
+            let mut at = start;
+            loop {
+                let line_end = loop {
+                    if let Some(i) = find_ignore_case(&self.pending[at..], b"\r\n") {
+                        break at + i;
+                    }
+                    self.fill().await?;
+                };
+                let size_text = String::from_utf8_lossy(&self.pending[at..line_end]).into_owned();
+                let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).ok()?;
+                let data = line_end + 2;
+                while self.pending.len() < data + size + 2 {
+                    self.fill().await?;
+                }
+                body.extend_from_slice(&self.pending[data..data + size]);
+                at = data + size + 2;
+                if size == 0 {
+                    // No trailers from DynamoDB: the last chunk ends the answer.
+                    break (at, body);
+                }
+            }
+        } else if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+            while self.pending.len() < start + len {
+                self.fill().await?;
+            }
+            (start + len, self.pending[start..start + len].to_vec())
+        } else {
+            while self.fill().await.is_some() {}
+            (self.pending.len(), self.pending[start..].to_vec())
+        };
+        let raw: Vec<u8> = self.pending.drain(..end).collect();
+        Some(Answer { status, body, raw })
+    }
+}
+
 /// One whole request off a client's byte stream.
 #[derive(Debug)]
 struct WholeRequest {
@@ -306,6 +454,8 @@ struct WholeRequest {
     items: usize,
     /// Head and body, as received.
     bytes: Vec<u8>,
+    /// Where the body starts in `bytes`.
+    body_start: usize,
 }
 
 /// Splits an HTTP/1.1 byte stream into whole requests (head and `Content-Length` body).
@@ -338,7 +488,7 @@ impl WholeRequests {
                 .ok()
                 .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
                 .unwrap_or(0);
-            found.push(WholeRequest { operation, items, bytes });
+            found.push(WholeRequest { operation, items, bytes, body_start: head_end + 4 });
         }
         found
     }
@@ -534,5 +684,18 @@ POST /v1/refunds HTTP/1.1\r\n\r\n";
             found.extend(framer.feed(&stream[split..]));
             assert_eq!(found, expected, "split at {split}");
         }
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_whole_with_a_length_or_in_chunks() {
+        let stream: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}\
+HTTP/1.1 400 Bad Request\r\ntransfer-encoding: chunked\r\n\r\n3\r\n{\"a\r\n2\r\n\":\r\n2\r\n1}\r\n0\r\n\r\n";
+        let mut reader = AnswerReader { stream, pending: Vec::new() };
+        let first = reader.next().await.unwrap_or_else(|| panic!("no first answer"));
+        assert_eq!((first.status, first.body.as_slice()), (200, b"{}".as_slice()));
+        let second = reader.next().await.unwrap_or_else(|| panic!("no second answer"));
+        assert_eq!((second.status, second.body.as_slice()), (400, br#"{"a":1}"#.as_slice()));
+        assert!(second.raw.starts_with(b"HTTP/1.1 400") && second.raw.ends_with(b"0\r\n\r\n"));
+        assert!(reader.next().await.is_none());
     }
 }
