@@ -11,6 +11,7 @@
 //! local ALB).
 
 mod build;
+mod capacity;
 mod cpu;
 mod delivery;
 mod image;
@@ -34,6 +35,7 @@ use stack::Stack;
 
 const USAGE: &str = "\
 usage: cargo xtask bench [options]
+       cargo xtask bench capacity [--orders N] [...]   (see `cargo xtask bench capacity --help`)
 
 Builds every function (release, one package at a time) and the floor, measures init time,
 peak RSS, DynamoDB and Stripe calls per request and arm64 size, POST /orders latency at
@@ -152,6 +154,9 @@ impl Options {
 const SECTIONS: &[&str] = &["lifecycle", "web", "image"];
 
 pub fn run(args: Vec<String>) -> anyhow::Result<()> {
+    if args.first().map(String::as_str) == Some("capacity") {
+        return capacity::run(args.into_iter().skip(1).collect());
+    }
     let Some(options) = Options::parse(args)? else { return Ok(()) };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting tokio")?;
@@ -444,9 +449,15 @@ async fn bench(o: Options) -> anyhow::Result<()> {
         o.out.clone().unwrap_or_else(|| if o.quick { work.join("BENCHMARKS.md") } else { root.join("BENCHMARKS.md") });
     let mut markdown = report.markdown();
     // The soak's figures are not the bench's to measure: keep them.
-    if let Some(soak) = std::fs::read_to_string(&out).ok().as_deref().and_then(crate::soak::benchmarks_section) {
+    let previous = std::fs::read_to_string(&out).unwrap_or_default();
+    if let Some(soak) = crate::soak::benchmarks_section(&previous) {
         markdown.push('\n');
         markdown.push_str(soak);
+    }
+    // Nor the capacity bench's (`cargo xtask bench capacity`).
+    if let Some(capacity) = capacity::benchmarks_section(&previous) {
+        markdown.push('\n');
+        markdown.push_str(capacity);
     }
     std::fs::write(&out, &markdown).with_context(|| format!("writing {}", out.display()))?;
     println!("{markdown}");

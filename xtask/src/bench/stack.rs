@@ -243,7 +243,7 @@ pub fn plain_get(path: &str) -> Value {
 }
 
 /// The `sub` claim of a JWT (read, not verified: we just got it from the pool).
-fn token_sub(token: &str) -> anyhow::Result<String> {
+pub fn token_sub(token: &str) -> anyhow::Result<String> {
     let payload = token.split('.').nth(1).context("the access token is not a JWT")?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
