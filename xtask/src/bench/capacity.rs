@@ -26,7 +26,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ProjectionType};
 use base64::Engine as _;
 use serde_json::{Value, json};
-use shared::domain::OrderStatus;
+use shared::domain::{OrderStatus, RefundStatus};
 
 use super::orders::Api;
 use super::proxy::{Answer, CountBy, CountingProxy, Forward, Tap};
@@ -81,6 +81,9 @@ const CATEGORIES: [&str; 3] = ["ceramics", "textiles", "woodwork"];
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(240);
 /// How long the email count must stay still to call the notifier drained.
 const EMAILS_STILL: Duration = Duration::from_secs(10);
+/// How long to wait for the notifier after the orders settled: the local one is slower than
+/// the orders (one process), and what it has not sent is scaled from what it has.
+const EMAILS_WAIT: Duration = Duration::from_secs(60);
 
 // ---- The projection's assumptions (what the run cannot know) ----
 
@@ -359,6 +362,17 @@ impl Recorder {
     fn switch_off(&self) -> Vec<Call> {
         self.on.store(false, Ordering::SeqCst);
         std::mem::take(&mut *self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Items created so far whose sort key starts with `prefix`.
+    fn created(&self, sk: &str, prefix: &str) -> usize {
+        let calls = self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        calls
+            .iter()
+            .flat_map(|c| &c.writes)
+            .filter(|w| w.before.is_none() && w.after.is_some())
+            .filter(|w| model::key_text(&w.key, sk).is_some_and(|v| v.starts_with(prefix)))
+            .count()
     }
 
     fn push(&self, call: Call) {
@@ -662,6 +676,9 @@ struct Run {
     stripe_calls: BTreeMap<String, u64>,
     /// Emails naming an order of the run, by scenario.
     emails: BTreeMap<Scenario, u64>,
+    /// Emails per order of the run, by scenario, over the orders whose last status's email
+    /// was sent (the notifier had come to their end), and how many such orders.
+    complete_emails: BTreeMap<Scenario, (f64, u64)>,
     /// Final statuses by scenario.
     finals: BTreeMap<Scenario, BTreeMap<String, u64>>,
     /// API calls the bench made (each one Lambda invocation).
@@ -807,17 +824,42 @@ async fn drive(
         run.placing_s
     );
     run.settled = settle(&dynamodb, &info.table_name, &mut run).await;
+    // Every order transition published (its `EVENT#` marker), then the notifier's emails.
+    let sk = schema.sk.clone().unwrap_or_default();
+    let (started, mut last, mut still) = (Instant::now(), recorder.created(&sk, "EVENT#"), Instant::now());
+    while still.elapsed() < Duration::from_secs(6) && started.elapsed() < SETTLE_TIMEOUT {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = recorder.created(&sk, "EVENT#");
+        if now != last {
+            (last, still) = (now, Instant::now());
+        }
+    }
     let emails = settle_emails(&info.aws_endpoint_url).await?;
     run.recorded_s = recording.elapsed().as_secs_f64();
     run.calls = recorder.switch_off();
     run.image_errors = recorder.image_errors.load(Ordering::Relaxed);
     run.stripe_calls = stripe_proxy.take();
-    let scenario_of: HashMap<&str, Scenario> = run.orders.iter().map(|p| (p.id.as_str(), p.scenario)).collect();
+    let mut subjects: HashMap<&str, Vec<&str>> = HashMap::new();
     for email in emails.iter().filter(|e| !emails_before.contains(&e.id)) {
-        if let Some(s) = scenario_of.iter().find(|(id, _)| email.subject.contains(*id)).map(|(_, s)| *s) {
-            *run.emails.entry(s).or_default() += 1;
+        if let Some(p) = run.orders.iter().find(|p| email.subject.contains(p.id.as_str())) {
+            *run.emails.entry(p.scenario).or_default() += 1;
+            subjects.entry(p.id.as_str()).or_default().push(email.subject.as_str());
         }
     }
+    let mut complete: BTreeMap<Scenario, (u64, u64)> = BTreeMap::new();
+    for p in &run.orders {
+        let got = subjects.get(p.id.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let last = [None, Some(RefundStatus::Pending), Some(RefundStatus::Succeeded)]
+            .into_iter()
+            .map(|refund| shared::email::subject_for(&p.id, p.scenario.last(), refund));
+        if last.into_iter().any(|subject| got.contains(&subject.as_str())) {
+            let c = complete.entry(p.scenario).or_default();
+            c.0 += got.len() as u64;
+            c.1 += 1;
+        }
+    }
+    run.complete_emails =
+        complete.into_iter().map(|(s, (emails, orders))| (s, (emails as f64 / orders.max(1) as f64, orders))).collect();
     run.schema = Some(schema);
     Ok(run)
 }
@@ -956,7 +998,7 @@ async fn settle_emails(moto: &str) -> anyhow::Result<Vec<local::notifications::S
             still_since = Instant::now();
         }
         last = now;
-        if still_since.elapsed() >= EMAILS_STILL || started.elapsed() > SETTLE_TIMEOUT {
+        if still_since.elapsed() >= EMAILS_STILL || started.elapsed() > EMAILS_WAIT {
             return Ok(last);
         }
     }
@@ -1028,6 +1070,11 @@ struct Analysis {
     rate_s: f64,
     /// The hottest key if a transaction's index writes were charged twice.
     hottest_if_doubled: Option<Hot>,
+    /// Emails expected (from the orders the notifier finished) ÷ emails sent: what the
+    /// notifier's marker writes (`MAIL#…`) are scaled by when it had not drained its queue.
+    notifier_scale: f64,
+    /// Emails per event, by the event's status (from the notifier's markers).
+    recipients: BTreeMap<String, f64>,
     index_wcu_if_doubled: f64,
 }
 
@@ -1124,14 +1171,59 @@ fn analyse(run: &Run, o: &Options) -> Analysis {
         rate_s,
         hottest_if_doubled: None,
         index_wcu_if_doubled: 0.0,
+        notifier_scale: 1.0,
+        recipients: BTreeMap::new(),
     };
-    let delivered = run.finals.get(&Scenario::Delivered).and_then(|s| s.get(OrderStatus::Delivered.as_str()));
-    if let (Some(n), Some(e)) = (delivered, run.emails.get(&Scenario::Delivered))
-        && *n > 0
-    {
-        a.emails_delivered_order = Some(*e as f64 / *n as f64);
+    // Emails per order from the orders the notifier had finished with, by scenario; the
+    // notifier's marker writes scaled up by what it had not come to yet.
+    a.emails_delivered_order = run.complete_emails.get(&Scenario::Delivered).map(|(mean, _)| *mean);
+    let counted = a.emails;
+    let mut expected = 0.0;
+    for s in [Scenario::Delivered, Scenario::Cancelled, Scenario::Expired] {
+        let n = run.orders.iter().filter(|p| p.scenario == s).count() as f64;
+        let mean = run
+            .complete_emails
+            .get(&s)
+            .map_or_else(|| run.emails.get(&s).copied().unwrap_or_default() as f64 / n.max(1.0), |(mean, _)| *mean);
+        expected += n * mean;
     }
     let Some(schema) = &run.schema else { return a };
+    // Recipients per event, by status, from the notifier's markers (one per recipient and
+    // event, created when it claims the email), times the events published by status: the
+    // emails every order's events ask for, whether or not the local notifier got to them.
+    let mut recipients: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut events: BTreeMap<String, f64> = BTreeMap::new();
+    for w in run.calls.iter().filter(|c| c.ok).flat_map(|c| &c.writes) {
+        if w.before.is_some() || w.after.is_none() {
+            continue;
+        }
+        let sk = schema.sk.as_ref().and_then(|sk| model::key_text(&w.key, sk)).unwrap_or_default();
+        let pk = model::key_text(&w.key, &schema.pk).unwrap_or_default();
+        let mut parts = sk.split('#');
+        match (parts.next(), parts.next()) {
+            (Some("MAIL"), Some(status)) => *recipients.entry((pk, status.to_owned())).or_default() += 1.0,
+            (Some("EVENT"), Some(status)) => *events.entry(status.to_owned()).or_default() += 1.0,
+            _ => {}
+        }
+    }
+    let mut per_status: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for ((_, status), n) in &recipients {
+        let e = per_status.entry(status.clone()).or_default();
+        e.0 += n;
+        e.1 += 1.0;
+    }
+    a.recipients = per_status.iter().map(|(s, (n, events))| (s.clone(), n / events)).collect();
+    let from_events: f64 = events.iter().map(|(s, n)| n * a.recipients.get(s).copied().unwrap_or(1.0)).sum();
+    if from_events > 0.0 {
+        expected = from_events;
+        let delivered: f64 = ["paid", "preparing", "shipped", "out_for_delivery", "delivered"]
+            .iter()
+            .map(|s| a.recipients.get(*s).copied().unwrap_or(1.0))
+            .sum();
+        a.emails_delivered_order = Some(delivered);
+    }
+    a.emails = expected.max(counted);
+    a.notifier_scale = if counted > 0.0 { (a.emails / counted).max(1.0) } else { 1.0 };
     let mut keys: BTreeMap<(String, String), KeyLoad> = BTreeMap::new();
     let mut doubled_keys: BTreeMap<(String, String), KeyLoad> = BTreeMap::new();
     for call in &run.calls {
@@ -1148,8 +1240,15 @@ fn analyse(run: &Run, o: &Options) -> Analysis {
             a.rcu += call.read_units;
         }
         for w in &call.writes {
-            let cost = model::write_cost(schema, w, call.transactional, call.ok);
-            let doubled = model::write_cost_with(schema, w, call.transactional, call.ok, true);
+            let sk = schema.sk.as_ref().and_then(|sk| model::key_text(&w.key, sk)).unwrap_or_default();
+            let scale = if sk.starts_with("MAIL#") { a.notifier_scale } else { 1.0 };
+            let scaled = |mut c: model::WriteCost| {
+                c.table *= scale;
+                c.index.iter_mut().for_each(|(_, _, u)| *u *= scale);
+                c
+            };
+            let cost = scaled(model::write_cost(schema, w, call.transactional, call.ok));
+            let doubled = scaled(model::write_cost_with(schema, w, call.transactional, call.ok, true));
             a.index_wcu_if_doubled += doubled.index_total();
             let pk = model::key_text(&w.key, &schema.pk).unwrap_or_default();
             for (index, pk, units) in std::iter::once(("table".to_owned(), pk, doubled.table)).chain(doubled.index) {
@@ -1177,8 +1276,7 @@ fn analyse(run: &Run, o: &Options) -> Analysis {
                 load.at.push((call.at, units));
             }
             if call.ok && w.action != Action::Check && w.before != w.after {
-                a.stream_records += 1.0;
-                let sk = schema.sk.as_ref().and_then(|sk| model::key_text(&w.key, sk)).unwrap_or_default();
+                a.stream_records += scale;
                 if sk == "ORDER" && w.before.is_some() && w.after.is_some() {
                     a.order_records += 1.0;
                 }
@@ -1432,11 +1530,12 @@ fn capacity_markdown(run: &Run, a: &Analysis, o: &Options) -> String {
     );
     let _ = writeln!(
         md,
-        "- Played in {:.0} s, recorded for {:.0} s (until every order was in its last status and no email had \
-         been sent for {} s); {}.",
+        "- Played in {:.0} s, recorded for {:.0} s (until every order was in its last status, then until no \
+         email had been sent for {} s or for at most {} s more); {}.",
         run.placing_s,
         run.recorded_s,
         EMAILS_STILL.as_secs(),
+        EMAILS_WAIT.as_secs(),
         if run.settled { "every order settled" } else { "**some orders did not settle** (see the statuses)" }
     );
     let _ = writeln!(
@@ -1696,6 +1795,25 @@ fn capacity_markdown(run: &Run, a: &Analysis, o: &Options) -> String {
     if let Some(e) = a.emails_delivered_order {
         let _ = writeln!(md, "Emails per delivered order: {} (the issue's estimate: about 7).\n", fmt(e));
     }
+    let finished: Vec<String> = run
+        .complete_emails
+        .iter()
+        .map(|(s, (mean, n))| format!("{} {} orders, {} emails each", s.name(), n, fmt(*mean)))
+        .collect();
+    let _ = writeln!(
+        md,
+        "Emails per event, by status, from the notifier's markers (one per recipient and event): {}; times the \
+         events published by status, that is {} emails per order. In moto's mailbox (emails naming an order of \
+         the run; orders whose last email was sent: {}) there were {} when the run stopped: the local notifier \
+         runs as one process fed by one queue pump (`local::notifications`), a few events a second on this \
+         machine, slower than the orders came. Its marker writes (`MAIL#…` items, and their stream records) \
+         are scaled by {:.2}, emails sent to emails asked for, to stand for every order's.\n",
+        a.recipients.iter().map(|(s, n)| format!("`{s}` {}", fmt(*n))).collect::<Vec<_>>().join(", "),
+        fmt(a.per_order(a.emails)),
+        if finished.is_empty() { "none".to_owned() } else { finished.join("; ") },
+        run.emails.values().sum::<u64>(),
+        a.notifier_scale
+    );
 
     let shards = a.stream_shards();
     let pf = a.parallelization();
