@@ -53,7 +53,7 @@ impl Report {
 }
 
 /// The emails for one `OrderStatusChanged` event: the customer's, and on `paid` each
-/// maker's. Every recipient is tried; if any send failed, the error of the first is
+/// maker's, sent concurrently. Every recipient is tried; if any send failed, the error of the first is
 /// returned (after the others were tried), so that the invocation is retried — the emails
 /// that went out are not sent again.
 pub async fn order_status_changed(app: &App, event: &OrderStatusChanged) -> Result<Report> {
@@ -67,15 +67,14 @@ pub async fn order_status_changed(app: &App, event: &OrderStatusChanged) -> Resu
         return Ok(report);
     };
     let mut first_failure: Option<Error> = None;
-    let mut outcomes = Vec::new();
-    let customer = customer_email(app, &order, event.status).await;
-    outcomes.push(customer);
-    if event.status == OrderStatus::Paid {
-        for maker in order.maker_ids() {
-            outcomes.push(maker_email(app, &order, &maker).await);
-        }
-    }
-    for outcome in outcomes {
+    // Every recipient at once: an order of many makers costs one send's time, not one per
+    // maker (each send is a marker claim, SES, and the marker's outcome).
+    let makers = if event.status == OrderStatus::Paid { order.maker_ids() } else { Vec::new() };
+    let (customer, makers) = futures::join!(
+        customer_email(app, &order, event.status),
+        futures::future::join_all(makers.iter().map(|maker| maker_email(app, &order, maker))),
+    );
+    for outcome in std::iter::once(customer).chain(makers) {
         match outcome {
             Ok(delivery) => report.add(&delivery),
             Err(e) => {

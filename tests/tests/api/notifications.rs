@@ -440,18 +440,32 @@ struct Seen {
 
 /// A fake Resend API on 127.0.0.1: records each request, answers `{"id": "re_<n>"}`.
 async fn fake_resend() -> (String, Arc<std::sync::Mutex<Vec<Seen>>>) {
+    let (base, seen, _) = slow_fake_resend(Duration::ZERO).await;
+    (base, seen)
+}
+
+/// [`fake_resend`] that answers each request after `delay`, and counts the most requests
+/// it held at once.
+async fn slow_fake_resend(delay: Duration) -> (String, Arc<std::sync::Mutex<Vec<Seen>>>, Arc<AtomicUsize>) {
     use http_body_util::BodyExt as _;
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let most_seen = most.clone();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let base = format!("http://{}/", listener.local_addr().unwrap());
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = seen.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let log = log.clone();
+            let (log, in_flight, most) = (log.clone(), in_flight.clone(), most.clone());
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let log = log.clone();
+                    let (log, in_flight, most) = (log.clone(), in_flight.clone(), most.clone());
                     async move {
+                        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        tokio::time::sleep(delay).await;
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
                         let header = |name: &str| {
                             req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
                         };
@@ -482,7 +496,38 @@ async fn fake_resend() -> (String, Arc<std::sync::Mutex<Vec<Seen>>>) {
             });
         }
     });
-    (base, seen)
+    (base, seen, most_seen)
+}
+
+/// An order's emails go out side by side: with a provider that takes 600 ms an email, the
+/// customer's and two makers' emails take about one send, not three.
+#[tokio::test]
+async fn the_recipients_of_one_event_are_mailed_concurrently() {
+    let ctx = stack().await;
+    let delay = Duration::from_millis(600);
+    let (base, seen, most) = slow_fake_resend(delay).await;
+    let secret_name = format!("{}/resend-slow", ctx.app.config.table_name);
+    aws_sdk_secretsmanager::Client::new(&ctx.aws)
+        .create_secret()
+        .name(&secret_name)
+        .secret_string(json!({"api_key": "re_test_slow"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let slow = ctx.app_with(|c| {
+        c.mail.provider = shared::config::MailProvider::Resend;
+        c.mail.resend_api_base = base.clone();
+        c.mail.resend_secret_id = Some(secret_name.clone());
+    });
+    let mug = product(&ctx, &ctx.maker, "Speckled stoneware mug", 2400).await;
+    let board = product(&ctx, &ctx.other_maker, "Olive wood cutting board", 3900).await;
+    let order = paid_order(&ctx, &[(&mug, 1), (&board, 1)]).await;
+    let started = std::time::Instant::now();
+    assert_eq!(notify(&slow, &event_for(&order, OrderStatus::PendingPayment)).await["sent"], 3);
+    let took = started.elapsed();
+    assert_eq!(seen.lock().unwrap().len(), 3);
+    assert_eq!(most.load(Ordering::SeqCst), 3, "the three emails were in flight at once");
+    assert!(took < delay * 2, "three 600 ms sends took {took:?}");
 }
 
 #[tokio::test]
