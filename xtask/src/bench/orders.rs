@@ -31,6 +31,8 @@ pub struct Api {
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
     pub body: Value,
     pub elapsed: Duration,
 }
@@ -105,15 +107,16 @@ impl Api {
         let exchange = async {
             let response = self.client.request(request).await?;
             let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
             let bytes = response.into_body().collect().await?.to_bytes();
-            anyhow::Ok((status, bytes))
+            anyhow::Ok((status, retry_after, bytes))
         };
-        let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        let (status, retry_after, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
             .await
             .with_context(|| format!("{method} {uri}: no answer within {REQUEST_TIMEOUT:?}"))?
             .with_context(|| format!("{method} {uri}"))?;
         let elapsed = started.elapsed();
-        Ok(Reply { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), elapsed })
+        Ok(Reply { status, retry_after, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), elapsed })
     }
 
     /// `POST /products` as the maker: a product with `stock` units; its id.
