@@ -783,13 +783,19 @@ pub async fn expire_due(app: &App, batch: usize) -> Result<ExpiryReport> {
 /// the refunds Stripe has not confirmed, at most `budget.batch` of each. The two sweeps run
 /// side by side, each with its own concurrency, and start nothing after `budget.time`.
 pub async fn expire_due_within(app: &App, budget: ExpirerBudget) -> Result<ExpiryReport> {
+    expire_due_in(app, budget, 0..app.store.due_shards()).await
+}
+
+/// [`expire_due_within`] over the due index's `shards` only: several invocations, each with
+/// its own shards, scale the sweep out.
+pub async fn expire_due_in(app: &App, budget: ExpirerBudget, shards: std::ops::Range<u16>) -> Result<ExpiryReport> {
     let payments = app.payments().await?;
     let now = app.now();
     let deadline = std::time::Instant::now() + budget.time;
     let in_time = move || std::time::Instant::now() < deadline;
     let (due, refunds) = futures::try_join!(
-        app.store.due_orders(DueKind::Payment, &now, budget.batch),
-        app.store.due_orders(DueKind::Refund, &now, budget.batch),
+        app.store.due_orders_in(DueKind::Payment, &now, budget.batch, shards.clone()),
+        app.store.due_orders_in(DueKind::Refund, &now, budget.batch, shards),
     )?;
     let expiries = stream::iter(&due)
         .map(|order| async move {

@@ -4,11 +4,14 @@
 
 use shared::App;
 use shared::delivery::{self, TickLimits};
+use shared::store::ShardGroup;
 
-/// One tick, on whatever the schedule sends (its content does not matter).
-pub async fn handle(app: &App, _event: serde_json::Value) -> shared::Result<serde_json::Value> {
+/// One tick over the shard group the schedule names (`{"shard_group": g, "shard_groups": n}`),
+/// or over every shard for a plain scheduled event.
+pub async fn handle(app: &App, event: serde_json::Value) -> shared::Result<serde_json::Value> {
+    let shards = ShardGroup::of_event(&event)?.shards(app.store.due_shards());
     // Boxed: the future is deep enough to overflow the compiler's layout query limit inline.
-    let report = Box::pin(delivery::advance_due(app, TickLimits::default())).await?;
+    let report = Box::pin(delivery::advance_due_in(app, TickLimits::default(), shards)).await?;
     if report.failed > 0 || report.more {
         tracing::warn!(
             advanced = report.advanced,

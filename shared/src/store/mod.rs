@@ -49,7 +49,7 @@ pub use events::{EventKey, MARKER_SORT_KEY_PREFIX, MARKER_TTL as EVENT_MARKER_TT
 pub use mail::{Claim, MARKER_TTL as MAIL_MARKER_TTL, MailKey};
 pub use orders::{
     CheckoutRead, DEFAULT_DUE_SHARDS, DUE_READS_IN_FLIGHT, DueCursor, DueKind, IDEMPOTENCY_TTL, Idempotency,
-    IdempotencyRecord, MAX_DUE_SHARDS, MoveOutcome, Placement, REFUND_RETRY_AFTER, due_shard,
+    IdempotencyRecord, MAX_DUE_SHARDS, MoveOutcome, Placement, REFUND_RETRY_AFTER, ShardGroup, due_shard,
 };
 pub use products::{Page, ProductFilter, StatusFilter};
 pub use profiles::Contact;

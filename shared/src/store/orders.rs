@@ -77,6 +77,46 @@ pub fn due_shard(id: &OrderId, shards: u16) -> u16 {
     (hash % u64::from(shards.max(1))) as u16
 }
 
+/// Which due-index shards one scheduled invocation sweeps. A schedule may pass
+/// `{"shard_group": g, "shard_groups": n}` as its input: the shards are cut into `n` groups
+/// of near-equal size and this invocation takes group `g`, so `n` schedules scale a sweep
+/// out to `n` invocations at once (`template.yaml` runs 4 of each sweeper). Without them
+/// (the plain scheduled event, as the local stack sends) one invocation sweeps every shard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct ShardGroup {
+    #[serde(default)]
+    shard_group: Option<u16>,
+    #[serde(default)]
+    shard_groups: Option<u16>,
+}
+
+impl ShardGroup {
+    /// The group an invocation's event names. A group the input names wrongly (outside
+    /// `0..n`, or only half of the pair) is an error, so that a bad schedule fails loudly
+    /// rather than sweep nothing or everything.
+    pub fn of_event(event: &serde_json::Value) -> Result<Self> {
+        let group: Self = serde_json::from_value(event.clone())
+            .map_err(|e| Error::internal("reading a sweep's shard group", format!("{e} in {event}")))?;
+        match (group.shard_group, group.shard_groups) {
+            (None, None) => Ok(group),
+            (Some(g), Some(n)) if g < n => Ok(group),
+            _ => Err(Error::internal("reading a sweep's shard group", format!("bad shard group in {event}"))),
+        }
+    }
+
+    /// The shards of this group among `shards`: consecutive, and together the groups
+    /// cover `0..shards` once (a group may be empty when there are fewer shards than groups).
+    pub fn shards(self, shards: u16) -> std::ops::Range<u16> {
+        match (self.shard_group, self.shard_groups) {
+            (Some(g), Some(n)) if g < n => {
+                let cut = |i: u16| u16::try_from(u32::from(i) * u32::from(shards) / u32::from(n)).unwrap_or(shards);
+                cut(g)..cut(g + 1)
+            }
+            _ => 0..shards,
+        }
+    }
+}
+
 fn due_sort_key(at: &Timestamp, id: &OrderId) -> String {
     format!("{}#{}", at.as_str(), id.as_str())
 }
@@ -1132,7 +1172,18 @@ impl Store {
     /// index is eventually consistent, so callers move what they get with compare-and-set
     /// moves.
     pub async fn due_orders(&self, kind: DueKind, now: &Timestamp, limit: usize) -> Result<Vec<Order>> {
-        let shards = (0..self.due_shards()).map(|shard| self.due_page(kind, shard, now, limit, None));
+        self.due_orders_in(kind, now, limit, 0..self.due_shards()).await
+    }
+
+    /// [`Store::due_orders`] of the due index's `shards` only (one invocation's share).
+    pub async fn due_orders_in(
+        &self,
+        kind: DueKind,
+        now: &Timestamp,
+        limit: usize,
+        shards: std::ops::Range<u16>,
+    ) -> Result<Vec<Order>> {
+        let shards = shards.map(|shard| self.due_page(kind, shard, now, limit, None));
         let pages: Vec<_> = futures::stream::iter(shards).buffer_unordered(DUE_READS_IN_FLIGHT).collect().await;
         let mut due = Vec::new();
         for page in pages {
@@ -1192,6 +1243,31 @@ mod tests {
 
     fn order() -> Order {
         crate::domain::order::sample_order(OrderStatus::PendingPayment, &[("m-1", "Mug", 2400, 2)])
+    }
+
+    #[test]
+    fn shard_groups_cover_every_shard_once_and_refuse_a_bad_group() {
+        for shards in [1u16, 3, 4, 16, 17, 256] {
+            for groups in [1u16, 2, 4, 5, 16] {
+                let mut covered = Vec::new();
+                for g in 0..groups {
+                    let event = serde_json::json!({"shard_group": g, "shard_groups": groups});
+                    let group = ShardGroup::of_event(&event).unwrap_or_default();
+                    assert_ne!(group, ShardGroup::default());
+                    covered.extend(group.shards(shards));
+                }
+                assert_eq!(covered, (0..shards).collect::<Vec<_>>(), "{shards} shards in {groups} groups");
+            }
+        }
+        let plain = serde_json::json!({"detail-type": "Scheduled Event", "detail": {}});
+        assert_eq!(ShardGroup::of_event(&plain).map(|g| g.shards(16)).ok(), Some(0..16));
+        for bad in [
+            serde_json::json!({"shard_group": 4, "shard_groups": 4}),
+            serde_json::json!({"shard_group": 1}),
+            serde_json::json!({"shard_groups": 0}),
+        ] {
+            assert!(ShardGroup::of_event(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -331,3 +331,35 @@ async fn a_move_that_failed_is_failed_and_the_next_tick_makes_it() {
     assert_eq!(tick(&ctx).await.advanced, 1, "still due, and moved by the next tick");
     assert_eq!(status_of(&ctx, &order).await, "preparing");
 }
+
+/// The template's four schedules, as the function receives them: each invocation moves the
+/// due orders of its own shards only, and the four together move every one exactly once.
+/// A schedule that names a group wrongly fails the run rather than sweep nothing.
+#[tokio::test]
+async fn the_four_scheduled_shard_groups_each_move_only_their_shards_and_together_move_every_order() {
+    const DUE: usize = 120;
+    let ctx = TestContext::new().await;
+    let shards = ctx.app.store.due_shards();
+    let ids = local::seed::paid_orders(&ctx.app.store, DUE, dwell(&ctx) * 5).await.unwrap();
+    let status = |id: shared::domain::OrderId| {
+        let ctx = &ctx;
+        async move { ctx.app.store.order(&id).await.unwrap().unwrap().status }
+    };
+    let mut total = 0;
+    for group in 0..4u16 {
+        let event = json!({"shard_group": group, "shard_groups": 4});
+        let own = shared::store::ShardGroup::of_event(&event).unwrap().shards(shards);
+        let report = delivery_simulator::handle(&ctx.app, event).await.unwrap();
+        let expected = ids.iter().filter(|id| own.contains(&shared::store::due_shard(id, shards))).count();
+        assert_eq!(report["advanced"], json!(expected), "group {group} ({own:?}): {report}");
+        total += expected;
+        for id in &ids {
+            let moved = status(id.clone()).await == shared::domain::OrderStatus::Preparing;
+            let done = shared::store::due_shard(id, shards) < own.end;
+            assert_eq!(moved, done, "after group {group}: {}", id.as_str());
+        }
+    }
+    assert_eq!(total, DUE);
+    let bad = delivery_simulator::handle(&ctx.app, json!({"shard_group": 4, "shard_groups": 4})).await;
+    assert!(bad.is_err());
+}
