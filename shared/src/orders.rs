@@ -64,6 +64,8 @@ use futures::stream::{self, StreamExt as _};
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 /// Attempts at a move whose order another writer moved first (read again, decide again).
 const MOVE_ATTEMPTS: usize = 3;
+/// Tries at recording an order's intent when DynamoDB does not answer in time.
+const RECORD_INTENT_TRIES: usize = 3;
 /// Orders handled at once by one run of the payment expirer.
 const EXPIRER_CONCURRENCY: usize = 8;
 
@@ -202,7 +204,20 @@ async fn create_intent(app: &App, order: &Order) -> Result<crate::payments::Inte
 /// `order` with `intent` recorded: by this request, or by a concurrent retry of it (the
 /// same Stripe key made the same intent).
 async fn record_intent(app: &App, order: &Order, intent: &crate::payments::Intent) -> Result<Order> {
-    match app.store.record_intent(order, &intent.id, intent.client_secret.expose()).await? {
+    // The order holds its stock and Stripe made the intent: worth a second and third try
+    // when DynamoDB did not answer in time (the write is a compare-and-set, so a try whose
+    // answer was lost makes the next one find the intent recorded).
+    let mut tries = 0;
+    let recorded = loop {
+        tries += 1;
+        match app.store.record_intent(order, &intent.id, intent.client_secret.expose()).await {
+            Err(Error::Unavailable { .. }) if tries < RECORD_INTENT_TRIES => {
+                tracing::warn!(order_id = order.id.as_str(), tries, "recording an intent timed out; trying again");
+            }
+            other => break other?,
+        }
+    };
+    match recorded {
         Some(recorded) => Ok(recorded),
         None => {
             app.store.order(&order.id).await?.ok_or_else(|| {

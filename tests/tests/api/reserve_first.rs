@@ -167,3 +167,24 @@ async fn an_order_whose_function_died_before_stripe_answered_expires_without_cal
     assert_eq!(ctx.stock(&mug).await, 5, "released");
     assert_eq!(ctx.intents_of_amount(price).await, Vec::<Value>::new(), "Stripe never heard of it");
 }
+
+/// Recording the intent is tried again when DynamoDB does not answer (here: failing
+/// through every attempt of the SDK's first call): the order holds its stock and Stripe
+/// made its intent, so the customer gets it, payable, rather than a 503.
+#[tokio::test]
+async fn recording_the_intent_is_tried_again_when_dynamodb_does_not_answer() {
+    use e2e::faults::{Fault, Timing};
+    let ctx = TestContext::new().await;
+    let price = unique_price();
+    let mug = product(&ctx, 3, price).await;
+    ctx.faults.inject(Some("UpdateItem"), Fault::InternalServerError, Timing::Instead, 1, 3);
+    let placed = ctx.place_order(&ctx.customer, &order_body(&[(&mug, 1)])).await;
+    ctx.faults.clear();
+    placed.expect(201);
+    assert_eq!(ctx.faults.injected("UpdateItem"), 3, "the SDK's three attempts of the first try failed");
+    let order = placed.json();
+    let stored = ctx.fetch_order(&ctx.customer, &order).await;
+    assert_eq!(stored["payment"]["payment_intent_id"], order["payment"]["payment_intent_id"]);
+    assert_eq!(ctx.intents_of_amount(price).await.len(), 1);
+    assert_eq!(ctx.stock(&mug).await, 2);
+}

@@ -100,8 +100,15 @@ const HOT_PRODUCT_SHARE: f64 = 0.02;
 const HOT_MAKER_SHARE: f64 = 0.05;
 /// Orders a minute of the busiest single customer (the WAF's per-IP limit is above this).
 const HOT_CUSTOMER_ORDERS_PER_MIN: f64 = 6.0;
-/// Due-index shards per kind (`DueShards`, `DUE_SHARDS`): the sweepers' invocations a minute.
+/// Due-index shards per kind (`DueShards`, `DUE_SHARDS`).
 const DUE_SHARDS: f64 = 16.0;
+/// Schedules a minute per sweeper, each over its group of shards (`template.yaml`): the
+/// sweepers' invocations a minute.
+const SWEEP_GROUPS: usize = 4;
+/// Moves one delivery tick makes at most (`shared::delivery::TickLimits::default`).
+const TICK_MAX_ORDERS: usize = 16_000;
+/// Orders of each kind one payment-expirer run takes (`functions/payment-expirer`, `BATCH`).
+const EXPIRER_BATCH: usize = 1_000;
 /// The order stream's event source mapping (template.yaml): records per batch.
 const STREAM_BATCH_SIZE: f64 = 100.0;
 /// Records one DynamoDB stream shard takes a second (one table partition's writes).
@@ -1120,7 +1127,7 @@ impl Analysis {
     /// Invocations per order, by function (the sweepers: per order at the projected rate).
     fn invocations(&self, run: &Run) -> Vec<(&'static str, f64)> {
         let api = |f: &str| self.per_order(run.api_calls.get(f).copied().unwrap_or_default() as f64);
-        let sweeps_per_order = DUE_SHARDS / (self.rate_s * 60.0);
+        let sweeps_per_order = SWEEP_GROUPS as f64 / (self.rate_s * 60.0);
         vec![
             ("create-order", api("create-order")),
             ("cancel-order", api("cancel-order")),
@@ -1651,7 +1658,7 @@ fn capacity_markdown(run: &Run, a: &Analysis, o: &Options) -> String {
     let _ = writeln!(
         md,
         "Sweepers' empty polls: {} RCU over the {:.0} s recorded (they tick every second or two locally, every \
-         minute per shard in the cloud: about {} × 3 kinds × 0.5 RCU a minute, nothing next to the rest).\n",
+         minute per shard in the cloud: about {} shards × 3 kinds × 0.5 RCU a minute, nothing next to the rest).\n",
         fmt(a.idle_sweep_rcu),
         run.recorded_s,
         DUE_SHARDS
@@ -1891,10 +1898,45 @@ fn capacity_markdown(run: &Run, a: &Analysis, o: &Options) -> String {
     }
     let _ = writeln!(
         md,
-        "\nThe sweepers run once a minute per due-index shard ({} shards); `order-events` is shards × factor. \
-         The API's reads (product pages, lists, a customer's own orders) are not in this run: add their rate × \
-         duration.\n",
-        DUE_SHARDS
+        "\n`order-events` is shards × factor. The API's reads (product pages, lists, a customer's own orders) are \
+         not in this run: add their rate × duration.\n"
+    );
+    // The sweepers: what a minute of orders asks of them, against what 4 shard groups take.
+    let delivered_share = 1.0 - (o.cancel_pct + o.expire_pct) as f64 / 100.0;
+    let moves_min = r * 60.0 * 4.0 * delivered_share;
+    let expiries_min = r * 60.0 * o.expire_pct as f64 / 100.0;
+    let _ = writeln!(md, "## The sweepers: shard groups\n");
+    let _ = writeln!(
+        md,
+        "The due index is spread over {DUE_SHARDS} shards per kind; each sweeper runs on {SWEEP_GROUPS} schedules a \
+         minute, each naming its group of shards (`{{\"shard_group\": g, \"shard_groups\": {SWEEP_GROUPS}}}`, \
+         `template.yaml`), so {SWEEP_GROUPS} invocations sweep side by side (reserved concurrency {SWEEP_GROUPS}).\n\n\
+         - **Delivery simulator**: 4 steps per delivered order × {:.0} % delivered × {} orders/min = **{} moves a \
+         minute**, {} per group. One tick moves at most {TICK_MAX_ORDERS} orders in at most 40 s, 16 at a time: at \
+         ~20 ms a transaction that is ~800 a second, so a group's tick ends by its cap, and the {SWEEP_GROUPS} \
+         groups take {} a minute ({:.1}× the need). More: raise `DueShards` and the schedules.\n\
+         - **Payment expirer**: {:.0} % of orders expire: **{} expirations a minute**, {} per group. A run takes \
+         {EXPIRER_BATCH} of each kind per group (8 expirations at once, two Stripe calls each, within 40 s): \
+         {} a minute ({:.1}× the need); refunds have their own share of each run.\n\
+         - A flash sale is one product's stock item: 500 units in a minute is 8.3 reservations a second, 2 WCU \
+         each (a ~100-byte item in a transaction), 17 WCU/s; one item takes roughly 30–60 transactions a second \
+         before conflicts dominate, so one stock item suffices and stock buckets are not built. The losers of a \
+         race are retried 10 times with backoff, then answered 503 with `Retry-After: 1`; a sold-out product is a \
+         409 after one consistent read and no Stripe call. Those reads land on the product's partition: 50,000 \
+         customers in a minute are ~830 checkout reads a second, 2 RCU each (product and stock item, consistent), \
+         ~1,700 RCU/s against 3,000 per partition; product pages read eventually (half the units, any replica) \
+         and may be cached 5 s.\n",
+        delivered_share * 100.0,
+        fmt(r * 60.0),
+        fmt(moves_min),
+        fmt(moves_min / SWEEP_GROUPS as f64),
+        fmt((TICK_MAX_ORDERS * SWEEP_GROUPS) as f64),
+        (TICK_MAX_ORDERS * SWEEP_GROUPS) as f64 / moves_min.max(1.0),
+        o.expire_pct as f64,
+        fmt(expiries_min),
+        fmt(expiries_min / SWEEP_GROUPS as f64),
+        fmt((EXPIRER_BATCH * SWEEP_GROUPS) as f64),
+        (EXPIRER_BATCH * SWEEP_GROUPS) as f64 / expiries_min.max(1.0),
     );
 
     let _ = writeln!(md, "## Cost per million orders\n");
@@ -1982,8 +2024,9 @@ fn capacity_markdown(run: &Run, a: &Analysis, o: &Options) -> String {
     let _ = writeln!(md, "## What this does not model\n");
     let _ = writeln!(
         md,
-        "- A flash sale on one product (many transactions on one stock item) is conflicts, not throughput: see \
-         the flash-sale test and bench.\n\
+        "- A flash sale on one product (many transactions on one stock item) is conflicts, not throughput, and \
+         DynamoDB Local never conflicts: see the flash-sale test (conflicts injected) and bench, and the sweepers' \
+         section above.\n\
          - Reads with a `ProjectionExpression` are counted at the size returned, not the item's full size, which \
          DynamoDB charges; a filtered query's dropped items at the mean size of those returned.\n\
          - DynamoDB may split a hot partition for reads and writes (adaptive capacity) beyond 1,000 WCU/s on a \
@@ -2064,6 +2107,15 @@ fn benchmarks_section_markdown(run: &Run, a: &Analysis, o: &Options) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_models_sweeper_figures_are_the_codes_and_the_templates() {
+        assert_eq!(TICK_MAX_ORDERS, shared::delivery::TickLimits::default().max_orders);
+        let template = std::fs::read_to_string(crate::project_root().join("template.yaml")).unwrap_or_default();
+        let groups = format!("\"shard_groups\": {SWEEP_GROUPS}}}");
+        // Each sweeper has one schedule per group.
+        assert_eq!(template.matches(&groups).count(), 2 * SWEEP_GROUPS, "{groups}");
+    }
 
     #[test]
     fn the_section_is_replaced_or_appended_and_the_rest_kept() {
