@@ -1912,11 +1912,11 @@ fn capacity_markdown(run: &Run, a: &Analysis, o: &Options) -> String {
          minute, each naming its group of shards (`{{\"shard_group\": g, \"shard_groups\": {SWEEP_GROUPS}}}`, \
          `template.yaml`), so {SWEEP_GROUPS} invocations sweep side by side (reserved concurrency {SWEEP_GROUPS}).\n\n\
          - **Delivery simulator**: 4 steps per delivered order × {:.0} % delivered × {} orders/min = **{} moves a \
-         minute**, {} per group. One tick moves at most {TICK_MAX_ORDERS} orders in at most 40 s, 16 at a time: at \
+         minute**, {} per group. One tick moves at most {} orders in at most 40 s, 16 at a time: at \
          ~20 ms a transaction that is ~800 a second, so a group's tick ends by its cap, and the {SWEEP_GROUPS} \
          groups take {} a minute ({:.1}× the need). More: raise `DueShards` and the schedules.\n\
          - **Payment expirer**: {:.0} % of orders expire: **{} expirations a minute**, {} per group. A run takes \
-         {EXPIRER_BATCH} of each kind per group (8 expirations at once, two Stripe calls each, within 40 s): \
+         {} of each kind per group (8 expirations at once, two Stripe calls each, within 40 s): \
          {} a minute ({:.1}× the need); refunds have their own share of each run.\n\
          - A flash sale is one product's stock item: 500 units in a minute is 8.3 reservations a second, 2 WCU \
          each (a ~100-byte item in a transaction), 17 WCU/s; one item takes roughly 30–60 transactions a second \
@@ -1930,11 +1930,13 @@ fn capacity_markdown(run: &Run, a: &Analysis, o: &Options) -> String {
         fmt(r * 60.0),
         fmt(moves_min),
         fmt(moves_min / SWEEP_GROUPS as f64),
+        fmt(TICK_MAX_ORDERS as f64),
         fmt((TICK_MAX_ORDERS * SWEEP_GROUPS) as f64),
         (TICK_MAX_ORDERS * SWEEP_GROUPS) as f64 / moves_min.max(1.0),
         o.expire_pct as f64,
         fmt(expiries_min),
         fmt(expiries_min / SWEEP_GROUPS as f64),
+        fmt(EXPIRER_BATCH as f64),
         fmt((EXPIRER_BATCH * SWEEP_GROUPS) as f64),
         (EXPIRER_BATCH * SWEEP_GROUPS) as f64 / expiries_min.max(1.0),
     );
